@@ -1,0 +1,733 @@
+//! The query language's syntax (SPEC §5): lexer, parser and syntax tree.
+//!
+//! ```text
+//! query   := or
+//! or      := and ("OR" and)*
+//! and     := unary (["AND"] unary)*            juxtaposition means AND
+//! unary   := "NOT" unary | near
+//! near    := primary (("NEAR/" N | "ONEAR/" N) primary)*
+//! primary := "(" query ")" | FIELD ":" primary | term | phrase | "@" LIST | "$" MACRO
+//! term    := WORD | WORD "*" | "{" WORD "}"
+//! phrase  := '"' WORD+ '"' | "{" '"' WORD+ '"' "}"
+//! ```
+//!
+//! The tree keeps words raw (as written). Whether a word is text (to be
+//! normalized and segmented) or a keyword value (compared as written) is only
+//! known once field scopes, lists and macros are resolved, which
+//! [`crate::compile`] does. Every node carries the byte span of its source
+//! text so errors can point at the bad token.
+//!
+//! Pure: no IO, and no input makes it panic (see the property tests).
+
+use std::fmt;
+
+/// Byte range inside one query source string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Span {
+    pub start: u32,
+    pub end: u32,
+}
+
+impl Span {
+    fn new(start: usize, end: usize) -> Self {
+        Span {
+            start: start as u32,
+            end: end as u32,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyntaxError {
+    pub span: Span,
+    pub message: String,
+}
+
+impl fmt::Display for SyntaxError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.message)
+    }
+}
+
+impl std::error::Error for SyntaxError {}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ast {
+    Or(Vec<Ast>, Span),
+    And(Vec<Ast>, Span),
+    Not(Box<Ast>, Span),
+    Near {
+        left: Box<Ast>,
+        right: Box<Ast>,
+        dist: u32,
+        ordered: bool,
+        span: Span,
+    },
+    Field {
+        name: String,
+        inner: Box<Ast>,
+        span: Span,
+    },
+    /// A bare word, possibly with a trailing `*` (prefix) or in `{}` (exact).
+    Word {
+        raw: String,
+        prefix: bool,
+        exact: bool,
+        span: Span,
+    },
+    /// A quoted phrase, possibly in `{}` (exact).
+    Phrase {
+        raw: String,
+        exact: bool,
+        span: Span,
+    },
+    List(String, Span),
+    Macro(String, Span),
+}
+
+impl Ast {
+    pub fn span(&self) -> Span {
+        match self {
+            Ast::Or(_, s)
+            | Ast::And(_, s)
+            | Ast::Not(_, s)
+            | Ast::List(_, s)
+            | Ast::Macro(_, s) => *s,
+            Ast::Near { span, .. }
+            | Ast::Field { span, .. }
+            | Ast::Word { span, .. }
+            | Ast::Phrase { span, .. } => *span,
+        }
+    }
+}
+
+pub const MAX_NEAR: u32 = 100;
+/// Deeper nesting than this is refused, so a hostile query cannot overflow
+/// the stack of the parser or of the matcher.
+pub const MAX_DEPTH: usize = 64;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Tok {
+    LParen,
+    RParen,
+    And,
+    Or,
+    Not,
+    Near { dist: u32, ordered: bool },
+    Field(String),
+    Word { raw: String, prefix: bool },
+    Phrase(String),
+    Exact { raw: String, phrase: bool },
+    List(String),
+    Macro(String),
+}
+
+fn is_word_char(c: char) -> bool {
+    !c.is_whitespace() && !matches!(c, '(' | ')' | '"' | '{' | '}')
+}
+
+/// A list, macro or field-path name.
+pub fn is_valid_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
+}
+
+fn is_field_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.split('.').all(|part| {
+            let mut chars = part.chars();
+            matches!(chars.next(), Some(c) if c.is_alphabetic() || c == '_')
+                && chars.all(|c| c.is_alphanumeric() || matches!(c, '_' | '-'))
+        })
+}
+
+fn err<T>(start: usize, end: usize, message: impl Into<String>) -> Result<T, SyntaxError> {
+    Err(SyntaxError {
+        span: Span::new(start, end),
+        message: message.into(),
+    })
+}
+
+fn lex(src: &str) -> Result<Vec<(Tok, Span)>, SyntaxError> {
+    let mut out = Vec::new();
+    let mut it = src.char_indices().peekable();
+    while let Some(&(i, c)) = it.peek() {
+        match c {
+            c if c.is_whitespace() => {
+                it.next();
+            }
+            '(' => {
+                it.next();
+                out.push((Tok::LParen, Span::new(i, i + 1)));
+            }
+            ')' => {
+                it.next();
+                out.push((Tok::RParen, Span::new(i, i + 1)));
+            }
+            '}' => return err(i, i + 1, "unexpected '}'"),
+            '"' => {
+                it.next();
+                let (raw, end) = read_quoted(src, i, &mut it)?;
+                out.push((Tok::Phrase(raw), Span::new(i, end)));
+            }
+            '{' => {
+                it.next();
+                let (tok, end) = read_exact(src, i, &mut it)?;
+                out.push((tok, Span::new(i, end)));
+            }
+            _ => {
+                let start = i;
+                let mut end = i;
+                while let Some(&(j, c)) = it.peek() {
+                    if !is_word_char(c) {
+                        break;
+                    }
+                    end = j + c.len_utf8();
+                    it.next();
+                }
+                lex_word(&src[start..end], start, &mut out)?;
+            }
+        }
+    }
+    Ok(out)
+}
+
+type Chars<'a> = std::iter::Peekable<std::str::CharIndices<'a>>;
+
+/// Read a `"…"` phrase whose opening quote at `open` was consumed.
+fn read_quoted(src: &str, open: usize, it: &mut Chars<'_>) -> Result<(String, usize), SyntaxError> {
+    for (j, c) in it.by_ref() {
+        if c == '"' {
+            let raw = &src[open + 1..j];
+            if raw.trim().is_empty() {
+                return err(open, j + 1, "empty phrase");
+            }
+            return Ok((raw.to_owned(), j + 1));
+        }
+    }
+    err(open, src.len(), "unterminated phrase: missing closing '\"'")
+}
+
+/// Read `{word}` or `{"phrase"}` whose `{` at `open` was consumed.
+fn read_exact(src: &str, open: usize, it: &mut Chars<'_>) -> Result<(Tok, usize), SyntaxError> {
+    let (raw, phrase) = if matches!(it.peek(), Some(&(_, '"'))) {
+        let (q, _) = it.next().expect("peeked");
+        let (raw, _) = read_quoted(src, q, it)?;
+        (raw, true)
+    } else {
+        let start = it.peek().map_or(src.len(), |&(j, _)| j);
+        let mut end = start;
+        while let Some(&(j, c)) = it.peek() {
+            if !is_word_char(c) {
+                break;
+            }
+            end = j + c.len_utf8();
+            it.next();
+        }
+        if end == start {
+            return err(
+                open,
+                end.max(open + 1),
+                "'{' must be followed by a word or a \"phrase\"",
+            );
+        }
+        let raw = &src[start..end];
+        if raw.contains('*') {
+            return err(
+                start,
+                end,
+                "a wildcard cannot be case-sensitive: remove '*' or the braces",
+            );
+        }
+        (raw.to_owned(), false)
+    };
+    match it.next() {
+        Some((j, '}')) => Ok((Tok::Exact { raw, phrase }, j + 1)),
+        Some((j, c)) => err(
+            j,
+            j + c.len_utf8(),
+            "expected '}' after a case-sensitive term",
+        ),
+        None => err(open, src.len(), "unterminated '{': missing '}'"),
+    }
+}
+
+fn lex_word(w: &str, start: usize, out: &mut Vec<(Tok, Span)>) -> Result<(), SyntaxError> {
+    let end = start + w.len();
+    let span = Span::new(start, end);
+    match w {
+        "AND" => return push(out, Tok::And, span),
+        "OR" => return push(out, Tok::Or, span),
+        "NOT" => return push(out, Tok::Not, span),
+        "NEAR" | "ONEAR" => {
+            return err(
+                start,
+                end,
+                format!("{w} needs a distance, for example {w}/5"),
+            );
+        }
+        _ => {}
+    }
+    for (op, ordered) in [("NEAR/", false), ("ONEAR/", true)] {
+        if let Some(n) = w.strip_prefix(op) {
+            let dist: u32 = match n.parse() {
+                Ok(d) => d,
+                Err(_) => {
+                    return err(
+                        start,
+                        end,
+                        format!("{op}N needs a whole number N from 1 to {MAX_NEAR}"),
+                    )
+                }
+            };
+            if !(1..=MAX_NEAR).contains(&dist) {
+                return err(
+                    start,
+                    end,
+                    format!("NEAR distance must be from 1 to {MAX_NEAR}, got {dist}"),
+                );
+            }
+            return push(out, Tok::Near { dist, ordered }, span);
+        }
+    }
+    if let Some(name) = w.strip_prefix('@') {
+        if !is_valid_name(name) {
+            return err(start, end, format!("bad list name {w:?}"));
+        }
+        return push(out, Tok::List(name.to_owned()), span);
+    }
+    if let Some(name) = w.strip_prefix('$') {
+        if !is_valid_name(name) {
+            return err(start, end, format!("bad macro name {w:?}"));
+        }
+        return push(out, Tok::Macro(name.to_owned()), span);
+    }
+    if let Some(colon) = w.find(':') {
+        let name = &w[..colon];
+        if is_field_name(name) {
+            push(
+                out,
+                Tok::Field(name.to_owned()),
+                Span::new(start, start + colon + 1),
+            )?;
+            let rest = &w[colon + 1..];
+            if !rest.is_empty() {
+                lex_word(rest, start + colon + 1, out)?;
+            }
+            return Ok(());
+        }
+    }
+    let (raw, prefix) = match w.strip_suffix('*') {
+        Some(stem) => (stem, true),
+        None => (w, false),
+    };
+    if let Some(i) = raw.find('*') {
+        return err(
+            start + i,
+            start + i + 1,
+            "'*' is only allowed at the end of a word",
+        );
+    }
+    if prefix && raw.chars().count() < 2 {
+        return err(
+            start,
+            end,
+            "a prefix needs at least 2 characters before '*'",
+        );
+    }
+    push(
+        out,
+        Tok::Word {
+            raw: raw.to_owned(),
+            prefix,
+        },
+        span,
+    )
+}
+
+fn push(out: &mut Vec<(Tok, Span)>, t: Tok, s: Span) -> Result<(), SyntaxError> {
+    out.push((t, s));
+    Ok(())
+}
+
+/// Parse a query. Returns the first syntax error, with its span.
+pub fn parse(src: &str) -> Result<Ast, SyntaxError> {
+    let toks = lex(src)?;
+    if toks.is_empty() {
+        return err(0, src.len(), "empty query");
+    }
+    let mut p = Parser {
+        toks,
+        pos: 0,
+        depth: 0,
+        src_len: src.len(),
+    };
+    let ast = p.or()?;
+    if let Some((t, s)) = p.toks.get(p.pos) {
+        let what = if *t == Tok::RParen {
+            "unmatched ')'".to_owned()
+        } else {
+            format!("unexpected {}", describe(t))
+        };
+        return err(s.start as usize, s.end as usize, what);
+    }
+    Ok(ast)
+}
+
+fn describe(t: &Tok) -> String {
+    match t {
+        Tok::LParen => "'('".into(),
+        Tok::RParen => "')'".into(),
+        Tok::And => "AND".into(),
+        Tok::Or => "OR".into(),
+        Tok::Not => "NOT".into(),
+        Tok::Near { dist, ordered } => format!("{}NEAR/{dist}", if *ordered { "O" } else { "" }),
+        Tok::Field(f) => format!("field '{f}:'"),
+        Tok::Word { raw, .. } => format!("word {raw:?}"),
+        Tok::Phrase(p) => format!("phrase {p:?}"),
+        Tok::Exact { raw, .. } => format!("{{{raw}}}"),
+        Tok::List(n) => format!("@{n}"),
+        Tok::Macro(n) => format!("${n}"),
+    }
+}
+
+struct Parser {
+    toks: Vec<(Tok, Span)>,
+    pos: usize,
+    depth: usize,
+    src_len: usize,
+}
+
+impl Parser {
+    fn peek(&self) -> Option<&Tok> {
+        self.toks.get(self.pos).map(|(t, _)| t)
+    }
+
+    fn span_here(&self) -> Span {
+        self.toks
+            .get(self.pos)
+            .map(|(_, s)| *s)
+            .unwrap_or(Span::new(self.src_len, self.src_len))
+    }
+
+    fn enter(&mut self) -> Result<(), SyntaxError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            let s = self.span_here();
+            return err(
+                s.start as usize,
+                s.end as usize,
+                format!("query nests deeper than {MAX_DEPTH} levels"),
+            );
+        }
+        Ok(())
+    }
+
+    fn or(&mut self) -> Result<Ast, SyntaxError> {
+        self.enter()?;
+        let first = self.and()?;
+        let mut items = vec![first];
+        while self.peek() == Some(&Tok::Or) {
+            self.pos += 1;
+            items.push(self.and()?);
+        }
+        self.depth -= 1;
+        Ok(fold(items, Ast::Or))
+    }
+
+    fn and(&mut self) -> Result<Ast, SyntaxError> {
+        let mut items = vec![self.unary()?];
+        loop {
+            match self.peek() {
+                None | Some(Tok::Or) | Some(Tok::RParen) => break,
+                Some(Tok::And) => {
+                    self.pos += 1;
+                    items.push(self.unary()?);
+                }
+                Some(_) => items.push(self.unary()?),
+            }
+        }
+        Ok(fold(items, Ast::And))
+    }
+
+    fn unary(&mut self) -> Result<Ast, SyntaxError> {
+        if self.peek() == Some(&Tok::Not) {
+            let start = self.span_here().start;
+            self.pos += 1;
+            self.enter()?;
+            let inner = self.unary()?;
+            self.depth -= 1;
+            let span = Span {
+                start,
+                end: inner.span().end,
+            };
+            return Ok(Ast::Not(Box::new(inner), span));
+        }
+        self.near()
+    }
+
+    fn near(&mut self) -> Result<Ast, SyntaxError> {
+        let mut left = self.primary()?;
+        let mut chain = 0;
+        while let Some(&Tok::Near { dist, ordered }) = self.peek() {
+            chain += 1;
+            if chain > MAX_DEPTH {
+                let s = self.span_here();
+                return err(
+                    s.start as usize,
+                    s.end as usize,
+                    format!("more than {MAX_DEPTH} NEARs in a row"),
+                );
+            }
+            self.pos += 1;
+            let right = self.primary()?;
+            let span = Span {
+                start: left.span().start,
+                end: right.span().end,
+            };
+            left = Ast::Near {
+                left: Box::new(left),
+                right: Box::new(right),
+                dist,
+                ordered,
+                span,
+            };
+        }
+        Ok(left)
+    }
+
+    fn primary(&mut self) -> Result<Ast, SyntaxError> {
+        let here = self.span_here();
+        let Some((tok, span)) = self.toks.get(self.pos).cloned() else {
+            return err(
+                self.src_len,
+                self.src_len,
+                "query ends where a term was expected",
+            );
+        };
+        self.pos += 1;
+        match tok {
+            Tok::LParen => {
+                let inner = self.or()?;
+                match self.peek() {
+                    Some(Tok::RParen) => {
+                        self.pos += 1;
+                        Ok(inner)
+                    }
+                    _ => err(
+                        span.start as usize,
+                        span.end as usize,
+                        "unclosed '(': missing ')'",
+                    ),
+                }
+            }
+            Tok::Field(name) => {
+                self.enter()?;
+                let inner = self.primary()?;
+                self.depth -= 1;
+                let span = Span {
+                    start: span.start,
+                    end: inner.span().end,
+                };
+                Ok(Ast::Field {
+                    name,
+                    inner: Box::new(inner),
+                    span,
+                })
+            }
+            Tok::Word { raw, prefix } => Ok(Ast::Word {
+                raw,
+                prefix,
+                exact: false,
+                span,
+            }),
+            Tok::Phrase(raw) => Ok(Ast::Phrase {
+                raw,
+                exact: false,
+                span,
+            }),
+            Tok::Exact { raw, phrase: false } => Ok(Ast::Word {
+                raw,
+                prefix: false,
+                exact: true,
+                span,
+            }),
+            Tok::Exact { raw, phrase: true } => Ok(Ast::Phrase {
+                raw,
+                exact: true,
+                span,
+            }),
+            Tok::List(n) => Ok(Ast::List(n, span)),
+            Tok::Macro(n) => Ok(Ast::Macro(n, span)),
+            Tok::RParen => err(
+                here.start as usize,
+                here.end as usize,
+                "unexpected ')': a term was expected",
+            ),
+            t @ (Tok::And | Tok::Or | Tok::Near { .. }) => err(
+                here.start as usize,
+                here.end as usize,
+                format!("{} needs a term before it", describe(&t)),
+            ),
+            Tok::Not => err(
+                here.start as usize,
+                here.end as usize,
+                "NOT cannot be an operand of NEAR or a field scope here; use parentheses",
+            ),
+        }
+    }
+}
+
+fn fold(mut items: Vec<Ast>, make: fn(Vec<Ast>, Span) -> Ast) -> Ast {
+    if items.len() == 1 {
+        return items.pop().expect("one item");
+    }
+    let span = Span {
+        start: items.first().map_or(0, |a| a.span().start),
+        end: items.last().map_or(0, |a| a.span().end),
+    };
+    make(items, span)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Render a tree compactly so expectations read like the grammar.
+    fn show(a: &Ast) -> String {
+        match a {
+            Ast::Or(v, _) => format!("(OR {})", v.iter().map(show).collect::<Vec<_>>().join(" ")),
+            Ast::And(v, _) => format!("(AND {})", v.iter().map(show).collect::<Vec<_>>().join(" ")),
+            Ast::Not(x, _) => format!("(NOT {})", show(x)),
+            Ast::Near {
+                left,
+                right,
+                dist,
+                ordered,
+                ..
+            } => format!(
+                "({}NEAR/{dist} {} {})",
+                if *ordered { "O" } else { "" },
+                show(left),
+                show(right)
+            ),
+            Ast::Field { name, inner, .. } => format!("{name}:{}", show(inner)),
+            Ast::Word {
+                raw, prefix, exact, ..
+            } => match (exact, prefix) {
+                (true, _) => format!("{{{raw}}}"),
+                (_, true) => format!("{raw}*"),
+                _ => raw.clone(),
+            },
+            Ast::Phrase { raw, exact, .. } => {
+                if *exact {
+                    format!("{{\"{raw}\"}}")
+                } else {
+                    format!("\"{raw}\"")
+                }
+            }
+            Ast::List(n, _) => format!("@{n}"),
+            Ast::Macro(n, _) => format!("${n}"),
+        }
+    }
+
+    fn check(input: &str, expected: &str) {
+        match parse(input) {
+            Ok(a) => assert_eq!(show(&a), expected, "query: {input:?}"),
+            Err(e) => panic!("query {input:?} failed: {e:?}"),
+        }
+    }
+
+    fn check_err(input: &str, expected_msg: &str, at: (u32, u32)) {
+        match parse(input) {
+            Ok(a) => panic!("query {input:?} parsed as {}", show(&a)),
+            Err(e) => {
+                assert!(
+                    e.message.contains(expected_msg),
+                    "query {input:?}: message {:?} lacks {expected_msg:?}",
+                    e.message
+                );
+                assert_eq!(
+                    (e.span.start, e.span.end),
+                    at,
+                    "query {input:?}: span of {:?}",
+                    e.message
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn precedence_table() {
+        let table = [
+            // juxtaposition means AND; AND binds tighter than OR
+            ("a b", "(AND a b)"),
+            ("a AND b OR c", "(OR (AND a b) c)"),
+            ("a OR b c", "(OR a (AND b c))"),
+            // NOT binds tighter than AND
+            ("NOT a b", "(AND (NOT a) b)"),
+            ("a NOT b", "(AND a (NOT b))"),
+            ("NOT NOT a", "(NOT (NOT a))"),
+            // NEAR binds tighter than NOT
+            ("NOT a NEAR/3 b", "(NOT (NEAR/3 a b))"),
+            ("a NEAR/3 b ONEAR/2 c", "(ONEAR/2 (NEAR/3 a b) c)"),
+            ("a OR b NEAR/5 c", "(OR a (NEAR/5 b c))"),
+            // field scope binds tightest
+            ("title:a NEAR/2 b", "(NEAR/2 title:a b)"),
+            ("title:(a OR b) c", "(AND title:(OR a b) c)"),
+            ("lang:(en OR ru)", "lang:(OR en ru)"),
+            ("source:yonhap.co.kr", "source:yonhap.co.kr"),
+            ("meta.region:asia", "meta.region:asia"),
+            ("source:\"Korea Herald\"", "source:\"Korea Herald\""),
+            // lower-case operators are ordinary words
+            ("war and peace", "(AND war and peace)"),
+            ("near or not", "(AND near or not)"),
+            // terms
+            ("lavr*", "lavr*"),
+            ("{US}", "{US}"),
+            ("{\"White House\"}", "{\"White House\"}"),
+            ("\"foreign ministry\"", "\"foreign ministry\""),
+            ("@ru_mfa NEAR/12 $says", "(NEAR/12 @ru_mfa $says)"),
+            ("U.S. three-way", "(AND U.S. three-way)"),
+            ("Лавров OR МИД", "(OR Лавров МИД)"),
+            ("미국* 훈련", "(AND 미국* 훈련)"),
+            ("(((a)))", "a"),
+            ("10:30", "10:30"),
+        ];
+        for (input, expected) in table {
+            check(input, expected);
+        }
+    }
+
+    #[test]
+    fn error_table() {
+        check_err("", "empty query", (0, 0));
+        check_err("a NEAR/0 b", "from 1 to 100", (2, 8));
+        check_err("a NEAR/101 b", "from 1 to 100", (2, 10));
+        check_err("a NEAR/x b", "whole number", (2, 8));
+        check_err("a NEAR b", "needs a distance", (2, 6));
+        check_err("(a OR b", "unclosed '('", (0, 1));
+        check_err("a OR b)", "unmatched ')'", (6, 7));
+        check_err("a OR", "ends where a term", (4, 4));
+        check_err("OR a", "needs a term before", (0, 2));
+        check_err("\"abc", "unterminated phrase", (0, 4));
+        check_err("\"  \"", "empty phrase", (0, 4));
+        check_err("a*b", "only allowed at the end", (1, 2));
+        check_err("l*", "at least 2 characters", (0, 2));
+        check_err("{US", "missing '}'", (0, 3));
+        check_err("{lav*}", "cannot be case-sensitive", (1, 5));
+        check_err("a }", "unexpected '}'", (2, 3));
+        check_err("@", "bad list name", (0, 1));
+        check_err("a NEAR/3 NOT b", "NOT cannot be an operand", (9, 12));
+        check_err("title:", "ends where a term", (6, 6));
+    }
+
+    #[test]
+    fn depth_is_limited() {
+        let deep = "(".repeat(200) + "a" + &")".repeat(200);
+        assert!(parse(&deep).unwrap_err().message.contains("deeper"));
+        let nots = "NOT ".repeat(200) + "a";
+        assert!(parse(&nots).is_err());
+    }
+}

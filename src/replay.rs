@@ -1,0 +1,207 @@
+//! `newswatch replay`: JSON lines in, alerts out, offline.
+//!
+//! A reader thread cuts the input into numbered batches of lines, worker
+//! threads (one per core) decode and match them, and the calling thread
+//! writes the alerts back in input order. Both channels are bounded and the
+//! reorder buffer can hold at most the batches in flight, so memory stays
+//! constant however long the input is.
+//!
+//! Event time needs the input order (an event without `published_at` takes
+//! the latest event time seen so far, SPEC §3), so it is filled in by the
+//! writer, not the workers.
+
+use std::collections::BTreeMap;
+use std::io::{self, BufRead, Write};
+
+use chrono::{DateTime, Utc};
+use crossbeam_channel::bounded;
+
+use crate::alert::Alert;
+use crate::event::{format_time, DecodeError};
+use crate::matcher::Scratch;
+use crate::Engine;
+
+/// Lines per batch: large enough to amortize channel hand-offs, small enough
+/// to keep the reorder buffer small.
+const BATCH: usize = 256;
+
+/// One input: a name for messages, and the reader.
+pub struct Input {
+    pub name: String,
+    pub reader: Box<dyn BufRead + Send>,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    pub events: u64,
+    pub invalid: u64,
+    pub alerts: u64,
+}
+
+struct Line {
+    input: usize,
+    number: u64,
+    bytes: Vec<u8>,
+}
+
+enum Outcome {
+    Blank,
+    Invalid {
+        input: usize,
+        number: u64,
+        error: DecodeError,
+    },
+    Valid {
+        time: Option<DateTime<Utc>>,
+        alerts: Vec<Alert>,
+    },
+}
+
+/// Replay `inputs` through `engine`, writing alert JSON lines to `out`.
+/// Invalid lines are logged (with file and line number) and counted.
+pub fn replay(
+    engine: &Engine,
+    inputs: Vec<Input>,
+    out: &mut dyn Write,
+    threads: usize,
+) -> io::Result<Stats> {
+    let threads = threads.max(1);
+    let names: Vec<String> = inputs.iter().map(|i| i.name.clone()).collect();
+    let (work_tx, work_rx) = bounded::<(u64, Vec<Line>)>(threads * 2);
+    let (done_tx, done_rx) = bounded::<(u64, Vec<Outcome>)>(threads * 2);
+    std::thread::scope(|scope| {
+        let reader = scope.spawn(move || -> io::Result<()> {
+            let mut seq = 0;
+            let mut batch = Vec::with_capacity(BATCH);
+            for (i, mut input) in inputs.into_iter().enumerate() {
+                let mut number = 0;
+                loop {
+                    let mut bytes = Vec::new();
+                    if input.reader.read_until(b'\n', &mut bytes)? == 0 {
+                        break;
+                    }
+                    number += 1;
+                    batch.push(Line {
+                        input: i,
+                        number,
+                        bytes,
+                    });
+                    if batch.len() == BATCH {
+                        if work_tx.send((seq, std::mem::take(&mut batch))).is_err() {
+                            return Ok(()); // the writer stopped (e.g. broken pipe)
+                        }
+                        seq += 1;
+                    }
+                }
+            }
+            if !batch.is_empty() {
+                let _ = work_tx.send((seq, batch));
+            }
+            Ok(())
+        });
+        for _ in 0..threads {
+            let work_rx = work_rx.clone();
+            let done_tx = done_tx.clone();
+            scope.spawn(move || {
+                let mut scratch = Scratch::new();
+                for (seq, lines) in work_rx {
+                    let outcomes = lines
+                        .into_iter()
+                        .map(|line| process(engine, &mut scratch, line))
+                        .collect();
+                    if done_tx.send((seq, outcomes)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(done_tx);
+        drop(work_rx);
+
+        let result = write_in_order(done_rx, &names, out);
+        // On a write error the receiver is dropped here, which unblocks and
+        // stops the workers and the reader.
+        let read = reader
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("reader thread panicked")));
+        let stats = result?;
+        read?;
+        Ok(stats)
+    })
+}
+
+fn process(engine: &Engine, scratch: &mut Scratch, line: Line) -> Outcome {
+    let bytes = trim_line(&line.bytes);
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Outcome::Blank;
+    }
+    match engine.decode(bytes) {
+        Err(error) => Outcome::Invalid {
+            input: line.input,
+            number: line.number,
+            error,
+        },
+        Ok(ev) => Outcome::Valid {
+            time: ev.published_at,
+            alerts: engine.alerts(&ev, scratch, None),
+        },
+    }
+}
+
+fn trim_line(b: &[u8]) -> &[u8] {
+    let b = b.strip_suffix(b"\n").unwrap_or(b);
+    b.strip_suffix(b"\r").unwrap_or(b)
+}
+
+fn write_in_order(
+    done_rx: crossbeam_channel::Receiver<(u64, Vec<Outcome>)>,
+    names: &[String],
+    out: &mut dyn Write,
+) -> io::Result<Stats> {
+    let mut stats = Stats::default();
+    let mut pending: BTreeMap<u64, Vec<Outcome>> = BTreeMap::new();
+    let mut next = 0;
+    let mut latest: Option<DateTime<Utc>> = None;
+    for (seq, outcomes) in done_rx {
+        pending.insert(seq, outcomes);
+        while let Some(outcomes) = pending.remove(&next) {
+            next += 1;
+            for o in outcomes {
+                match o {
+                    Outcome::Blank => {}
+                    Outcome::Invalid {
+                        input,
+                        number,
+                        error,
+                    } => {
+                        stats.events += 1;
+                        stats.invalid += 1;
+                        tracing::warn!(
+                            input = %names[input],
+                            line = number,
+                            reason = error.reason.as_str(),
+                            "skipping invalid event: {}",
+                            error.detail
+                        );
+                    }
+                    Outcome::Valid { time, alerts } => {
+                        stats.events += 1;
+                        if let Some(t) = time {
+                            latest = Some(latest.map_or(t, |l| l.max(t)));
+                        }
+                        for mut a in alerts {
+                            if a.event_time.is_none() {
+                                a.event_time = latest.map(|t| format_time(&t));
+                            }
+                            serde_json::to_writer(&mut *out, &a)?;
+                            out.write_all(b"\n")?;
+                            stats.alerts += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out.flush()?;
+    Ok(stats)
+}

@@ -1,0 +1,384 @@
+//! `newswatch test`: rule unit tests (SPEC §7).
+//!
+//! A test file names rule files (relative to itself, globs allowed) and a
+//! list of tests; each test feeds events in order and expects exactly a set
+//! of `(rule, event)` alerts. Events go through the same decoder and engine
+//! as `replay` and `run`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+
+use crate::event::EventFields;
+use crate::matcher::Scratch;
+use crate::rules::{self, Diagnostic};
+use crate::yaml::{self, Kind, Node};
+use crate::Engine;
+
+/// The outcome of running test files.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub passed: usize,
+    pub failed: usize,
+    /// Human-readable lines: one per test, plus details for failures.
+    pub lines: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Expected {
+    rule: String,
+    event: String,
+}
+
+struct TestCase {
+    name: String,
+    rules: Option<Vec<String>>,
+    events: Vec<(usize, serde_json::Value)>,
+    expect: Vec<Expected>,
+}
+
+fn diag(file: &Path, n: &Node, message: impl Into<String>) -> Diagnostic {
+    Diagnostic {
+        file: file.to_path_buf(),
+        line: n.pos.line.max(1),
+        col: n.pos.col.max(1),
+        message: message.into(),
+    }
+}
+
+/// Expand test file arguments: files as given, directories recursively.
+pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Vec<Diagnostic>> {
+    rules::expand_paths(paths)
+}
+
+/// Run every test of every file.
+pub fn run_files(files: &[PathBuf], fields: &EventFields) -> Report {
+    let mut report = Report::default();
+    for f in files {
+        run_file(f, fields, &mut report);
+    }
+    report
+}
+
+fn run_file(path: &Path, fields: &EventFields, report: &mut Report) {
+    let fail_file = |report: &mut Report, lines: Vec<String>| {
+        report.failed += 1;
+        report.lines.push(format!("FAIL {}", path.display()));
+        report
+            .lines
+            .extend(lines.into_iter().map(|l| format!("    {l}")));
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            return fail_file(
+                report,
+                vec![format!("{}: cannot read: {e}", path.display())],
+            )
+        }
+    };
+    let (rule_files, cases) = match parse_file(path, &text) {
+        Ok(x) => x,
+        Err(diags) => return fail_file(report, diags.iter().map(ToString::to_string).collect()),
+    };
+    let ruleset = match rules::load_paths(&rule_files) {
+        Ok(r) => r,
+        Err(e) => {
+            let mut lines = vec!["the rule files do not load:".to_owned()];
+            lines.extend(e.0.iter().map(ToString::to_string));
+            return fail_file(report, lines);
+        }
+    };
+    let engine = Engine::new(ruleset, fields.clone());
+    for case in cases {
+        let mut problems = Vec::new();
+        if let Some(ids) = &case.rules {
+            for id in ids {
+                if engine.rules.rule_index(id).is_none() {
+                    problems.push(format!("unknown rule `{id}` in `rules`"));
+                }
+            }
+        }
+        let mut got = Vec::new();
+        let mut scratch = Scratch::new();
+        let mut latest: Option<DateTime<Utc>> = None;
+        for (line, ev) in &case.events {
+            let bytes = ev.to_string();
+            match engine.decode(bytes.as_bytes()) {
+                Err(e) => problems.push(format!(
+                    "event at line {line} is invalid ({}): {}",
+                    e.reason, e.detail
+                )),
+                Ok(ev) => {
+                    if let Some(t) = ev.published_at {
+                        latest = Some(latest.map_or(t, |l| l.max(t)));
+                    }
+                    for a in engine.alerts(&ev, &mut scratch, latest) {
+                        if case
+                            .rules
+                            .as_ref()
+                            .is_none_or(|ids| ids.contains(&a.rule.id))
+                        {
+                            got.push(Expected {
+                                rule: a.rule.id,
+                                event: ev.id_text(),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        let (missing, unexpected) = diff(&case.expect, &got);
+        for m in &missing {
+            problems.push(format!("missing alert:    {} on event {}", m.rule, m.event));
+        }
+        for u in &unexpected {
+            problems.push(format!("unexpected alert: {} on event {}", u.rule, u.event));
+        }
+        let label = format!("{}: {}", path.display(), case.name);
+        if problems.is_empty() {
+            report.passed += 1;
+            report.lines.push(format!("PASS {label}"));
+        } else {
+            report.failed += 1;
+            report.lines.push(format!("FAIL {label}"));
+            report
+                .lines
+                .extend(problems.into_iter().map(|p| format!("    {p}")));
+        }
+    }
+}
+
+/// Multiset difference: (expected but not got, got but not expected).
+fn diff(expect: &[Expected], got: &[Expected]) -> (Vec<Expected>, Vec<Expected>) {
+    let mut counts: BTreeMap<&Expected, i64> = BTreeMap::new();
+    for e in expect {
+        *counts.entry(e).or_default() += 1;
+    }
+    for g in got {
+        *counts.entry(g).or_default() -= 1;
+    }
+    let mut missing = Vec::new();
+    let mut unexpected = Vec::new();
+    for (k, n) in counts {
+        for _ in 0..n.max(0) {
+            missing.push(k.clone());
+        }
+        for _ in 0..(-n).max(0) {
+            unexpected.push(k.clone());
+        }
+    }
+    (missing, unexpected)
+}
+
+type Parsed = (Vec<PathBuf>, Vec<TestCase>);
+
+fn parse_file(path: &Path, text: &str) -> Result<Parsed, Vec<Diagnostic>> {
+    let root = match yaml::parse(text) {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            return Err(vec![Diagnostic {
+                file: path.to_path_buf(),
+                line: 1,
+                col: 1,
+                message: "empty test file".into(),
+            }])
+        }
+        Err(e) => {
+            return Err(vec![Diagnostic {
+                file: path.to_path_buf(),
+                line: e.pos.line.max(1),
+                col: e.pos.col.max(1),
+                message: e.message,
+            }])
+        }
+    };
+    let mut errs = Vec::new();
+    let mut rule_files = Vec::new();
+    let mut cases = Vec::new();
+    let base = path.parent().unwrap_or(Path::new("."));
+    let Kind::Map(pairs) = &root.kind else {
+        return Err(vec![diag(
+            path,
+            &root,
+            "a test file must be a mapping with `rule_files` and `tests`",
+        )]);
+    };
+    let mut have_rule_files = false;
+    let mut have_tests = false;
+    for (k, v) in pairs {
+        match k.as_scalar().unwrap_or("") {
+            "rule_files" => {
+                have_rule_files = true;
+                let items: Vec<&Node> = match &v.kind {
+                    Kind::Seq(items) => items.iter().collect(),
+                    Kind::Scalar(..) => vec![v],
+                    Kind::Map(_) => {
+                        errs.push(diag(path, v, "`rule_files` must be a list of paths"));
+                        continue;
+                    }
+                };
+                for it in items {
+                    let Some(pat) = it.as_scalar() else {
+                        errs.push(diag(path, it, "`rule_files` entries must be paths"));
+                        continue;
+                    };
+                    let full = base.join(pat);
+                    let full_s = full.to_string_lossy().into_owned();
+                    if pat.contains(['*', '?', '[']) {
+                        match glob::glob(&full_s) {
+                            Ok(paths) => {
+                                let mut found: Vec<PathBuf> =
+                                    paths.filter_map(Result::ok).collect();
+                                if found.is_empty() {
+                                    errs.push(diag(path, it, format!("`{pat}` matches no file")));
+                                }
+                                found.sort();
+                                rule_files.extend(found);
+                            }
+                            Err(e) => errs.push(diag(path, it, format!("bad glob `{pat}`: {e}"))),
+                        }
+                    } else if full.exists() {
+                        rule_files.push(full);
+                    } else {
+                        errs.push(diag(
+                            path,
+                            it,
+                            format!("rule file `{pat}` not found (relative to this file)"),
+                        ));
+                    }
+                }
+            }
+            "tests" => {
+                have_tests = true;
+                let Kind::Seq(items) = &v.kind else {
+                    errs.push(diag(path, v, "`tests` must be a list"));
+                    continue;
+                };
+                for t in items {
+                    match parse_case(path, t) {
+                        Ok(c) => cases.push(c),
+                        Err(mut e) => errs.append(&mut e),
+                    }
+                }
+            }
+            other => errs.push(diag(
+                path,
+                k,
+                format!("unknown key `{other}` in a test file (expected rule_files, tests)"),
+            )),
+        }
+    }
+    if !have_rule_files {
+        errs.push(diag(path, &root, "test file is missing `rule_files`"));
+    }
+    if !have_tests {
+        errs.push(diag(path, &root, "test file is missing `tests`"));
+    }
+    if errs.is_empty() {
+        Ok((rule_files, cases))
+    } else {
+        Err(errs)
+    }
+}
+
+fn parse_case(path: &Path, t: &Node) -> Result<TestCase, Vec<Diagnostic>> {
+    let mut errs = Vec::new();
+    let Kind::Map(pairs) = &t.kind else {
+        return Err(vec![diag(path, t, "a test must be a mapping")]);
+    };
+    let mut name = None;
+    let mut rules = None;
+    let mut events = Vec::new();
+    let mut expect = None;
+    for (k, v) in pairs {
+        match k.as_scalar().unwrap_or("") {
+            "name" => name = v.as_scalar().map(str::to_owned),
+            "rules" => match &v.kind {
+                Kind::Seq(items) => {
+                    rules = Some(
+                        items
+                            .iter()
+                            .filter_map(|i| i.as_scalar().map(str::to_owned))
+                            .collect(),
+                    )
+                }
+                _ => errs.push(diag(path, v, "`rules` must be a list of rule ids")),
+            },
+            "events" => match &v.kind {
+                Kind::Seq(items) => {
+                    events = items.iter().map(|i| (i.pos.line, i.to_json())).collect()
+                }
+                _ => errs.push(diag(path, v, "`events` must be a list of events")),
+            },
+            "expect" => match &v.kind {
+                Kind::Seq(items) => {
+                    let mut out = Vec::new();
+                    for it in items {
+                        let j = it.to_json();
+                        let rule = j.get("rule").and_then(|x| x.as_str());
+                        let event = j.get("event").map(|x| match x {
+                            serde_json::Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        });
+                        let extra = j.as_object().map_or(0, |o| {
+                            o.keys().filter(|k| *k != "rule" && *k != "event").count()
+                        });
+                        match (rule, event) {
+                            (Some(r), Some(e)) if extra == 0 => out.push(Expected {
+                                rule: r.to_owned(),
+                                event: e,
+                            }),
+                            _ => errs.push(diag(
+                                path,
+                                it,
+                                "an expected alert is `{rule: ID, event: EVENT_ID}`",
+                            )),
+                        }
+                    }
+                    expect = Some(out);
+                }
+                _ if v.is_null() => expect = Some(Vec::new()),
+                _ => errs.push(diag(path, v, "`expect` must be a list of {rule, event}")),
+            },
+            other => errs.push(diag(
+                path,
+                k,
+                format!("unknown key `{other}` in a test (expected name, rules, events, expect)"),
+            )),
+        }
+    }
+    let Some(name) = name else {
+        errs.push(diag(path, t, "a test needs a `name`"));
+        return Err(errs);
+    };
+    let Some(expect) = expect else {
+        errs.push(diag(
+            path,
+            t,
+            format!("test {name:?} needs `expect` (use `expect: []` for no alerts)"),
+        ));
+        return Err(errs);
+    };
+    if errs.is_empty() {
+        Ok(TestCase {
+            name,
+            rules,
+            events,
+            expect,
+        })
+    } else {
+        Err(errs)
+    }
+}
+
+impl Report {
+    /// The closing line: `N passed, N failed`.
+    pub fn summary(&self) -> String {
+        let mut s = String::new();
+        let _ = write!(s, "{} passed, {} failed", self.passed, self.failed);
+        s
+    }
+}

@@ -1,0 +1,421 @@
+//! A YAML tree that remembers where every node is in its file.
+//!
+//! `newswatch check` must report `FILE:LINE:COL` for unknown keys, bad
+//! values and even for a bad token inside a query string. serde-based YAML
+//! loaders throw positions away, so rule and test files are read through
+//! yaml-rust2's event parser into this small tree instead.
+//!
+//! Positions are 1-based lines and columns counted in characters, the way
+//! editors show them.
+
+use std::collections::HashMap;
+
+use yaml_rust2::parser::{Event, Parser};
+use yaml_rust2::scanner::{Marker, TScalarStyle};
+
+/// A position in a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Pos {
+    pub line: usize,
+    pub col: usize,
+    /// Index of the node's first character in the file, counted in chars.
+    pub index: usize,
+}
+
+impl From<Marker> for Pos {
+    fn from(m: Marker) -> Self {
+        Pos {
+            line: m.line(),
+            // yaml-rust2 columns are 0-based.
+            col: m.col() + 1,
+            index: m.index(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    Plain,
+    SingleQuoted,
+    DoubleQuoted,
+    Literal,
+    Folded,
+}
+
+#[derive(Debug, Clone)]
+pub enum Kind {
+    Scalar(String, Style),
+    Seq(Vec<Node>),
+    Map(Vec<(Node, Node)>),
+}
+
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub kind: Kind,
+    pub pos: Pos,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct YamlError {
+    pub pos: Pos,
+    pub message: String,
+}
+
+impl Node {
+    pub fn as_scalar(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::Scalar(s, _) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// A plain scalar that YAML's core schema reads as null (`~`, `null`, empty).
+    pub fn is_null(&self) -> bool {
+        matches!(&self.kind, Kind::Scalar(s, Style::Plain) if matches!(s.as_str(), "" | "~" | "null" | "Null" | "NULL"))
+    }
+
+    /// What kind of node this is, for error messages.
+    pub fn describe(&self) -> &'static str {
+        match &self.kind {
+            Kind::Scalar(..) if self.is_null() => "null",
+            Kind::Scalar(..) => "a scalar",
+            Kind::Seq(_) => "a list",
+            Kind::Map(_) => "a mapping",
+        }
+    }
+
+    /// Convert to JSON using YAML 1.2 core-schema typing for plain scalars.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value;
+        match &self.kind {
+            Kind::Scalar(s, Style::Plain) => {
+                if self.is_null() {
+                    Value::Null
+                } else if matches!(s.as_str(), "true" | "True" | "TRUE") {
+                    Value::Bool(true)
+                } else if matches!(s.as_str(), "false" | "False" | "FALSE") {
+                    Value::Bool(false)
+                } else if let Ok(i) = s.parse::<i64>() {
+                    Value::from(i)
+                } else if let Some(n) = s
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|f| f.is_finite() && s.chars().any(|c| c.is_ascii_digit()))
+                    .and_then(serde_json::Number::from_f64)
+                {
+                    Value::Number(n)
+                } else {
+                    Value::String(s.clone())
+                }
+            }
+            Kind::Scalar(s, _) => Value::String(s.clone()),
+            Kind::Seq(items) => Value::Array(items.iter().map(Node::to_json).collect()),
+            Kind::Map(pairs) => Value::Object(
+                pairs
+                    .iter()
+                    .map(|(k, v)| (k.as_scalar().unwrap_or("").to_owned(), v.to_json()))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+/// Parse one YAML document. An empty file gives `Ok(None)`.
+pub fn parse(text: &str) -> Result<Option<Node>, YamlError> {
+    let mut parser = Parser::new_from_str(text);
+    let mut b = Builder::default();
+    let mut docs = 0;
+    loop {
+        let (ev, mark) = parser.next_token().map_err(|e| YamlError {
+            pos: (*e.marker()).into(),
+            message: format!("YAML syntax error: {}", e.info()),
+        })?;
+        match ev {
+            Event::StreamEnd => break,
+            Event::DocumentStart => {
+                docs += 1;
+                if docs > 1 {
+                    return Err(YamlError {
+                        pos: mark.into(),
+                        message: "only one YAML document per file is allowed".into(),
+                    });
+                }
+            }
+            other => b.event(other, mark)?,
+        }
+    }
+    Ok(b.root)
+}
+
+#[derive(Default)]
+struct Builder {
+    stack: Vec<Frame>,
+    root: Option<Node>,
+    anchors: HashMap<usize, Node>,
+}
+
+/// An open collection; a mapping also holds the key waiting for its value.
+struct Frame {
+    node: Node,
+    anchor: usize,
+    pending_key: Option<Node>,
+}
+
+impl Builder {
+    fn event(&mut self, ev: Event, mark: Marker) -> Result<(), YamlError> {
+        match ev {
+            Event::Scalar(value, style, anchor, _tag) => {
+                let style = match style {
+                    TScalarStyle::Plain => Style::Plain,
+                    TScalarStyle::SingleQuoted => Style::SingleQuoted,
+                    TScalarStyle::DoubleQuoted => Style::DoubleQuoted,
+                    TScalarStyle::Literal => Style::Literal,
+                    TScalarStyle::Folded => Style::Folded,
+                };
+                let node = Node {
+                    kind: Kind::Scalar(value, style),
+                    pos: mark.into(),
+                };
+                if anchor > 0 {
+                    self.anchors.insert(anchor, node.clone());
+                }
+                self.push(node)
+            }
+            Event::SequenceStart(anchor, _) => {
+                self.open(Kind::Seq(Vec::new()), anchor, mark);
+                Ok(())
+            }
+            Event::MappingStart(anchor, _) => {
+                self.open(Kind::Map(Vec::new()), anchor, mark);
+                Ok(())
+            }
+            Event::SequenceEnd | Event::MappingEnd => match self.stack.pop() {
+                Some(frame) => {
+                    if frame.anchor > 0 {
+                        self.anchors.insert(frame.anchor, frame.node.clone());
+                    }
+                    self.push(frame.node)
+                }
+                None => Err(YamlError {
+                    pos: mark.into(),
+                    message: "unbalanced YAML collection".into(),
+                }),
+            },
+            Event::Alias(id) => match self.anchors.get(&id) {
+                Some(n) => {
+                    let mut n = n.clone();
+                    n.pos = mark.into();
+                    self.push(n)
+                }
+                None => Err(YamlError {
+                    pos: mark.into(),
+                    message: "alias refers to an unknown anchor".into(),
+                }),
+            },
+            Event::Nothing
+            | Event::StreamStart
+            | Event::StreamEnd
+            | Event::DocumentStart
+            | Event::DocumentEnd => Ok(()),
+        }
+    }
+
+    fn open(&mut self, kind: Kind, anchor: usize, mark: Marker) {
+        self.stack.push(Frame {
+            node: Node {
+                kind,
+                pos: mark.into(),
+            },
+            anchor,
+            pending_key: None,
+        });
+    }
+
+    fn push(&mut self, node: Node) -> Result<(), YamlError> {
+        let Some(frame) = self.stack.last_mut() else {
+            self.root = Some(node);
+            return Ok(());
+        };
+        match &mut frame.node.kind {
+            Kind::Seq(items) => items.push(node),
+            Kind::Map(pairs) => match frame.pending_key.take() {
+                Some(key) => pairs.push((key, node)),
+                None if matches!(node.kind, Kind::Scalar(..)) => frame.pending_key = Some(node),
+                None => {
+                    return Err(YamlError {
+                        pos: node.pos,
+                        message: "mapping keys must be scalars".into(),
+                    })
+                }
+            },
+            Kind::Scalar(..) => unreachable!("scalars are never open frames"),
+        }
+        Ok(())
+    }
+}
+
+/// Map a byte offset inside a scalar's value to its position in the file.
+///
+/// The scalar's value differs from its source text by quotes, escapes,
+/// folding and indentation. We walk the source from the scalar's start and
+/// align it with the value character by character; whitespace in the value
+/// aligns with any run of whitespace in the source. For plain and quoted
+/// one-line scalars (the usual way to write a query) this is exact.
+pub fn value_offset_to_pos(file_text: &str, node: &Node, value_byte_offset: usize) -> Pos {
+    let Kind::Scalar(value, style) = &node.kind else {
+        return node.pos;
+    };
+    // Skip to the scalar's first char; Marker indices count chars.
+    let mut src = file_text.chars().skip(node.pos.index).peekable();
+    let mut line = node.pos.line;
+    let mut col = node.pos.col;
+    let advance = |c: char, line: &mut usize, col: &mut usize| {
+        if c == '\n' {
+            *line += 1;
+            *col = 1;
+        } else {
+            *col += 1;
+        }
+    };
+    // Skip an opening quote.
+    match style {
+        Style::SingleQuoted | Style::DoubleQuoted => {
+            if let Some(c) = src.next() {
+                advance(c, &mut line, &mut col);
+            }
+        }
+        // Block scalars are marked at their first content character.
+        Style::Literal | Style::Folded | Style::Plain => {}
+    }
+    let target = value_byte_offset.min(value.len());
+    for (i, vc) in value.char_indices() {
+        if i >= target {
+            break;
+        }
+        // Skip source chars until one aligns with `vc` (bounded, so a
+        // translated escape cannot run away with the position).
+        let mut skipped = 0;
+        while let Some(&sc) = src.peek() {
+            let aligns = sc == vc || (vc.is_whitespace() && sc.is_whitespace());
+            if aligns || skipped >= 8 {
+                break;
+            }
+            if sc.is_whitespace() || sc == '\\' || sc == '\'' || sc == '"' {
+                advance(sc, &mut line, &mut col);
+                src.next();
+                skipped += 1;
+            } else {
+                break;
+            }
+        }
+        if let Some(sc) = src.next() {
+            advance(sc, &mut line, &mut col);
+            if vc.is_whitespace() {
+                // Consume the rest of a whitespace run (folded lines, indentation).
+                while let Some(&n) = src.peek() {
+                    if n.is_whitespace()
+                        && value[i + vc.len_utf8()..]
+                            .chars()
+                            .next()
+                            .is_some_and(|x| !x.is_whitespace())
+                    {
+                        advance(n, &mut line, &mut col);
+                        src.next();
+                    } else {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    // Skip whitespace and line breaks before the target char itself.
+    while let Some(&sc) = src.peek() {
+        if sc == '\n'
+            || (sc.is_whitespace()
+                && value[target..]
+                    .chars()
+                    .next()
+                    .is_some_and(|c| !c.is_whitespace()))
+        {
+            advance(sc, &mut line, &mut col);
+            src.next();
+        } else {
+            break;
+        }
+    }
+    Pos {
+        line,
+        col,
+        index: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map_get<'a>(n: &'a Node, key: &str) -> &'a Node {
+        let Kind::Map(pairs) = &n.kind else {
+            panic!("not a map")
+        };
+        &pairs
+            .iter()
+            .find(|(k, _)| k.as_scalar() == Some(key))
+            .unwrap()
+            .1
+    }
+
+    #[test]
+    fn positions_of_scalars() {
+        let text = "a: 1\nquery: 'foo NEAR/0 bar'\nplain: foo bar\ndq: \"x y\"\n";
+        let root = parse(text).unwrap().unwrap();
+        let q = map_get(&root, "query");
+        assert_eq!((q.pos.line, q.pos.col), (2, 8));
+        // "NEAR/0" is at byte 4 of the value; in the file it is line 2, col 13.
+        let p = value_offset_to_pos(text, q, 4);
+        assert_eq!((p.line, p.col), (2, 13));
+        let plain = map_get(&root, "plain");
+        let p = value_offset_to_pos(text, plain, 4);
+        assert_eq!((p.line, p.col), (3, 12));
+        let dq = map_get(&root, "dq");
+        let p = value_offset_to_pos(text, dq, 2);
+        assert_eq!((p.line, p.col), (4, 8));
+    }
+
+    #[test]
+    fn positions_with_non_ascii_before() {
+        let text = "x: Лавров\nq: 'ab cd'\n";
+        let root = parse(text).unwrap().unwrap();
+        let q = map_get(&root, "q");
+        let p = value_offset_to_pos(text, q, 3);
+        assert_eq!((p.line, p.col), (2, 8));
+    }
+
+    #[test]
+    fn folded_block_positions() {
+        let text = "q: >\n  foo OR\n  bar NEAR/0 baz\n";
+        let root = parse(text).unwrap().unwrap();
+        let q = map_get(&root, "q");
+        let v = q.as_scalar().unwrap();
+        let off = v.find("NEAR").unwrap();
+        let p = value_offset_to_pos(text, q, off);
+        assert_eq!((p.line, p.col), (3, 7));
+    }
+
+    #[test]
+    fn syntax_error_has_position() {
+        let e = parse("a: [1, 2\nb: 3\n").unwrap_err();
+        assert!(e.pos.line >= 1, "{e:?}");
+    }
+
+    #[test]
+    fn aliases_and_json() {
+        let root = parse("a: &x {k: [1, true, ~, 'q', 2.5]}\nb: *x\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            root.to_json(),
+            serde_json::json!({"a": {"k": [1, true, null, "q", 2.5]}, "b": {"k": [1, true, null, "q", 2.5]}})
+        );
+    }
+}
