@@ -1,1 +1,661 @@
-fn main() {}
+//! Matcher benchmarks on real news text (see /work/shared/data/news).
+//!
+//! * throughput of `Matcher::match_event` (single thread) with 1k, 10k and
+//!   100k generated rules of varied shapes;
+//! * compile time (YAML text -> `rules::load_strs` -> `RuleSet`);
+//! * heap bytes held by the compiled `RuleSet` (counting global allocator).
+//!
+//! A summary table is printed at the end. Environment knobs:
+//! `NW_BENCH_RULES=1000,10000` (rule counts), `NW_BENCH_DOCS=2000`.
+//! Under `cargo test --benches` (no `--bench` flag) it runs a tiny smoke
+//! configuration instead.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::time::{Duration, Instant};
+
+use criterion::{black_box, criterion_group, Criterion, Throughput};
+use newswatch::event::{self, EventFields};
+use newswatch::matcher::{Match, Scratch};
+use newswatch::rules::{self, RuleSet};
+use newswatch::text;
+
+// ---------------------------------------------------------------- allocator
+
+struct Counting;
+
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        let p = System.alloc(l);
+        if !p.is_null() {
+            LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
+        }
+        p
+    }
+    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
+        let p = System.alloc_zeroed(l);
+        if !p.is_null() {
+            LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        System.dealloc(p, l);
+        LIVE.fetch_sub(l.size() as isize, Ordering::Relaxed);
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
+        let q = System.realloc(p, l, new);
+        if !q.is_null() {
+            LIVE.fetch_add(new as isize - l.size() as isize, Ordering::Relaxed);
+        }
+        q
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn live() -> isize {
+    LIVE.load(Ordering::Relaxed)
+}
+
+// ---------------------------------------------------------------- rng
+
+/// xorshift64*: tiny, deterministic.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+    fn range(&mut self, lo: usize, hi: usize) -> usize {
+        lo + self.below(hi - lo + 1)
+    }
+    fn chance(&mut self, p: f64) -> bool {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64 >= 1.0 - p
+    }
+}
+
+// ---------------------------------------------------------------- corpus
+
+fn corpus_dir() -> Option<PathBuf> {
+    let d = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/news"));
+    if d.join("reuters21578-en.jsonl").exists() {
+        return Some(d);
+    }
+    None
+}
+
+/// Every `step`-th line (up to `n`) of a JSONL file.
+fn sample_lines(path: &Path, n: usize) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    if lines.is_empty() || n == 0 {
+        return Vec::new();
+    }
+    let step = (lines.len() / n).max(1);
+    lines
+        .iter()
+        .step_by(step)
+        .take(n)
+        .map(|s| s.to_string())
+        .collect()
+}
+
+/// The document sample: (language, raw JSON line).
+fn load_docs(total: usize) -> Option<Vec<(&'static str, String)>> {
+    let mut out = Vec::new();
+    if let Some(dir) = corpus_dir() {
+        // ~70% Reuters, the rest spread over the Wikinews languages.
+        let parts: [(&str, &str, f64); 5] = [
+            ("en", "reuters21578-en.jsonl", 0.70),
+            ("en", "wikinews-en.jsonl", 0.06),
+            ("ru", "nerel-wikinews-ru.jsonl", 0.08),
+            ("ko", "wikinews-ko.jsonl", 0.08),
+            ("ja", "wikinews-ja.jsonl", 0.08),
+        ];
+        for (lang, file, share) in parts {
+            let n = (total as f64 * share).round() as usize;
+            for l in sample_lines(&dir.join(file), n) {
+                out.push((lang, l));
+            }
+        }
+    } else {
+        let ex = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/news.jsonl"));
+        if !ex.exists() {
+            return None;
+        }
+        eprintln!("note: ../shared/data/news not found, using examples/news.jsonl");
+        for l in sample_lines(ex, total) {
+            out.push(("en", l));
+        }
+    }
+    // Interleave deterministically so languages are mixed in the stream.
+    let mut rng = Rng(0x5eed_d0c5);
+    for i in (1..out.len()).rev() {
+        let j = rng.below(i + 1);
+        out.swap(i, j);
+    }
+    Some(out)
+}
+
+// ---------------------------------------------------------------- vocabulary
+
+const LANGS: [&str; 4] = ["en", "ru", "ko", "ja"];
+
+/// Per-language words ranked by frequency, with a Zipf sampler.
+struct Vocab {
+    /// normalized word -> a surface form seen in text.
+    words: Vec<(String, String)>,
+    /// cumulative Zipf weights.
+    cdf: Vec<f64>,
+    /// word n-grams (2-3 words) seen in text, as surface forms.
+    ngrams: Vec<String>,
+}
+
+impl Vocab {
+    fn zipf(&self, rng: &mut Rng) -> &(String, String) {
+        let total = *self.cdf.last().unwrap();
+        let x = (rng.next() >> 11) as f64 / (1u64 << 53) as f64 * total;
+        let i = self
+            .cdf
+            .partition_point(|&c| c < x)
+            .min(self.words.len() - 1);
+        &self.words[i]
+    }
+}
+
+fn usable(w: &str) -> bool {
+    w.chars().all(char::is_alphabetic)
+        && !matches!(w, "AND" | "OR" | "NOT")
+        && !w.starts_with("NEAR")
+        && !w.starts_with("ONEAR")
+}
+
+/// Rank words by frequency; skip the top `SKIP` (stop words nobody watches
+/// for) and draw from the rest with P(rank r) ∝ 1/(r+10).
+fn build_vocab(docs: &[(&'static str, String)]) -> HashMap<&'static str, Vocab> {
+    let skip_top: usize = env_num("NW_BENCH_SKIP", 200);
+    let offset = env_num("NW_BENCH_ZIPF_OFFSET", 10) as f64;
+    let mut counts: HashMap<&str, HashMap<String, (usize, String)>> = HashMap::new();
+    let mut ngrams: HashMap<&str, Vec<String>> = HashMap::new();
+    for (lang, line) in docs {
+        let Ok(ev) = event::decode(line.as_bytes(), &EventFields::default()) else {
+            continue;
+        };
+        for t in [ev.title.as_deref(), ev.body.as_deref()]
+            .into_iter()
+            .flatten()
+        {
+            let ws = text::exact_words(t);
+            let c = counts.entry(lang).or_default();
+            for (_, _, surface) in &ws {
+                if !usable(surface) {
+                    continue;
+                }
+                let n = text::normalize_word(surface);
+                let e = c.entry(n).or_insert((0, surface.clone()));
+                e.0 += 1;
+            }
+            let g = ngrams.entry(lang).or_default();
+            let mut i = 0;
+            while i + 3 <= ws.len() {
+                let k = if i % 2 == 0 { 2 } else { 3 };
+                let win = &ws[i..i + k];
+                if win.iter().all(|(_, _, s)| usable(s)) {
+                    g.push(
+                        win.iter()
+                            .map(|(_, _, s)| s.as_str())
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                    );
+                }
+                i += 7;
+            }
+        }
+    }
+    let mut out = HashMap::new();
+    for lang in LANGS {
+        let Some(c) = counts.remove(lang) else {
+            continue;
+        };
+        let mut v: Vec<(String, usize, String)> =
+            c.into_iter().map(|(n, (k, s))| (n, k, s)).collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let skip = skip_top.min(v.len() / 10);
+        let words: Vec<(String, String)> =
+            v.into_iter().skip(skip).map(|(n, _, s)| (n, s)).collect();
+        if words.is_empty() {
+            continue;
+        }
+        let mut acc = 0.0;
+        let cdf = (0..words.len())
+            .map(|r| {
+                acc += 1.0 / (r as f64 + offset);
+                acc
+            })
+            .collect();
+        let mut g = ngrams.remove(lang).unwrap_or_default();
+        g.sort();
+        g.dedup();
+        out.insert(
+            lang,
+            Vocab {
+                words,
+                cdf,
+                ngrams: g,
+            },
+        );
+    }
+    out
+}
+
+// ---------------------------------------------------------------- rules
+
+struct Gen<'a> {
+    rng: Rng,
+    vocab: &'a HashMap<&'static str, Vocab>,
+    langs: Vec<&'static str>,
+}
+
+impl Gen<'_> {
+    fn lang(&mut self) -> &'static str {
+        // 60% en, the rest evenly over the others that exist.
+        if self.langs.len() == 1 || self.rng.chance(0.6) {
+            return self.langs[0];
+        }
+        self.langs[1 + self.rng.below(self.langs.len() - 1)]
+    }
+    fn word(&mut self, lang: &str) -> String {
+        let v = &self.vocab[lang];
+        v.zipf(&mut self.rng).0.clone()
+    }
+    fn surface(&mut self, lang: &str) -> String {
+        let v = &self.vocab[lang];
+        v.zipf(&mut self.rng).1.clone()
+    }
+    fn phrase(&mut self, lang: &str) -> String {
+        let v = &self.vocab[lang];
+        if v.ngrams.is_empty() {
+            return self.word(lang);
+        }
+        let i = self.rng.below(v.ngrams.len());
+        format!("\"{}\"", v.ngrams[i])
+    }
+    /// A word or (for Japanese, whose words are single ideographs) a phrase.
+    fn term(&mut self, lang: &str) -> String {
+        if lang == "ja" || self.rng.chance(0.15) {
+            self.phrase(lang)
+        } else {
+            self.word(lang)
+        }
+    }
+    fn prefix(&mut self, lang: &str) -> String {
+        let lang = if lang == "ja" { "en" } else { lang };
+        for _ in 0..20 {
+            let w = self.word(lang);
+            let n = w.chars().count();
+            if n >= 5 {
+                let keep = (n - 2).max(3);
+                return format!("{}*", w.chars().take(keep).collect::<String>());
+            }
+        }
+        self.word(lang)
+    }
+}
+
+/// YAML files: one with the shared lists and macros, then rules in files of
+/// at most 5,000.
+fn gen_rules(n: usize, vocab: &HashMap<&'static str, Vocab>) -> Vec<(PathBuf, String)> {
+    let langs: Vec<&'static str> = LANGS
+        .iter()
+        .copied()
+        .filter(|l| vocab.contains_key(l))
+        .collect();
+    let mut g = Gen {
+        rng: Rng(0x9e37_79b9_7f4a_7c15 ^ n as u64),
+        vocab,
+        langs,
+    };
+    let n_lists = (n / 100).max(10);
+    let n_macros = (n / 200).max(5);
+    let mut list_lang = Vec::new();
+    let mut shared = String::from("lists:\n");
+    for i in 0..n_lists {
+        let lang = g.lang();
+        list_lang.push(lang);
+        writeln!(shared, "  names_{i}:").unwrap();
+        for _ in 0..g.rng.range(5, 20) {
+            // Names: surface forms (often capitalised), some two-word names.
+            let e = if g.rng.chance(0.3) {
+                g.phrase(lang).trim_matches('"').to_string()
+            } else {
+                g.surface(lang)
+            };
+            writeln!(shared, "    - \"{e}\"").unwrap();
+        }
+    }
+    let mut macro_lang = Vec::new();
+    shared.push_str("macros:\n");
+    for i in 0..n_macros {
+        let lang = g.lang();
+        macro_lang.push(lang);
+        let k = g.rng.range(3, 8);
+        let alts: Vec<String> = (0..k).map(|_| g.term(lang)).collect();
+        writeln!(shared, "  m_{i}: '{}'", alts.join(" OR ")).unwrap();
+    }
+    let mut files = vec![(PathBuf::from("bench/shared.yaml"), shared)];
+    let mut cur = String::new();
+    for r in 0..n {
+        let lang = g.lang();
+        let shape = g.rng.below(100);
+        let q = match shape {
+            0..=17 => g.term(lang),
+            18..=25 => g.phrase(lang),
+            26..=31 => g.prefix(lang),
+            32..=39 => {
+                let l = g.rng.below(n_lists);
+                if g.rng.chance(0.5) {
+                    format!("@names_{l}")
+                } else {
+                    let t = g.term(list_lang[l]);
+                    format!("@names_{l} NEAR/{} {t}", g.rng.range(3, 15))
+                }
+            }
+            40..=46 => {
+                let m = g.rng.below(n_macros);
+                let t = g.term(macro_lang[m]);
+                if g.rng.chance(0.5) {
+                    format!("{t} AND $m_{m}")
+                } else {
+                    format!("{t} NEAR/{} $m_{m}", g.rng.range(3, 15))
+                }
+            }
+            47..=56 => {
+                let (a, b) = (g.term(lang), g.term(lang));
+                format!("{a} NEAR/{} {b}", g.rng.range(1, 20))
+            }
+            57..=61 => {
+                let (a, b) = (g.term(lang), g.term(lang));
+                format!("{a} ONEAR/{} {b}", g.rng.range(1, 10))
+            }
+            62..=68 => {
+                let (a, b) = (g.term(lang), g.term(lang));
+                format!("{a} AND NOT {b}")
+            }
+            69..=77 => {
+                let k = g.rng.range(2, 5);
+                let alts: Vec<String> = (0..k).map(|_| g.term(lang)).collect();
+                alts.join(" OR ")
+            }
+            78..=83 => {
+                let (a, b) = (g.term(lang), g.term(lang));
+                format!("{a} {b}")
+            }
+            84..=89 => {
+                let w = g.surface(lang);
+                if g.rng.chance(0.7) {
+                    format!("{{{w}}}")
+                } else {
+                    let t = g.term(lang);
+                    format!("{{{w}}} AND {t}")
+                }
+            }
+            _ => {
+                let t = g.term(lang);
+                if g.rng.chance(0.5) {
+                    format!("title:{t}")
+                } else {
+                    let u = g.term(lang);
+                    format!("title:({t} OR {u}) AND {}", g.term(lang))
+                }
+            }
+        };
+        writeln!(cur, "  - id: r-{r:06}\n    title: Bench rule {r}").unwrap();
+        writeln!(cur, "    query: '{}'", q.replace('\'', "''")).unwrap();
+        if g.rng.chance(0.15) {
+            writeln!(cur, "    filter: 'lang:{lang}'").unwrap();
+        } else if g.rng.chance(0.03) {
+            writeln!(cur, "    filter: 'source:Reuters OR source:Wikinews'").unwrap();
+        }
+        if (r + 1) % 5000 == 0 || r + 1 == n {
+            let name = format!("bench/rules-{:03}.yaml", files.len());
+            files.push((PathBuf::from(name), format!("rules:\n{cur}")));
+            cur.clear();
+        }
+    }
+    files
+}
+
+// ---------------------------------------------------------------- benches
+
+struct Row {
+    rules: usize,
+    /// median seconds per document
+    per_doc: f64,
+    compile_s: f64,
+    held_bytes: isize,
+    matches_per_doc: f64,
+    unanchored: usize,
+}
+
+thread_local! {
+    static ROWS: RefCell<Vec<Row>> = const { RefCell::new(Vec::new()) };
+}
+
+fn env_num(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+fn bench_mode() -> bool {
+    std::env::args().any(|a| a == "--bench")
+}
+
+fn rule_counts() -> Vec<usize> {
+    if let Ok(s) = std::env::var("NW_BENCH_RULES") {
+        return s.split(',').filter_map(|x| x.trim().parse().ok()).collect();
+    }
+    if bench_mode() {
+        vec![1_000, 10_000, 100_000]
+    } else {
+        vec![1_000]
+    }
+}
+
+fn build(files: Vec<(PathBuf, String)>) -> RuleSet {
+    match rules::load_strs(files) {
+        Ok(rs) => rs,
+        Err(e) => {
+            for d in e.0.iter().take(10) {
+                eprintln!("{}:{}:{}: {}", d.file.display(), d.line, d.col, d.message);
+            }
+            panic!("generated rules failed to load ({} errors)", e.0.len());
+        }
+    }
+}
+
+fn benches(c: &mut Criterion) {
+    let n_docs: usize = std::env::var("NW_BENCH_DOCS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(if bench_mode() { 2000 } else { 200 });
+    let Some(raw_docs) = load_docs(n_docs) else {
+        eprintln!("matcher bench skipped: no corpus (../shared/data/news or examples/news.jsonl)");
+        return;
+    };
+    let vocab = build_vocab(&raw_docs);
+    let docs: Vec<_> = raw_docs
+        .iter()
+        .filter_map(|(_, l)| event::decode(l.as_bytes(), &EventFields::default()).ok())
+        .collect();
+    let bytes: usize = docs
+        .iter()
+        .map(|d| d.title.as_deref().map_or(0, str::len) + d.body.as_deref().map_or(0, str::len))
+        .sum();
+    eprintln!(
+        "docs: {} ({:.1} KiB of text, mean {:.0} B/doc)",
+        docs.len(),
+        bytes as f64 / 1024.0,
+        bytes as f64 / docs.len().max(1) as f64
+    );
+
+    for n in rule_counts() {
+        // Compile time: best of a few runs (one at 100k).
+        let files = gen_rules(n, &vocab);
+        let yaml_bytes: usize = files.iter().map(|(_, t)| t.len()).sum();
+        let reps = if !bench_mode() || n >= 100_000 { 1 } else { 3 };
+        let mut compile_s = f64::MAX;
+        for _ in 0..reps {
+            let f = files.clone();
+            let t = Instant::now();
+            let rs = build(f);
+            compile_s = compile_s.min(t.elapsed().as_secs_f64());
+            drop(black_box(rs));
+        }
+        // Memory: live heap after building minus before, with every YAML
+        // copy of ours gone (the RuleSet keeps its own copy of the text).
+        let before = live();
+        let rs = build(files);
+        let held = live() - before;
+        eprintln!(
+            "{n} rules: compile {compile_s:.3}s, held {:.1} MB (YAML text {:.1} MB), \
+             {} unanchored, {:?}",
+            held as f64 / 1e6,
+            yaml_bytes as f64 / 1e6,
+            rs.matcher.unanchored(),
+            rs.matcher
+        );
+
+        let m = &rs.matcher;
+        let mut scratch = Scratch::new();
+        let mut out: Vec<Match> = Vec::new();
+        // Warm the scratch and count matches once.
+        let mut total_matches = 0usize;
+        let mut fired = vec![0u32; m.len()];
+        for ev in &docs {
+            out.clear();
+            m.match_event(ev, &mut scratch, &mut out);
+            total_matches += out.len();
+            for x in &out {
+                fired[x.rule as usize] += 1;
+            }
+        }
+        let mut rates: Vec<f64> = fired
+            .iter()
+            .map(|&k| k as f64 / docs.len().max(1) as f64)
+            .collect();
+        rates.sort_by(f64::total_cmp);
+        let q = |p: f64| rates[((rates.len() - 1) as f64 * p) as usize] * 100.0;
+        eprintln!(
+            "{n} rules: {:.1} matches/doc; % of docs a rule fires on: median {:.2}, p90 {:.2}, p99 {:.2}, \
+             max {:.1}; rules never firing: {:.0}%",
+            total_matches as f64 / docs.len().max(1) as f64,
+            q(0.5),
+            q(0.9),
+            q(0.99),
+            q(1.0),
+            fired.iter().filter(|&&k| k == 0).count() as f64 * 100.0 / fired.len().max(1) as f64
+        );
+        let samples: RefCell<Vec<f64>> = RefCell::new(Vec::new());
+        let mut group = c.benchmark_group("match_event");
+        group.throughput(Throughput::Elements(docs.len() as u64));
+        group.sample_size(10);
+        group.warm_up_time(Duration::from_secs(1));
+        group.measurement_time(Duration::from_secs(if n >= 100_000 { 8 } else { 4 }));
+        group.bench_function(format!("{n}_rules"), |b| {
+            b.iter_custom(|iters| {
+                let t = Instant::now();
+                for _ in 0..iters {
+                    for ev in &docs {
+                        out.clear();
+                        m.match_event(black_box(ev), &mut scratch, &mut out);
+                        black_box(&out);
+                    }
+                }
+                let d = t.elapsed();
+                samples
+                    .borrow_mut()
+                    .push(d.as_secs_f64() / (iters as f64 * docs.len() as f64));
+                d
+            })
+        });
+        group.finish();
+        let mut s = samples.into_inner();
+        s.sort_by(f64::total_cmp);
+        let per_doc = s.get(s.len() / 2).copied().unwrap_or(f64::NAN);
+        ROWS.with(|r| {
+            r.borrow_mut().push(Row {
+                rules: n,
+                per_doc,
+                compile_s,
+                held_bytes: held,
+                matches_per_doc: total_matches as f64 / docs.len().max(1) as f64,
+                unanchored: m.unanchored(),
+            })
+        });
+        drop(rs);
+    }
+}
+
+fn summary() {
+    ROWS.with(|rows| {
+        let rows = rows.borrow();
+        if rows.is_empty() {
+            return;
+        }
+        println!();
+        println!(
+            "| rules | docs/s | µs/doc | compile s | MB held | MB per 10k rules | matches/doc | unanchored |"
+        );
+        println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for r in rows.iter() {
+            let mb = r.held_bytes as f64 / 1e6;
+            println!(
+                "| {} | {:.0} | {:.2} | {:.3} | {:.1} | {:.2} | {:.2} | {} |",
+                r.rules,
+                1.0 / r.per_doc,
+                r.per_doc * 1e6,
+                r.compile_s,
+                mb,
+                mb * 10_000.0 / r.rules as f64,
+                r.matches_per_doc,
+                r.unanchored
+            );
+        }
+        let lo = rows.iter().min_by_key(|r| r.rules).unwrap();
+        let hi = rows.iter().max_by_key(|r| r.rules).unwrap();
+        if hi.rules > lo.rules {
+            println!(
+                "µs/doc at {} rules ÷ at {} rules: {:.2}",
+                hi.rules,
+                lo.rules,
+                hi.per_doc / lo.per_doc
+            );
+        }
+    });
+}
+
+criterion_group!(group, benches);
+
+fn main() {
+    group();
+    Criterion::default().configure_from_args().final_summary();
+    summary();
+}

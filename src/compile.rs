@@ -296,6 +296,14 @@ impl<'d> Compiler<'d> {
                 })
             }
             Ast::Field { name, inner, .. } => {
+                // `url:https://x` would otherwise silently become the field
+                // `https` (never matching), and `source:title:x` a title term.
+                if let Scope::Keyword(outer) = scope {
+                    error!(format!(
+                        "keyword field `{outer}` takes a value, not the field `{name}:`; \
+                         quote a value that holds ':' ({outer}:\"…\")"
+                    ));
+                }
                 let new_scope = match name.as_str() {
                     "text" => Scope::Text(TextScope::Any),
                     "title" => Scope::Text(TextScope::Title),

@@ -14,17 +14,18 @@ use crate::event::EventFields;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{path}: {source}")]
+    // Not a `#[source]`: the message is already in the text, and `{:#}`
+    // would print it twice.
+    #[error("{path}: {cause}")]
     Load {
         path: String,
-        #[source]
-        source: config::ConfigError,
+        cause: config::ConfigError,
     },
     #[error("{path}: {message}")]
     Invalid { path: String, message: String },
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct RawConfig {
     kafka: RawKafka,
@@ -32,18 +33,6 @@ struct RawConfig {
     event: EventFields,
     http: RawHttp,
     alertmanager: RawAlertmanager,
-}
-
-impl Default for RawConfig {
-    fn default() -> Self {
-        RawConfig {
-            kafka: RawKafka::default(),
-            rules: RawRules::default(),
-            event: EventFields::default(),
-            http: RawHttp::default(),
-            alertmanager: RawAlertmanager::default(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -268,9 +257,9 @@ impl Config {
         let raw: RawConfig = b
             .build()
             .and_then(|c| c.try_deserialize())
-            .map_err(|source| ConfigError::Load {
+            .map_err(|cause| ConfigError::Load {
                 path: path_name.clone(),
-                source,
+                cause,
             })?;
         validate(raw, file).map_err(|message| ConfigError::Invalid {
             path: path_name,
@@ -342,7 +331,7 @@ fn validate(raw: RawConfig, file: Option<&Path>) -> Result<Config, String> {
         )
     })?;
     let am_url = raw.alertmanager.url.trim().to_owned();
-    if !am_url.is_empty() && !(am_url.starts_with("http://") || am_url.starts_with("https://")) {
+    if !(am_url.is_empty() || am_url.starts_with("http://") || am_url.starts_with("https://")) {
         return Err(format!(
             "alertmanager.url must start with http:// or https://, got {am_url:?}"
         ));

@@ -78,8 +78,11 @@ enum Command {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colour only for a person at a terminal, never in files or journald.
+    let ansi = std::io::IsTerminal::is_terminal(&io::stderr());
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(io::stderr);
     match format {
         LogFormat::Text => b.init(),
@@ -243,7 +246,8 @@ fn check(config: Option<&Path>, paths: &[PathBuf]) -> Result<ExitCode> {
             for d in &errs.0 {
                 writeln!(out, "{d}")?;
             }
-            eprintln!("{} errors", errs.0.len());
+            let n = errs.0.len();
+            eprintln!("{n} error{}", if n == 1 { "" } else { "s" });
             Ok(ExitCode::from(1))
         }
     }

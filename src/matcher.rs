@@ -21,6 +21,9 @@
 //! The matcher does no IO and holds no mutable state: callers pass a
 //! [`Scratch`] (one per thread) whose buffers are reused between events.
 
+use std::cell::RefCell;
+
+use rustc_hash::FxHashMap;
 use serde_json::Value;
 
 use crate::compile::{Dict, Expr, ExprKind, KeywordField, Pat, PatId, SrcId, TextScope};
@@ -70,6 +73,14 @@ pub struct Scratch {
     stamp: Vec<u32>,
     epoch: u32,
     cands: Vec<u32>,
+    /// Per pattern: `pat_epoch[p] == epoch` when `p` occurs in the current
+    /// event, and then `pat_range[p]` is its slice of `occ`.
+    pat_epoch: Vec<u32>,
+    pat_range: Vec<(u32, u32)>,
+    /// Reusable hit buffers for NEAR evaluation.
+    pool: Vec<Vec<Hit>>,
+    /// Reusable buffer for case-sensitive word forms.
+    exact_buf: String,
 }
 
 impl Scratch {
@@ -93,10 +104,94 @@ struct NearHit {
     parts: Vec<Hit>,
 }
 
+/// What a normalized text word can be: a word pattern, and/or the
+/// normalized form of some case-sensitive pattern.
+#[derive(Debug, Clone, Copy)]
+struct WordEntry {
+    /// The word pattern, or `NO_PAT`.
+    pat: PatId,
+    /// Some `{…}` pattern normalizes to this word.
+    exact: bool,
+}
+
+const NO_PAT: PatId = PatId::MAX;
+
+/// A byte trie of the prefix patterns: walking a word down it finds every
+/// prefix pattern the word starts with, in one probe per byte walked.
+#[derive(Debug, Default)]
+struct PrefixTrie {
+    /// Child of the root for each first byte (0 = none).
+    root: Vec<u32>,
+    /// (node << 8 | byte) -> child, below the first level.
+    edges: FxHashMap<u64, u32>,
+    /// Per node (index 0 is the root): the prefix pattern ending here, or `NO_PAT`.
+    pat: Vec<PatId>,
+}
+
+impl PrefixTrie {
+    fn new<'a>(prefixes: impl Iterator<Item = (&'a str, PatId)>) -> Self {
+        let mut t = PrefixTrie {
+            root: vec![0; 256],
+            edges: FxHashMap::default(),
+            pat: vec![NO_PAT],
+        };
+        for (p, id) in prefixes {
+            let mut node = 0u32;
+            for &b in p.as_bytes() {
+                let next = t.pat.len() as u32;
+                let slot = if node == 0 {
+                    &mut t.root[b as usize]
+                } else {
+                    t.edges.entry((node as u64) << 8 | b as u64).or_insert(0)
+                };
+                if *slot == 0 {
+                    *slot = next;
+                    t.pat.push(NO_PAT);
+                }
+                node = *slot;
+            }
+            t.pat[node as usize] = id;
+        }
+        t.edges.shrink_to_fit();
+        t
+    }
+
+    fn is_empty(&self) -> bool {
+        self.pat.len() <= 1
+    }
+
+    /// Every prefix pattern `w` starts with.
+    #[inline]
+    fn for_each(&self, w: &str, mut f: impl FnMut(PatId)) {
+        let mut node = 0u32;
+        for &b in w.as_bytes() {
+            node = if node == 0 {
+                self.root[b as usize]
+            } else {
+                match self.edges.get(&((node as u64) << 8 | b as u64)) {
+                    Some(&n) => n,
+                    None => 0,
+                }
+            };
+            if node == 0 {
+                return;
+            }
+            // A pattern is valid UTF-8, so where it ends in `w` is a char
+            // boundary of `w`.
+            let p = self.pat[node as usize];
+            if p != NO_PAT {
+                f(p);
+            }
+        }
+    }
+}
+
 pub struct Matcher {
     dict: Dict,
-    /// Distinct byte lengths of the prefixes, ascending.
-    prefix_lens: Vec<usize>,
+    /// Normalized word -> word pattern / case-sensitive marker (replaces
+    /// `dict.words`, which is moved in here).
+    words: FxHashMap<Box<str>, WordEntry>,
+    prefixes: PrefixTrie,
     rules: Vec<CompiledRule>,
     /// CSR: rules anchored on pattern p are `anchor_rules[anchor_offsets[p]..anchor_offsets[p+1]]`.
     anchor_offsets: Vec<u32>,
@@ -181,20 +276,71 @@ struct Doc<'a> {
     ev: &'a Event,
     fields: &'a [Tokens; 2],
     occ: &'a [u64],
+    pat_epoch: &'a [u32],
+    pat_range: &'a [(u32, u32)],
+    epoch: u32,
+    pool: RefCell<Vec<Vec<Hit>>>,
 }
 
+const FIELD_BIT: u64 = 1 << 31;
+
 impl Doc<'_> {
-    /// Positions of `pat` in `field`, ascending.
-    fn positions(&self, pat: PatId, field: u8) -> impl Iterator<Item = u32> + '_ {
-        let lo = occ_key(pat, field, 0);
-        let hi = occ_key(pat, field, 0x7fff_ffff);
-        let a = self.occ.partition_point(|&k| k < lo);
-        let b = self.occ.partition_point(|&k| k <= hi);
-        self.occ[a..b].iter().map(|&k| (k & 0x7fff_ffff) as u32)
+    /// The occurrence keys of `pat` (title ones first, then body), ascending.
+    fn occ_of(&self, pat: PatId) -> &[u64] {
+        match self.pat_epoch.get(pat as usize) {
+            Some(&e) if e == self.epoch => {
+                let (a, b) = self.pat_range[pat as usize];
+                &self.occ[a as usize..b as usize]
+            }
+            _ => &[],
+        }
+    }
+
+    /// The occurrence keys of `pat` in `field`; positions ascending.
+    fn occ_in(&self, pat: PatId, field: u8) -> &[u64] {
+        let s = self.occ_of(pat);
+        if s.is_empty() {
+            return s;
+        }
+        let mid = s.partition_point(|&k| k & FIELD_BIT == 0);
+        if field == TITLE {
+            &s[..mid]
+        } else {
+            &s[mid..]
+        }
     }
 
     fn has(&self, pat: PatId, field: u8, pos: u32) -> bool {
-        self.occ.binary_search(&occ_key(pat, field, pos)).is_ok()
+        self.occ_of(pat)
+            .binary_search(&occ_key(pat, field, pos))
+            .is_ok()
+    }
+
+    fn phrase_at(&self, rest: &[PatId], field: u8, p: u32) -> bool {
+        rest.iter()
+            .enumerate()
+            .all(|(i, &q)| self.has(q, field, p + 1 + i as u32))
+    }
+
+    /// Whether the word or phrase occurs at all (no allocation).
+    fn text_any(&self, scope: TextScope, pats: &[PatId]) -> bool {
+        let Some((&first, rest)) = pats.split_first() else {
+            return false;
+        };
+        if rest.is_empty() {
+            return match scope {
+                TextScope::Any => !self.occ_of(first).is_empty(),
+                TextScope::Title | TextScope::Body => scope
+                    .fields()
+                    .iter()
+                    .any(|&f| !self.occ_in(first, f).is_empty()),
+            };
+        }
+        scope.fields().iter().any(|&f| {
+            self.occ_in(first, f)
+                .iter()
+                .any(|&k| self.phrase_at(rest, f, (k & 0x7fff_ffff) as u32))
+        })
     }
 
     fn text_hits(&self, scope: TextScope, pats: &[PatId], out: &mut Vec<Hit>) {
@@ -202,12 +348,9 @@ impl Doc<'_> {
             return;
         };
         for &f in scope.fields() {
-            for p in self.positions(first, f) {
-                if rest
-                    .iter()
-                    .enumerate()
-                    .all(|(i, &q)| self.has(q, f, p + 1 + i as u32))
-                {
+            for &k in self.occ_in(first, f) {
+                let p = (k & 0x7fff_ffff) as u32;
+                if self.phrase_at(rest, f, p) {
                     out.push(Hit {
                         field: f,
                         start: p,
@@ -216,6 +359,15 @@ impl Doc<'_> {
                 }
             }
         }
+    }
+
+    fn take_buf(&self) -> Vec<Hit> {
+        self.pool.borrow_mut().pop().unwrap_or_default()
+    }
+
+    fn give_buf(&self, mut v: Vec<Hit>) {
+        v.clear();
+        self.pool.borrow_mut().push(v);
     }
 
     fn to_text_span(&self, h: Hit) -> TextSpan {
@@ -272,10 +424,23 @@ fn walk(v: &Value, path: &[Box<str>], test: &dyn Fn(&str) -> bool) -> bool {
 }
 
 impl Matcher {
-    pub fn new(dict: Dict, rules: Vec<CompiledRule>) -> Self {
-        let mut prefix_lens: Vec<usize> = dict.prefixes.keys().map(|p| p.len()).collect();
-        prefix_lens.sort_unstable();
-        prefix_lens.dedup();
+    pub fn new(mut dict: Dict, rules: Vec<CompiledRule>) -> Self {
+        let prefixes = PrefixTrie::new(dict.prefixes.iter().map(|(p, &id)| (p.as_ref(), id)));
+        let mut words: FxHashMap<Box<str>, WordEntry> = std::mem::take(&mut dict.words)
+            .into_iter()
+            .map(|(w, pat)| (w, WordEntry { pat, exact: false }))
+            .collect();
+        for e in dict.exacts.keys() {
+            let n = text::normalize_word(e);
+            words
+                .entry(n.into())
+                .or_insert(WordEntry {
+                    pat: NO_PAT,
+                    exact: false,
+                })
+                .exact = true;
+        }
+        words.shrink_to_fit();
         let mut per_pat: Vec<Vec<u32>> = vec![Vec::new(); dict.pats.len()];
         let mut always = Vec::new();
         for (i, r) in rules.iter().enumerate() {
@@ -304,7 +469,8 @@ impl Matcher {
         anchor_rules.shrink_to_fit();
         Matcher {
             dict,
-            prefix_lens,
+            words,
+            prefixes,
             rules,
             anchor_offsets,
             anchor_rules,
@@ -329,14 +495,27 @@ impl Matcher {
         &self.rules[i]
     }
 
-    /// Tokenize the event and build its occurrence index in `s`.
+    /// Tokenize the event and build its occurrence index in `s`; starts a
+    /// new epoch for the per-rule and per-pattern stamps.
     fn prepare(&self, ev: &Event, s: &mut Scratch) {
+        if s.stamp.len() != self.rules.len() || s.pat_epoch.len() != self.dict.pats.len() {
+            s.stamp = vec![0; self.rules.len()];
+            s.pat_epoch = vec![0; self.dict.pats.len()];
+            s.pat_range = vec![(0, 0); self.dict.pats.len()];
+            s.epoch = 0;
+        }
+        s.epoch = s.epoch.wrapping_add(1);
+        if s.epoch == 0 {
+            s.stamp.iter_mut().for_each(|x| *x = 0);
+            s.pat_epoch.iter_mut().for_each(|x| *x = 0);
+            s.epoch = 1;
+        }
         s.occ.clear();
         let texts = [
             ev.title.as_deref().unwrap_or(""),
             ev.body.as_deref().unwrap_or(""),
         ];
-        let has_prefixes = !self.prefix_lens.is_empty();
+        let has_prefixes = !self.prefixes.is_empty();
         let has_exacts = !self.dict.exacts.is_empty();
         for (f, text) in texts.iter().enumerate() {
             let toks = &mut s.fields[f];
@@ -345,52 +524,67 @@ impl Matcher {
             for (i, tok) in toks.toks().iter().enumerate() {
                 let w = toks.norm(i);
                 let pos = i as u32;
-                if let Some(&p) = self.dict.words.get(w) {
-                    s.occ.push(occ_key(p, f as u8, pos));
+                let entry = self.words.get(w);
+                if let Some(&WordEntry { pat, .. }) = entry {
+                    if pat != NO_PAT {
+                        s.occ.push(occ_key(pat, f as u8, pos));
+                    }
                 }
                 if has_prefixes {
-                    for &l in &self.prefix_lens {
-                        if l > w.len() {
-                            break;
-                        }
-                        if w.is_char_boundary(l) {
-                            if let Some(&p) = self.dict.prefixes.get(&w[..l]) {
-                                s.occ.push(occ_key(p, f as u8, pos));
-                            }
-                        }
-                    }
+                    let occ = &mut s.occ;
+                    self.prefixes
+                        .for_each(w, |p| occ.push(occ_key(p, f as u8, pos)));
                 }
                 if has_exacts {
                     let orig = &text[tok.start as usize..tok.end as usize];
-                    if let Some(&p) = self.dict.exacts.get(text::exact_form(orig).as_str()) {
+                    // A simple word can only have the case-sensitive form of
+                    // a pattern when its normalized form is that pattern's.
+                    if !entry.is_some_and(|e| e.exact) && text::is_simple_word(orig) {
+                        continue;
+                    }
+                    s.exact_buf.clear();
+                    text::exact_form_into(orig, &mut s.exact_buf);
+                    if let Some(&p) = self.dict.exacts.get(s.exact_buf.as_str()) {
                         s.occ.push(occ_key(p, f as u8, pos));
                     }
                 }
             }
         }
         s.occ.sort_unstable();
+        // The slice of `occ` of each pattern present.
+        let mut i = 0;
+        while i < s.occ.len() {
+            let pat = (s.occ[i] >> 32) as usize;
+            let mut j = i + 1;
+            while j < s.occ.len() && (s.occ[j] >> 32) as usize == pat {
+                j += 1;
+            }
+            s.pat_epoch[pat] = s.epoch;
+            s.pat_range[pat] = (i as u32, j as u32);
+            i = j;
+        }
+    }
+
+    fn doc<'a>(&self, ev: &'a Event, s: &'a mut Scratch) -> Doc<'a> {
+        Doc {
+            ev,
+            fields: &s.fields,
+            occ: &s.occ,
+            pat_epoch: &s.pat_epoch,
+            pat_range: &s.pat_range,
+            epoch: s.epoch,
+            pool: RefCell::new(std::mem::take(&mut s.pool)),
+        }
     }
 
     /// Match one event against every rule. Matches come in rule order.
     pub fn match_event(&self, ev: &Event, s: &mut Scratch, out: &mut Vec<Match>) {
         self.prepare(ev, s);
-        if s.stamp.len() != self.rules.len() {
-            s.stamp = vec![0; self.rules.len()];
-            s.epoch = 0;
-        }
-        s.epoch = s.epoch.wrapping_add(1);
-        if s.epoch == 0 {
-            s.stamp.iter_mut().for_each(|x| *x = 0);
-            s.epoch = 1;
-        }
         s.cands.clear();
-        let mut last = u64::MAX;
-        for &k in &s.occ {
-            let pat = k >> 32;
-            if pat == last {
-                continue;
-            }
-            last = pat;
+        let mut i = 0;
+        while i < s.occ.len() {
+            let pat = s.occ[i] >> 32;
+            i = s.pat_range[pat as usize].1 as usize;
             let (a, b) = (
                 self.anchor_offsets[pat as usize] as usize,
                 self.anchor_offsets[pat as usize + 1] as usize,
@@ -404,12 +598,9 @@ impl Matcher {
         }
         s.cands.extend_from_slice(&self.always);
         s.cands.sort_unstable();
-        let doc = Doc {
-            ev,
-            fields: &s.fields,
-            occ: &s.occ,
-        };
-        for &r in &s.cands {
+        let cands = std::mem::take(&mut s.cands);
+        let doc = self.doc(ev, s);
+        for &r in &cands {
             let rule = &self.rules[r as usize];
             if !self.eval(&rule.query, &doc, None) {
                 continue;
@@ -426,6 +617,9 @@ impl Matcher {
                 spans: merge_spans(hits.into_iter().map(|h| doc.to_text_span(h)).collect()),
             });
         }
+        let pool = doc.pool.into_inner();
+        s.pool = pool;
+        s.cands = cands;
     }
 
     /// Evaluate; when `spans` is given, push the leaf hits that made it true.
@@ -461,8 +655,36 @@ impl Matcher {
                     true
                 }
             },
-            ExprKind::Text { .. } | ExprKind::Near { .. } => {
-                let hits = self.hits(e, d, spans.is_some());
+            ExprKind::Text { scope, pats } => match spans {
+                None => d.text_any(*scope, pats),
+                Some(sp) => {
+                    let before = sp.len();
+                    d.text_hits(*scope, pats, sp);
+                    sp.len() > before
+                }
+            },
+            ExprKind::Near {
+                left,
+                right,
+                dist,
+                ordered,
+            } if spans.is_none() => {
+                let mut ls = d.take_buf();
+                self.positional(left, d, &mut ls);
+                let mut found = false;
+                if !ls.is_empty() {
+                    let mut rs = d.take_buf();
+                    self.positional(right, d, &mut rs);
+                    found = ls
+                        .iter()
+                        .any(|&a| rs.iter().any(|&b| near(a, b, *dist, *ordered).is_some()));
+                    d.give_buf(rs);
+                }
+                d.give_buf(ls);
+                found
+            }
+            ExprKind::Near { .. } => {
+                let hits = self.hits(e, d);
                 let found = !hits.is_empty();
                 if let Some(sp) = spans {
                     for h in hits {
@@ -478,8 +700,41 @@ impl Matcher {
         }
     }
 
+    /// Every positional hit of a NEAR operand (no leaf parts), appended to `out`.
+    fn positional(&self, e: &Expr, d: &Doc<'_>, out: &mut Vec<Hit>) {
+        match &e.kind {
+            ExprKind::Text { scope, pats } => d.text_hits(*scope, pats, out),
+            ExprKind::Group(x) => self.positional(x, d, out),
+            ExprKind::Or(items) => items.iter().for_each(|x| self.positional(x, d, out)),
+            ExprKind::Near {
+                left,
+                right,
+                dist,
+                ordered,
+            } => {
+                let mut ls = d.take_buf();
+                self.positional(left, d, &mut ls);
+                if !ls.is_empty() {
+                    let mut rs = d.take_buf();
+                    self.positional(right, d, &mut rs);
+                    for &a in &ls {
+                        for &b in &rs {
+                            if let Some(h) = near(a, b, *dist, *ordered) {
+                                out.push(h);
+                            }
+                        }
+                    }
+                    d.give_buf(rs);
+                }
+                d.give_buf(ls);
+            }
+            // Rejected by the compiler inside NEAR; harmless elsewhere.
+            ExprKind::And(_) | ExprKind::Not(_) | ExprKind::Keyword { .. } => {}
+        }
+    }
+
     /// Positional hits of a NEAR operand (terms, phrases, lists, ORs, NEARs).
-    fn hits(&self, e: &Expr, d: &Doc<'_>, with_parts: bool) -> Vec<NearHit> {
+    fn hits(&self, e: &Expr, d: &Doc<'_>) -> Vec<NearHit> {
         match &e.kind {
             ExprKind::Text { scope, pats } => {
                 let mut v = Vec::new();
@@ -491,61 +746,34 @@ impl Matcher {
                     })
                     .collect()
             }
-            ExprKind::Group(x) => self.hits(x, d, with_parts),
-            ExprKind::Or(items) => items
-                .iter()
-                .flat_map(|x| self.hits(x, d, with_parts))
-                .collect(),
+            ExprKind::Group(x) => self.hits(x, d),
+            ExprKind::Or(items) => items.iter().flat_map(|x| self.hits(x, d)).collect(),
             ExprKind::Near {
                 left,
                 right,
                 dist,
                 ordered,
             } => {
-                let ls = self.hits(left, d, with_parts);
+                let ls = self.hits(left, d);
                 if ls.is_empty() {
                     return Vec::new();
                 }
-                let rs = self.hits(right, d, with_parts);
+                let rs = self.hits(right, d);
                 let mut out = Vec::new();
                 for a in &ls {
                     for b in &rs {
-                        if a.hit.field != b.hit.field {
+                        let Some(hit) = near(a.hit, b.hit, *dist, *ordered) else {
                             continue;
-                        }
-                        let ok = if a.hit.end < b.hit.start {
-                            b.hit.start - a.hit.end - 1 <= *dist
-                        } else if !*ordered && b.hit.end < a.hit.start {
-                            a.hit.start - b.hit.end - 1 <= *dist
-                        } else {
-                            false
                         };
-                        if !ok {
-                            continue;
-                        }
-                        let hit = Hit {
-                            field: a.hit.field,
-                            start: a.hit.start.min(b.hit.start),
-                            end: a.hit.end.max(b.hit.end),
-                        };
-                        let parts = if with_parts {
-                            let mut p = Vec::new();
-                            for x in [a, b] {
-                                if x.parts.is_empty() {
-                                    p.push(x.hit);
-                                } else {
-                                    p.extend_from_slice(&x.parts);
-                                }
+                        let mut parts = Vec::new();
+                        for x in [a, b] {
+                            if x.parts.is_empty() {
+                                parts.push(x.hit);
+                            } else {
+                                parts.extend_from_slice(&x.parts);
                             }
-                            p
-                        } else {
-                            Vec::new()
-                        };
-                        out.push(NearHit { hit, parts });
-                        if !with_parts {
-                            // One witness is enough for a yes/no answer.
-                            return out;
                         }
+                        out.push(NearHit { hit, parts });
                     }
                 }
                 out
@@ -559,11 +787,7 @@ impl Matcher {
     pub fn explain(&self, rule: usize, ev: &Event) -> (Explained, Option<Explained>) {
         let mut s = Scratch::new();
         self.prepare(ev, &mut s);
-        let doc = Doc {
-            ev,
-            fields: &s.fields,
-            occ: &s.occ,
-        };
+        let doc = self.doc(ev, &mut s);
         let r = &self.rules[rule];
         let q = self.explain_node(&r.query, &doc);
         let f = r.filter.as_ref().map(|f| self.explain_node(f, &doc));
@@ -632,6 +856,26 @@ pub struct Explained {
     pub children: Vec<Explained>,
 }
 
+/// The span covering `a` and `b` when they are close enough: same field,
+/// at most `dist` words between them, `a` first when `ordered`.
+fn near(a: Hit, b: Hit, dist: u32, ordered: bool) -> Option<Hit> {
+    if a.field != b.field {
+        return None;
+    }
+    let ok = if a.end < b.start {
+        b.start - a.end - 1 <= dist
+    } else if !ordered && b.end < a.start {
+        a.start - b.end - 1 <= dist
+    } else {
+        false
+    };
+    ok.then(|| Hit {
+        field: a.field,
+        start: a.start.min(b.start),
+        end: a.end.max(b.end),
+    })
+}
+
 /// Sort spans and merge overlapping ones, so a highlight is never reported twice.
 fn merge_spans(mut v: Vec<TextSpan>) -> Vec<TextSpan> {
     v.sort_unstable();
@@ -643,4 +887,30 @@ fn merge_spans(mut v: Vec<TextSpan>) -> Vec<TextSpan> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::event::{decode, EventFields};
+
+    fn matches(query: &str, body: &str) -> bool {
+        let yaml = format!("rules:\n  - id: r\n    title: t\n    query: '{query}'\n");
+        let rs = crate::rules::load_strs(vec![(PathBuf::from("t.yaml"), yaml)]).unwrap();
+        let json = serde_json::json!({"id": "1", "body": body}).to_string();
+        let ev = decode(json.as_bytes(), &EventFields::default()).unwrap();
+        let mut out = Vec::new();
+        rs.matcher.match_event(&ev, &mut Scratch::new(), &mut out);
+        !out.is_empty()
+    }
+
+    #[test]
+    fn nested_near_considers_every_inner_occurrence() {
+        // The first `a b` is far from `c`, the second is next to it.
+        assert!(matches("(a NEAR/1 b) NEAR/1 c", "a b x x x x a b c"));
+        assert!(!matches("(a NEAR/1 b) NEAR/1 c", "a b x x x x c"));
+        assert!(matches("(a ONEAR/1 b) ONEAR/1 c", "a b x x x a x b c"));
+    }
 }

@@ -86,6 +86,21 @@ pub enum Ast {
 }
 
 impl Ast {
+    fn with_span(mut self, new: Span) -> Ast {
+        match &mut self {
+            Ast::Or(_, s)
+            | Ast::And(_, s)
+            | Ast::Not(_, s)
+            | Ast::List(_, s)
+            | Ast::Macro(_, s) => *s = new,
+            Ast::Near { span, .. }
+            | Ast::Field { span, .. }
+            | Ast::Word { span, .. }
+            | Ast::Phrase { span, .. } => *span = new,
+        }
+        self
+    }
+
     pub fn span(&self) -> Span {
         match self {
             Ast::Or(_, s)
@@ -202,6 +217,14 @@ fn read_quoted(src: &str, open: usize, it: &mut Chars<'_>) -> Result<(String, us
             let raw = &src[open + 1..j];
             if raw.trim().is_empty() {
                 return err(open, j + 1, "empty phrase");
+            }
+            if let Some(star) = raw.find('*') {
+                let at = open + 1 + star;
+                return err(
+                    at,
+                    at + 1,
+                    "'*' is not allowed inside a phrase: phrases match exact words",
+                );
             }
             return Ok((raw.to_owned(), j + 1));
         }
@@ -510,10 +533,16 @@ impl Parser {
         match tok {
             Tok::LParen => {
                 let inner = self.or()?;
-                match self.peek() {
-                    Some(Tok::RParen) => {
+                match self.toks.get(self.pos) {
+                    Some((Tok::RParen, close)) => {
+                        let close = *close;
                         self.pos += 1;
-                        Ok(inner)
+                        // The group's span includes its parentheses, so
+                        // `explain` prints balanced clause text.
+                        Ok(inner.with_span(Span {
+                            start: span.start,
+                            end: close.end,
+                        }))
                     }
                     _ => err(
                         span.start as usize,
@@ -713,6 +742,11 @@ mod tests {
         check_err("OR a", "needs a term before", (0, 2));
         check_err("\"abc", "unterminated phrase", (0, 4));
         check_err("\"  \"", "empty phrase", (0, 4));
+        check_err(
+            "\"foreign minist*\"",
+            "not allowed inside a phrase",
+            (15, 16),
+        );
         check_err("a*b", "only allowed at the end", (1, 2));
         check_err("l*", "at least 2 characters", (0, 2));
         check_err("{US", "missing '}'", (0, 3));

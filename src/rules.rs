@@ -267,10 +267,17 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<RuleSet, LoadErrors> {
             Err(e) => errs.push(file_diag(&f, format!("cannot read: {e}"))),
         }
     }
-    if !errs.is_empty() {
-        return Err(LoadErrors(errs));
+    // Files that could be read are still checked, so that every error is
+    // reported in one go.
+    match load_strs(inputs) {
+        Ok(rs) if errs.is_empty() => Ok(rs),
+        Ok(_) => Err(LoadErrors(errs)),
+        Err(LoadErrors(more)) => {
+            errs.extend(more);
+            errs.sort();
+            Err(LoadErrors(errs))
+        }
     }
-    load_strs(inputs)
 }
 
 /// Load rules from in-memory files (`(path, text)`), e.g. for tests.
@@ -481,6 +488,11 @@ impl Loader {
                                         let src = self.add_source(file, item);
                                         entries.push(ListEntry { raw: s.to_owned(), src });
                                     }
+                                    _ if matches!(item.kind, Kind::Map(_)) => self.diag(
+                                        file,
+                                        item.pos,
+                                        format!("an entry of list `{name}` is a YAML mapping: quote case-sensitive entries, e.g. \"{{US}}\""),
+                                    ),
                                     _ => self.diag(file, item.pos, format!("entries of list `{name}` must be non-empty terms or phrases")),
                                 }
                             }
@@ -582,6 +594,31 @@ impl Loader {
                 self.diag(r.file, r.node.pos, msg);
             } else {
                 seen.insert(r.id.clone(), here);
+            }
+        }
+
+        // Every macro is also checked on its own, so that undefined
+        // references and macro cycles are reported even when no rule uses it
+        // (SPEC §4). Only those errors: whether a term is valid can depend on
+        // the field scope a macro is used in (`source:$wires`), so the rest
+        // is checked where it is used. A throwaway compiler keeps the
+        // patterns out of the matcher's dictionary; errors also found
+        // through a rule are deduplicated below.
+        {
+            let mut checker = Compiler::new(&lists, &macros);
+            let mut names: Vec<(&String, SrcId)> = macros.iter().map(|(n, d)| (n, d.src)).collect();
+            names.sort_by(|a, b| a.0.cmp(b.0));
+            for (name, src) in names {
+                let ast = query::Ast::Macro(name.clone(), Span::default());
+                if let Err(errs) = checker.filter(&ast, src) {
+                    for e in errs {
+                        if e.message.starts_with("undefined ")
+                            || e.message.starts_with("macro cycle")
+                        {
+                            self.diag_at_span(e.src, e.span, e.message);
+                        }
+                    }
+                }
             }
         }
 
@@ -762,8 +799,11 @@ impl Loader {
                         file,
                         n.pos,
                         format!(
-                            "bad severity {:?}: expected one of info, low, medium, high, critical",
-                            n.as_scalar().unwrap_or("")
+                            "bad severity {}: expected one of info, low, medium, high, critical",
+                            match n.as_scalar() {
+                                Some(s) => format!("{s:?}"),
+                                None => n.describe().to_owned(),
+                            }
                         ),
                     );
                     Severity::Medium
@@ -790,10 +830,14 @@ impl Loader {
                         let key = k.as_scalar().unwrap_or("").to_owned();
                         if key.is_empty() {
                             self.diag(file, k.pos, "label names must not be empty");
-                        } else if labels.contains_key(&key) {
+                        } else if let std::collections::btree_map::Entry::Vacant(slot) =
+                            labels.entry(key.clone())
+                        {
+                            if let Some(val) = self.string(file, v, &format!("label `{key}`")) {
+                                slot.insert(val);
+                            }
+                        } else {
                             self.diag(file, k.pos, format!("duplicate label `{key}`"));
-                        } else if let Some(val) = self.string(file, v, &format!("label `{key}`")) {
-                            labels.insert(key, val);
                         }
                     }
                 }

@@ -25,7 +25,9 @@
 //!
 //! This module does no IO and never panics on any input.
 
-use unicode_normalization::char::is_combining_mark;
+use std::sync::OnceLock;
+
+use unicode_normalization::char::{canonical_combining_class, is_combining_mark};
 use unicode_normalization::UnicodeNormalization;
 use unicode_segmentation::UnicodeSegmentation;
 
@@ -86,11 +88,11 @@ impl Tokens {
     /// texts longer than 4 GiB are truncated (events are capped far below).
     pub fn push_text(&mut self, text: &str) {
         let text = truncate_to_u32(text);
-        for (start, seg) in text.unicode_word_indices() {
+        for_each_word(text, |start, seg| {
             let norm_start = self.buf.len();
             normalize_word_into(seg, &mut self.buf);
             if self.buf.len() == norm_start {
-                continue;
+                return;
             }
             self.toks.push(Tok {
                 start: start as u32,
@@ -98,7 +100,49 @@ impl Tokens {
                 norm_start: norm_start as u32,
                 norm_end: self.buf.len() as u32,
             });
+        });
+    }
+}
+
+/// Call `f(start, segment)` for every UAX #29 word segment of `text` that
+/// holds a letter or digit, exactly as `text.unicode_word_indices()` would.
+///
+/// unicode-segmentation has a fast path for all-ASCII strings only, so a
+/// single curly quote would send a whole English article down the slow path.
+/// Instead the text is cut into chunks at points where UAX #29 always breaks
+/// and that no rule looks across: the start of an ASCII non-space character
+/// that follows ASCII whitespace. (Breaks before and after whitespace are
+/// unconditional there; the rules with context, WB6/7/11/12/15/16, only look
+/// at adjacent non-ignorable characters, and whitespace stops them just as
+/// the start or end of text does; WB4 would attach a following Extend or
+/// Format character to the space, which is why the character after the cut
+/// must be ASCII.) Each chunk is then segmented on its own, the ASCII ones on
+/// the fast path.
+pub fn for_each_word(text: &str, mut f: impl FnMut(usize, &str)) {
+    if text.is_ascii() {
+        for (start, seg) in text.unicode_word_indices() {
+            f(start, seg);
         }
+        return;
+    }
+    let b = text.as_bytes();
+    let mut chunk = 0;
+    let mut i = 1;
+    while i <= b.len() {
+        let cut = i == b.len()
+            || (b[i - 1].is_ascii_whitespace()
+                && b[i].is_ascii()
+                && !b[i].is_ascii_whitespace()
+                && i - chunk >= 64);
+        if cut {
+            // Cut points are ASCII bytes, hence char boundaries.
+            let part = &text[chunk..i];
+            for (start, seg) in part.unicode_word_indices() {
+                f(chunk + start, seg);
+            }
+            chunk = i;
+        }
+        i += 1;
     }
 }
 
@@ -122,12 +166,14 @@ pub fn words(text: &str) -> Vec<String> {
 
 /// The case-sensitive forms of the words of `text` (for `{…}`), with spans.
 pub fn exact_words(text: &str) -> Vec<(usize, usize, String)> {
-    text.unicode_word_indices()
-        .filter_map(|(start, seg)| {
-            let w = exact_form(seg);
-            (!w.is_empty()).then(|| (start, start + seg.len(), w))
-        })
-        .collect()
+    let mut out = Vec::new();
+    for_each_word(text, |start, seg| {
+        let w = exact_form(seg);
+        if !w.is_empty() {
+            out.push((start, start + seg.len(), w));
+        }
+    });
+    out
 }
 
 fn is_apostrophe(c: char) -> bool {
@@ -151,6 +197,94 @@ fn is_removable_mark(c: char) -> bool {
     is_combining_mark(c) && !matches!(c, '\u{3099}' | '\u{309A}')
 }
 
+/// First code point of the per-character table.
+const TABLE_LO: u32 = 0x80;
+/// One past the last code point of the per-character table.
+const TABLE_HI: u32 = 0x800;
+
+/// Scripts whose letters normalize to themselves (checked exhaustively in
+/// the tests): Hangul syllables, CJK unified ideographs, hiragana, katakana.
+fn is_identity_char(c: char) -> bool {
+    matches!(c, '\u{AC00}'..='\u{D7A3}' | '\u{4E00}'..='\u{9FFF}' | '\u{3041}'..='\u{3096}' | '\u{30A1}'..='\u{30FA}')
+}
+
+/// The normalized form of each of U+0080..U+07FF taken alone when it is a
+/// single character that can be computed one character at a time, else '\0'
+/// (Latin-1, Latin Extended, Greek, Cyrillic, …). Built once with the
+/// general path, so it agrees with it by construction.
+fn char_table() -> &'static [char] {
+    static TABLE: OnceLock<Vec<char>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        (TABLE_LO..TABLE_HI)
+            .map(|u| {
+                let Some(c) = char::from_u32(u) else {
+                    return '\0';
+                };
+                let mut buf = [0u8; 4];
+                let s: &str = c.encode_utf8(&mut buf);
+                let stable = s.nfkc().eq(std::iter::once(c));
+                if !stable || canonical_combining_class(c) != 0 || is_removable_mark(c) {
+                    return '\0';
+                }
+                let mut out = String::new();
+                normalize_general(s, &mut out);
+                let mut it = out.chars();
+                match (it.next(), it.next()) {
+                    (Some(m), None) if canonical_combining_class(m) == 0 => m,
+                    _ => '\0',
+                }
+            })
+            .collect()
+    })
+}
+
+/// The normalized form of `c` when the word it is in can be normalized one
+/// character at a time (see [`normalize_simple`]); `None` otherwise.
+#[inline]
+fn simple_char(c: char) -> Option<char> {
+    if c.is_ascii() {
+        return Some(c.to_ascii_lowercase());
+    }
+    let u = c as u32;
+    if u < TABLE_HI {
+        let m = char_table()[(u - TABLE_LO) as usize];
+        return (m != '\0').then_some(m);
+    }
+    is_identity_char(c).then_some(c)
+}
+
+/// Fast path for words made only of characters with a [`simple_char`]
+/// (and apostrophes): such a word is its own NFKC, no two of its characters
+/// (or of their normalized forms) compose with each other, and case folding,
+/// decomposition and mark removal act on each character alone, so the word
+/// normalizes character by character. Returns false, leaving `out` as it
+/// was, when the word needs the general path.
+fn normalize_simple(seg: &str, out: &mut String) -> bool {
+    let start = out.len();
+    for c in strip_possessive(seg).chars() {
+        if c == '.' || is_apostrophe(c) {
+            continue;
+        }
+        match simple_char(c) {
+            Some(m) => out.push(m),
+            None => {
+                out.truncate(start);
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// The general path: every step of the module docs, in order.
+fn normalize_general(seg: &str, out: &mut String) {
+    let nfkc: String = seg.nfkc().collect();
+    let w = strip_possessive(&nfkc);
+    let stripped = w.chars().filter(|&c| c != '.' && !is_apostrophe(c));
+    let folded: String = caseless::Caseless::default_case_fold(stripped).collect();
+    out.extend(folded.nfd().filter(|&c| !is_removable_mark(c)).nfc());
+}
+
 /// Append the normalized form of one word segment to `out`.
 pub fn normalize_word_into(seg: &str, out: &mut String) {
     if seg.is_ascii() {
@@ -164,11 +298,9 @@ pub fn normalize_word_into(seg: &str, out: &mut String) {
         );
         return;
     }
-    let nfkc: String = seg.nfkc().collect();
-    let w = strip_possessive(&nfkc);
-    let stripped = w.chars().filter(|&c| c != '.' && !is_apostrophe(c));
-    let folded: String = caseless::Caseless::default_case_fold(stripped).collect();
-    out.extend(folded.nfd().filter(|&c| !is_removable_mark(c)).nfc());
+    if !normalize_simple(seg, out) {
+        normalize_general(seg, out);
+    }
 }
 
 /// The normalized form of one word segment.
@@ -181,17 +313,39 @@ pub fn normalize_word(seg: &str) -> String {
 /// The case-sensitive form of one word segment: NFKC, possessive dropped,
 /// dots and apostrophes deleted; case and marks kept.
 pub fn exact_form(seg: &str) -> String {
-    if seg.is_ascii() {
-        return strip_possessive(seg)
+    let mut s = String::new();
+    exact_form_into(seg, &mut s);
+    s
+}
+
+/// Whether `seg` is made only of characters that normalize one at a time
+/// (see `normalize_simple`). For such a word `w`, `normalize_word(w)` equals
+/// `normalize_word(exact_form(w))`: both are the per-character map of the
+/// same characters.
+pub fn is_simple_word(seg: &str) -> bool {
+    seg.is_ascii()
+        || seg
             .chars()
-            .filter(|&c| c != '.' && c != '\'')
-            .collect();
+            .all(|c| is_apostrophe(c) || simple_char(c).is_some())
+}
+
+/// [`exact_form`], appended to `out`.
+pub fn exact_form_into(seg: &str, out: &mut String) {
+    // A word of simple characters is its own NFKC (see `normalize_simple`).
+    if is_simple_word(seg) {
+        out.extend(
+            strip_possessive(seg)
+                .chars()
+                .filter(|&c| c != '.' && !is_apostrophe(c)),
+        );
+        return;
     }
     let nfkc: String = seg.nfkc().collect();
-    strip_possessive(&nfkc)
-        .chars()
-        .filter(|&c| c != '.' && !is_apostrophe(c))
-        .collect()
+    out.extend(
+        strip_possessive(&nfkc)
+            .chars()
+            .filter(|&c| c != '.' && !is_apostrophe(c)),
+    );
 }
 
 /// Lower-case comparison key for keyword field values ("equal ignoring case").
@@ -281,5 +435,256 @@ mod tests {
     fn keyword_key_ignores_case() {
         assert_eq!(keyword_key("Yonhap.co.KR"), "yonhap.co.kr");
         assert_eq!(keyword_key("ТАСС"), "тасс");
+    }
+
+    /// The general (slow) forms, as the module computed them before the
+    /// fast paths: the reference for the differential tests.
+    fn reference_norm(seg: &str) -> String {
+        let mut s = String::new();
+        if seg.is_ascii() {
+            normalize_word_into(seg, &mut s);
+        } else {
+            normalize_general(seg, &mut s);
+        }
+        s
+    }
+
+    fn reference_exact(seg: &str) -> String {
+        let nfkc: String = seg.nfkc().collect();
+        strip_possessive(&nfkc)
+            .chars()
+            .filter(|&c| c != '.' && !is_apostrophe(c))
+            .collect()
+    }
+
+    fn all_chars() -> impl Iterator<Item = char> {
+        (0..=0x10FFFFu32).filter_map(char::from_u32)
+    }
+
+    /// Characters that compose with a preceding starter although they are
+    /// starters themselves (Hangul V/T jamo, some Indic vowel signs, …).
+    fn starter_seconds() -> std::collections::HashSet<char> {
+        let mut set = std::collections::HashSet::new();
+        for x in all_chars() {
+            let mut d = Vec::new();
+            unicode_normalization::char::decompose_canonical(x, |c| d.push(c));
+            if d.len() >= 2 {
+                for &c in &d[1..] {
+                    if canonical_combining_class(c) == 0 {
+                        set.insert(c);
+                    }
+                }
+            }
+        }
+        set
+    }
+
+    #[test]
+    fn simple_chars_normalize_alone_and_never_compose() {
+        let seconds = starter_seconds();
+        assert!(seconds.contains(&'\u{1161}'), "Hangul V jamo expected");
+        let mut n = 0;
+        for c in all_chars() {
+            let Some(m) = simple_char(c) else { continue };
+            if c.is_ascii() && !c.is_ascii_alphanumeric() {
+                continue;
+            }
+            n += 1;
+            let s = c.to_string();
+            // Its own NFKC, a starter, normalizes alone to `m`.
+            assert_eq!(s.nfkc().collect::<String>(), s, "{c:?} NFKC");
+            assert_eq!(canonical_combining_class(c), 0, "{c:?} ccc");
+            assert_eq!(reference_norm(&s), m.to_string(), "{c:?} normalized");
+            assert_eq!(canonical_combining_class(m), 0, "{m:?} ccc");
+            // Neither it nor its form can compose with what precedes it.
+            let first = |t: String| t.chars().next().unwrap();
+            for (what, f) in [
+                ("NFKD(c)", first(s.nfkd().collect())),
+                ("NFD(m)", first(m.to_string().nfd().collect())),
+            ] {
+                assert_eq!(
+                    canonical_combining_class(f),
+                    0,
+                    "{c:?}: {what} starts with a mark"
+                );
+                assert!(
+                    !seconds.contains(&f),
+                    "{c:?}: {what} starts with {f:?}, which composes"
+                );
+            }
+        }
+        assert!(n > 30_000, "{n}");
+        for a in ['\'', '\u{2019}', '\u{2018}', '\u{02BC}'] {
+            let s = a.to_string();
+            assert_eq!(s.nfkc().collect::<String>(), s);
+            assert!(!seconds.contains(&a));
+        }
+    }
+
+    #[test]
+    fn chunked_segmentation_examples() {
+        for text in [
+            "a \u{0301}b “quoted” x",
+            "Lavrov’s  visit\t\n\r\nto the U.S. 1,000 3.5%",
+            " \u{093E}abc  def",
+            "🇺🇸🇷🇺 abc 🇺🇸 \u{200D}x",
+        ] {
+            let mut got = Vec::new();
+            for_each_word(text, |s, w| got.push((s, w.to_string())));
+            let want: Vec<_> = text
+                .unicode_word_indices()
+                .map(|(s, w)| (s, w.to_string()))
+                .collect();
+            assert_eq!(got, want, "{text:?}");
+        }
+    }
+
+    mod differential {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Characters that exercise every branch: ASCII word/mid/space
+        /// classes, apostrophes, Latin with marks, combining marks, Cyrillic,
+        /// Greek, Hangul, kana with voicing marks, ideographs, full-width and
+        /// compatibility forms, ZWJ, regional indicators, Devanagari.
+        const MIXED: &[char] = &[
+            'a',
+            'Z',
+            's',
+            'S',
+            '0',
+            '7',
+            '.',
+            ',',
+            ':',
+            ';',
+            '\'',
+            '_',
+            '-',
+            ' ',
+            ' ',
+            '\t',
+            '\n',
+            '\r',
+            '"',
+            '(',
+            '%',
+            '\u{2019}',
+            '\u{2018}',
+            '\u{02BC}',
+            'é',
+            'É',
+            'ß',
+            'ı',
+            'İ',
+            '\u{0301}',
+            '\u{0308}',
+            '\u{0306}',
+            'Ё',
+            'ё',
+            'й',
+            'Й',
+            'Я',
+            'д',
+            'Σ',
+            'ς',
+            'ά',
+            '가',
+            '각',
+            '\u{1100}',
+            '\u{1161}',
+            '\u{11A8}',
+            'か',
+            'が',
+            '\u{3099}',
+            'カ',
+            'ｶ',
+            'ー',
+            '防',
+            '衛',
+            '\u{F900}',
+            'Ａ',
+            '１',
+            'ﬁ',
+            '\u{200D}',
+            '\u{200B}',
+            '\u{1F1FA}',
+            '\u{1F1F8}',
+            '\u{093E}',
+            'क',
+            '\u{00A0}',
+            '\u{3000}',
+            '。',
+        ];
+
+        fn mixed(max: usize) -> impl Strategy<Value = String> {
+            prop::collection::vec(prop::sample::select(MIXED), 0..max)
+                .prop_map(|v| v.into_iter().collect())
+        }
+
+        /// Mostly ASCII text with the odd non-ASCII character, so that both
+        /// ASCII and non-ASCII chunks appear.
+        fn mostly_ascii(max: usize) -> impl Strategy<Value = String> {
+            prop::collection::vec(
+                prop_oneof![
+                    8 => "[a-zA-Z0-9 .,:;'_\\-\t\n\r\"]",
+                    1 => prop::sample::select(MIXED).prop_map(String::from),
+                ],
+                0..max,
+            )
+            .prop_map(|v| v.concat())
+        }
+
+        fn segs(text: &str) -> Vec<(usize, String)> {
+            let mut got = Vec::new();
+            for_each_word(text, |s, w| got.push((s, w.to_string())));
+            got
+        }
+
+        fn reference_segs(text: &str) -> Vec<(usize, String)> {
+            text.unicode_word_indices()
+                .map(|(s, w)| (s, w.to_string()))
+                .collect()
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+
+            #[test]
+            fn ascii_segmentation_matches_uax29(text in "[a-zA-Z0-9 .,:;'_\\-\t\n\r\"!?()]{0,300}") {
+                prop_assert_eq!(segs(&text), reference_segs(&text));
+            }
+
+            #[test]
+            fn chunked_segmentation_matches_uax29(text in mostly_ascii(400)) {
+                prop_assert_eq!(segs(&text), reference_segs(&text));
+            }
+
+            #[test]
+            fn mixed_segmentation_matches_uax29(text in mixed(200)) {
+                prop_assert_eq!(segs(&text), reference_segs(&text));
+            }
+
+            #[test]
+            fn fast_normalization_matches_general(word in mixed(12)) {
+                prop_assert_eq!(normalize_word(&word), reference_norm(&word));
+                prop_assert_eq!(exact_form(&word), reference_exact(&word));
+            }
+
+            #[test]
+            fn simple_words_normalize_like_their_exact_form(word in mixed(12)) {
+                if is_simple_word(&word) {
+                    prop_assert_eq!(normalize_word(&word), normalize_word(&exact_form(&word)));
+                }
+            }
+
+            #[test]
+            fn fast_normalization_of_real_segments(text in mixed(80)) {
+                for (_, seg) in text.unicode_word_indices() {
+                    prop_assert_eq!(normalize_word(seg), reference_norm(seg));
+                    prop_assert_eq!(exact_form(seg), reference_exact(seg));
+                }
+            }
+        }
     }
 }

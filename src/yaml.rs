@@ -147,11 +147,31 @@ pub fn parse(text: &str) -> Result<Option<Node>, YamlError> {
     Ok(b.root)
 }
 
+/// Nesting deeper than this is refused: the tree is dropped and walked
+/// recursively, so depth must be bounded.
+const MAX_DEPTH: usize = 128;
+/// Aliases may not expand the document beyond this many nodes (a "billion
+/// laughs" file would otherwise exhaust memory).
+const MAX_NODES: usize = 1_000_000;
+
 #[derive(Default)]
 struct Builder {
     stack: Vec<Frame>,
     root: Option<Node>,
-    anchors: HashMap<usize, Node>,
+    /// Anchored nodes with their node counts.
+    anchors: HashMap<usize, (Node, usize)>,
+    nodes: usize,
+}
+
+fn count_nodes(n: &Node) -> usize {
+    1 + match &n.kind {
+        Kind::Scalar(..) => 0,
+        Kind::Seq(items) => items.iter().map(count_nodes).sum(),
+        Kind::Map(pairs) => pairs
+            .iter()
+            .map(|(k, v)| count_nodes(k) + count_nodes(v))
+            .sum(),
+    }
 }
 
 /// An open collection; a mapping also holds the key waiting for its value.
@@ -177,22 +197,18 @@ impl Builder {
                     pos: mark.into(),
                 };
                 if anchor > 0 {
-                    self.anchors.insert(anchor, node.clone());
+                    self.anchors.insert(anchor, (node.clone(), 1));
                 }
                 self.push(node)
             }
-            Event::SequenceStart(anchor, _) => {
-                self.open(Kind::Seq(Vec::new()), anchor, mark);
-                Ok(())
-            }
-            Event::MappingStart(anchor, _) => {
-                self.open(Kind::Map(Vec::new()), anchor, mark);
-                Ok(())
-            }
+            Event::SequenceStart(anchor, _) => self.open(Kind::Seq(Vec::new()), anchor, mark),
+            Event::MappingStart(anchor, _) => self.open(Kind::Map(Vec::new()), anchor, mark),
             Event::SequenceEnd | Event::MappingEnd => match self.stack.pop() {
                 Some(frame) => {
                     if frame.anchor > 0 {
-                        self.anchors.insert(frame.anchor, frame.node.clone());
+                        let size = count_nodes(&frame.node);
+                        self.anchors
+                            .insert(frame.anchor, (frame.node.clone(), size));
                     }
                     self.push(frame.node)
                 }
@@ -202,7 +218,14 @@ impl Builder {
                 }),
             },
             Event::Alias(id) => match self.anchors.get(&id) {
-                Some(n) => {
+                Some((n, size)) => {
+                    self.nodes += size;
+                    if self.nodes > MAX_NODES {
+                        return Err(YamlError {
+                            pos: mark.into(),
+                            message: format!("YAML aliases expand to more than {MAX_NODES} nodes"),
+                        });
+                    }
                     let mut n = n.clone();
                     n.pos = mark.into();
                     self.push(n)
@@ -220,7 +243,13 @@ impl Builder {
         }
     }
 
-    fn open(&mut self, kind: Kind, anchor: usize, mark: Marker) {
+    fn open(&mut self, kind: Kind, anchor: usize, mark: Marker) -> Result<(), YamlError> {
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(YamlError {
+                pos: mark.into(),
+                message: format!("YAML nests deeper than {MAX_DEPTH} levels"),
+            });
+        }
         self.stack.push(Frame {
             node: Node {
                 kind,
@@ -229,6 +258,7 @@ impl Builder {
             anchor,
             pending_key: None,
         });
+        Ok(())
     }
 
     fn push(&mut self, node: Node) -> Result<(), YamlError> {
@@ -240,7 +270,14 @@ impl Builder {
             Kind::Seq(items) => items.push(node),
             Kind::Map(pairs) => match frame.pending_key.take() {
                 Some(key) => pairs.push((key, node)),
-                None if matches!(node.kind, Kind::Scalar(..)) => frame.pending_key = Some(node),
+                None if matches!(node.kind, Kind::Scalar(..)) => {
+                    // yaml-rust2 marks a block mapping at its first `:`; the
+                    // mapping starts at its first key.
+                    if pairs.is_empty() && node.pos.index < frame.node.pos.index {
+                        frame.node.pos = node.pos;
+                    }
+                    frame.pending_key = Some(node)
+                }
                 None => {
                     return Err(YamlError {
                         pos: node.pos,
@@ -269,14 +306,7 @@ pub fn value_offset_to_pos(file_text: &str, node: &Node, value_byte_offset: usiz
     let mut src = file_text.chars().skip(node.pos.index).peekable();
     let mut line = node.pos.line;
     let mut col = node.pos.col;
-    let advance = |c: char, line: &mut usize, col: &mut usize| {
-        if c == '\n' {
-            *line += 1;
-            *col = 1;
-        } else {
-            *col += 1;
-        }
-    };
+    let dq = *style == Style::DoubleQuoted;
     // Skip an opening quote.
     match style {
         Style::SingleQuoted | Style::DoubleQuoted => {
@@ -291,6 +321,17 @@ pub fn value_offset_to_pos(file_text: &str, node: &Node, value_byte_offset: usiz
     for (i, vc) in value.char_indices() {
         if i >= target {
             break;
+        }
+        if dq {
+            // Escapes (`\xNN`, `\u…`, `\n`, …) stand for one value char;
+            // an escaped line break stands for none.
+            skip_escaped_breaks(&mut src, &mut line, &mut col);
+            if let Some(n) = dq_escape_len(&src) {
+                for c in src.by_ref().take(n) {
+                    advance(c, &mut line, &mut col);
+                }
+                continue;
+            }
         }
         // Skip source chars until one aligns with `vc` (bounded, so a
         // translated escape cannot run away with the position).
@@ -328,7 +369,18 @@ pub fn value_offset_to_pos(file_text: &str, node: &Node, value_byte_offset: usiz
             }
         }
     }
-    // Skip whitespace and line breaks before the target char itself.
+    // Skip whitespace and line breaks before the target char itself (but
+    // not past the end of the value: an error there points just after it).
+    if target == value.len() {
+        return Pos {
+            line,
+            col,
+            index: 0,
+        };
+    }
+    if dq {
+        skip_escaped_breaks(&mut src, &mut line, &mut col);
+    }
     while let Some(&sc) = src.peek() {
         if sc == '\n'
             || (sc.is_whitespace()
@@ -347,6 +399,61 @@ pub fn value_offset_to_pos(file_text: &str, node: &Node, value_byte_offset: usiz
         line,
         col,
         index: 0,
+    }
+}
+
+fn advance(c: char, line: &mut usize, col: &mut usize) {
+    if c == '\n' {
+        *line += 1;
+        *col = 1;
+    } else {
+        *col += 1;
+    }
+}
+
+/// At a `\` in a double-quoted scalar: the number of source chars of the
+/// escape, which stands for one value char. `None` when not at an escape or
+/// at an escaped line break.
+fn dq_escape_len<I: Iterator<Item = char> + Clone>(src: &std::iter::Peekable<I>) -> Option<usize> {
+    let mut it = src.clone();
+    if it.next()? != '\\' {
+        return None;
+    }
+    Some(match it.next()? {
+        '\n' | '\r' => return None,
+        'x' => 4,
+        'u' => 6,
+        'U' => 10,
+        _ => 2,
+    })
+}
+
+/// Skip escaped line breaks (`\` at the end of a line, plus the next line's
+/// indentation) in a double-quoted scalar: they stand for no value char.
+fn skip_escaped_breaks<I: Iterator<Item = char> + Clone>(
+    src: &mut std::iter::Peekable<I>,
+    line: &mut usize,
+    col: &mut usize,
+) {
+    loop {
+        let mut it = src.clone();
+        if it.next() != Some('\\') || !matches!(it.next(), Some('\n' | '\r')) {
+            return;
+        }
+        // The backslash, the line break, then indentation.
+        for c in src.by_ref() {
+            advance(c, line, col);
+            if c == '\n' {
+                break;
+            }
+        }
+        while let Some(&c) = src.peek() {
+            if c != ' ' && c != '\t' {
+                break;
+            }
+            advance(c, line, col);
+            src.next();
+        }
     }
 }
 
@@ -403,9 +510,54 @@ mod tests {
     }
 
     #[test]
+    fn escapes_and_ends_of_values() {
+        let text =
+            "q: \"caf\\u00e9 \\x41 NEAR/0\"\nr: \"a\\\n  \\ NEAR/0 b\"\np: foo\n  OR\nz: 1\n";
+        let root = parse(text).unwrap().unwrap();
+        let q = map_get(&root, "q");
+        let v = q.as_scalar().unwrap();
+        let p = value_offset_to_pos(text, q, v.find("NEAR").unwrap());
+        assert_eq!((p.line, p.col), (1, 20));
+        let r = map_get(&root, "r");
+        let v = r.as_scalar().unwrap();
+        assert_eq!(v, "a NEAR/0 b");
+        let p = value_offset_to_pos(text, r, 2);
+        assert_eq!((p.line, p.col), (3, 5));
+        // the end of a value is just after its last char, not on the next line
+        let pl = map_get(&root, "p");
+        let p = value_offset_to_pos(text, pl, pl.as_scalar().unwrap().len());
+        assert_eq!((p.line, p.col), (5, 5));
+    }
+
+    #[test]
+    fn block_mappings_start_at_their_first_key() {
+        let root = parse("rules:\n  - id: a\n    title: b\n").unwrap().unwrap();
+        assert_eq!((root.pos.line, root.pos.col), (1, 1));
+        let Kind::Seq(items) = &map_get(&root, "rules").kind else {
+            panic!("not a list")
+        };
+        assert_eq!((items[0].pos.line, items[0].pos.col), (2, 5));
+    }
+
+    #[test]
     fn syntax_error_has_position() {
         let e = parse("a: [1, 2\nb: 3\n").unwrap_err();
         assert!(e.pos.line >= 1, "{e:?}");
+    }
+
+    #[test]
+    fn hostile_documents_are_refused() {
+        let deep = "[".repeat(1000) + &"]".repeat(1000);
+        assert!(parse(&deep).is_err());
+        let mut laughs = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..10 {
+            let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+            laughs.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        assert!(parse(&laughs)
+            .unwrap_err()
+            .message
+            .contains("aliases expand"));
     }
 
     #[test]
