@@ -198,6 +198,12 @@ pub struct Matcher {
     anchor_rules: Vec<u32>,
     /// Rules with no anchor: verified against every event.
     always: Vec<u32>,
+    /// Per rule, up to [`REQUIRED`] patterns that must all occur for it to
+    /// match (`NO_PAT` pads). Checked against the per-event pattern stamps
+    /// before the rule's expression tree is touched: with many rules,
+    /// verification is dominated by cache misses on those trees, and most
+    /// candidates fail on a missing second term.
+    required: Vec<[PatId; REQUIRED]>,
 }
 
 impl std::fmt::Debug for Matcher {
@@ -264,6 +270,24 @@ fn anchors(e: &Expr, dict: &Dict) -> Option<(f64, Vec<PatId>)> {
             .into_iter()
             .flatten()
             .min_by(|a, b| a.0.total_cmp(&b.0)),
+    }
+}
+
+const REQUIRED: usize = 3;
+
+/// Patterns that occur in every event the expression matches (the words of
+/// a phrase, every AND branch, both sides of a NEAR; nothing under OR/NOT).
+fn required(e: &Expr, out: &mut Vec<PatId>) {
+    match &e.kind {
+        ExprKind::Text { pats, .. } => out.extend_from_slice(pats),
+        ExprKind::And(items) => items.iter().for_each(|x| required(x, out)),
+        ExprKind::Near { left, right, .. } => {
+            required(left, out);
+            required(right, out);
+        }
+        ExprKind::Group(x) => required(x, out),
+        ExprKind::Or(items) if items.len() == 1 => required(&items[0], out),
+        ExprKind::Or(_) | ExprKind::Not(_) | ExprKind::Keyword { .. } => {}
     }
 }
 
@@ -443,7 +467,24 @@ impl Matcher {
         words.shrink_to_fit();
         let mut per_pat: Vec<Vec<u32>> = vec![Vec::new(); dict.pats.len()];
         let mut always = Vec::new();
+        let mut required_pats = Vec::with_capacity(rules.len());
         for (i, r) in rules.iter().enumerate() {
+            let mut req = Vec::new();
+            required(&r.query, &mut req);
+            if let Some(f) = &r.filter {
+                required(f, &mut req);
+            }
+            req.sort_unstable();
+            req.dedup();
+            // The rarest-looking ones reject the most candidates.
+            req.sort_by(|&a, &b| {
+                pat_cost(&dict.pats[a as usize]).total_cmp(&pat_cost(&dict.pats[b as usize]))
+            });
+            let mut slot = [NO_PAT; REQUIRED];
+            for (s, p) in slot.iter_mut().zip(req) {
+                *s = p;
+            }
+            required_pats.push(slot);
             let q = anchors(&r.query, &dict);
             let f = r.filter.as_ref().and_then(|f| anchors(f, &dict));
             let best = [q, f]
@@ -475,6 +516,7 @@ impl Matcher {
             anchor_offsets,
             anchor_rules,
             always,
+            required: required_pats,
         }
     }
 
@@ -601,6 +643,10 @@ impl Matcher {
         let cands = std::mem::take(&mut s.cands);
         let doc = self.doc(ev, s);
         for &r in &cands {
+            let present = |p: PatId| p == NO_PAT || doc.pat_epoch[p as usize] == doc.epoch;
+            if !self.required[r as usize].iter().all(|&p| present(p)) {
+                continue;
+            }
             let rule = &self.rules[r as usize];
             if !self.eval(&rule.query, &doc, None) {
                 continue;
@@ -858,16 +904,24 @@ pub struct Explained {
 
 /// The span covering `a` and `b` when they are close enough: same field,
 /// at most `dist` words between them, `a` first when `ordered`.
+///
+/// Overlapping hits have no words between them: for NEAR they are close
+/// (`(north korea NEAR/12 missiles) NEAR/3 fired` matches "North Korea fired
+/// two missiles", where "fired" lies inside the inner hit), as long as they
+/// are not one and the same occurrence. ONEAR needs `a` to end before `b`
+/// starts, since "before" means nothing for overlapping hits.
 fn near(a: Hit, b: Hit, dist: u32, ordered: bool) -> Option<Hit> {
     if a.field != b.field {
         return None;
     }
     let ok = if a.end < b.start {
         b.start - a.end - 1 <= dist
-    } else if !ordered && b.end < a.start {
+    } else if ordered {
+        false
+    } else if b.end < a.start {
         a.start - b.end - 1 <= dist
     } else {
-        false
+        a != b
     };
     ok.then(|| Hit {
         field: a.field,
@@ -912,5 +966,30 @@ mod tests {
         assert!(matches("(a NEAR/1 b) NEAR/1 c", "a b x x x x a b c"));
         assert!(!matches("(a NEAR/1 b) NEAR/1 c", "a b x x x x c"));
         assert!(matches("(a ONEAR/1 b) ONEAR/1 c", "a b x x x a x b c"));
+    }
+
+    #[test]
+    fn overlapping_hits_are_near_but_not_ordered() {
+        let table = [
+            // "fired" lies inside the inner NEAR's hit: no words between.
+            (
+                "(\"north korea\" NEAR/12 missiles) NEAR/3 fired",
+                "North Korea fired two missiles",
+                true,
+            ),
+            ("lavrov NEAR/5 \"sergey lavrov\"", "Sergey Lavrov", true),
+            // one occurrence is not near itself
+            ("lavrov NEAR/5 lavrov", "Lavrov spoke", false),
+            ("lavrov NEAR/5 lavrov", "Lavrov and Lavrov", true),
+            // ONEAR: overlapping hits are not "before"
+            (
+                "(\"north korea\" NEAR/12 missiles) ONEAR/3 fired",
+                "North Korea fired two missiles",
+                false,
+            ),
+        ];
+        for (q, body, want) in table {
+            assert_eq!(matches(q, body), want, "{q} on {body:?}");
+        }
     }
 }

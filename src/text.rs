@@ -107,42 +107,97 @@ impl Tokens {
 /// Call `f(start, segment)` for every UAX #29 word segment of `text` that
 /// holds a letter or digit, exactly as `text.unicode_word_indices()` would.
 ///
-/// unicode-segmentation has a fast path for all-ASCII strings only, so a
-/// single curly quote would send a whole English article down the slow path.
-/// Instead the text is cut into chunks at points where UAX #29 always breaks
-/// and that no rule looks across: the start of an ASCII non-space character
-/// that follows ASCII whitespace. (Breaks before and after whitespace are
-/// unconditional there; the rules with context, WB6/7/11/12/15/16, only look
-/// at adjacent non-ignorable characters, and whitespace stops them just as
-/// the start or end of text does; WB4 would attach a following Extend or
-/// Format character to the space, which is why the character after the cut
-/// must be ASCII.) Each chunk is then segmented on its own, the ASCII ones on
-/// the fast path.
+/// Most news text is ASCII, and a general UAX #29 segmenter spends most of
+/// its time on character-class lookups that ASCII does not need. So the text
+/// is cut into chunks at points where UAX #29 always breaks and that no rule
+/// looks across: the start of an ASCII non-space character that follows
+/// ASCII whitespace. (Breaks before and after whitespace are unconditional
+/// there; the rules with context, WB6/7/11/12/15/16, only look at adjacent
+/// non-ignorable characters, and whitespace stops them just as the start or
+/// end of text does; WB4 would attach a following Extend or Format character
+/// to the space, which is why the character after the cut must be ASCII.)
+/// ASCII chunks go through [`ascii_words`], the others through
+/// unicode-segmentation. The differential property tests below hold the two
+/// paths to the reference.
 pub fn for_each_word(text: &str, mut f: impl FnMut(usize, &str)) {
+    let b = text.as_bytes();
     if text.is_ascii() {
-        for (start, seg) in text.unicode_word_indices() {
-            f(start, seg);
-        }
+        ascii_words(b, 0, &mut f, text);
         return;
     }
-    let b = text.as_bytes();
     let mut chunk = 0;
-    let mut i = 1;
-    while i <= b.len() {
-        let cut = i == b.len()
-            || (b[i - 1].is_ascii_whitespace()
-                && b[i].is_ascii()
-                && !b[i].is_ascii_whitespace()
-                && i - chunk >= 64);
-        if cut {
+    let mut ascii = true;
+    let emit = |from: usize, to: usize, ascii: bool, f: &mut dyn FnMut(usize, &str)| {
+        if ascii {
+            ascii_words(&b[from..to], from, f, &text[from..to]);
+        } else {
             // Cut points are ASCII bytes, hence char boundaries.
-            let part = &text[chunk..i];
-            for (start, seg) in part.unicode_word_indices() {
-                f(chunk + start, seg);
+            for (start, seg) in text[from..to].unicode_word_indices() {
+                f(from + start, seg);
             }
-            chunk = i;
         }
+    };
+    for i in 0..b.len() {
+        let c = b[i];
+        if i > chunk && c.is_ascii() && !c.is_ascii_whitespace() && b[i - 1].is_ascii_whitespace() {
+            emit(chunk, i, ascii, &mut f);
+            chunk = i;
+            ascii = true;
+        }
+        if !c.is_ascii() {
+            ascii = false;
+        }
+    }
+    if chunk < b.len() {
+        emit(chunk, b.len(), ascii, &mut f);
+    }
+}
+
+/// UAX #29 word segments holding a letter or digit, for ASCII text `b`
+/// (`text` is the same bytes as a str); offsets are shifted by `base`.
+///
+/// For ASCII the word-break classes reduce to: letters (ALetter), digits
+/// (Numeric), `_` (ExtendNumLet), `:` (MidLetter), `,` `;` (MidNum), `.`
+/// (MidNumLet) and `'` (Single_Quote); everything else breaks. Letters,
+/// digits and `_` join (WB5, WB8–10, WB13a/b); a single `:` `.` `'` joins two
+/// letters (WB6/7), a single `,` `;` `.` `'` joins two digits (WB11/12).
+fn ascii_words(b: &[u8], base: usize, f: &mut dyn FnMut(usize, &str), text: &str) {
+    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    let n = b.len();
+    let mut i = 0;
+    while i < n {
+        if !word(b[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let mut alnum = b[i] != b'_';
         i += 1;
+        while i < n {
+            let c = b[i];
+            if word(c) {
+                alnum |= c != b'_';
+                i += 1;
+                continue;
+            }
+            if i + 1 < n {
+                let (p, q) = (b[i - 1], b[i + 1]);
+                let letters = matches!(c, b':' | b'.' | b'\'')
+                    && p.is_ascii_alphabetic()
+                    && q.is_ascii_alphabetic();
+                let digits = matches!(c, b',' | b';' | b'.' | b'\'')
+                    && p.is_ascii_digit()
+                    && q.is_ascii_digit();
+                if letters || digits {
+                    i += 2;
+                    continue;
+                }
+            }
+            break;
+        }
+        if alnum {
+            f(base + start, &text[start..i]);
+        }
     }
 }
 
