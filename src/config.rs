@@ -312,10 +312,13 @@ fn validate(raw: RawConfig, file: Option<&Path>) -> Result<Config, String> {
             "enable.auto.commit",
             "enable.auto.offset.store",
             "transactional.id",
+            // at-least-once needs an idempotent producer with acks=all
+            "enable.idempotence",
+            "acks",
         ] {
             if props.contains_key(managed) {
                 return Err(format!(
-                    "kafka.{key}_properties.{managed:?} is managed by newswatch; set it through kafka.brokers / kafka.group_id or leave it out"
+                    "kafka.{key}_properties.{managed:?} is managed by newswatch (brokers and group come from kafka.brokers / kafka.group_id; delivery guarantees are fixed); leave it out"
                 ));
             }
         }

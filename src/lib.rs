@@ -10,10 +10,12 @@
 pub mod alert;
 pub mod compile;
 pub mod config;
+pub mod daemon;
 pub mod engine;
 pub mod event;
 pub mod explain;
 pub mod matcher;
+pub mod metrics;
 pub mod query;
 pub mod replay;
 pub mod rules;
@@ -22,4 +24,5 @@ pub mod text;
 pub mod yaml;
 
 pub use config::Config;
+pub use daemon::{run, DaemonError};
 pub use engine::Engine;

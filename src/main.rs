@@ -123,9 +123,8 @@ fn load_engine(
 fn dispatch(cmd: Command) -> Result<ExitCode> {
     match cmd {
         Command::Run { config } => {
-            let _cfg = load_config(config.as_deref())?;
-            eprintln!("newswatch run: the Kafka daemon is not in this build yet; use `replay` to evaluate rules offline");
-            Ok(ExitCode::from(1))
+            let cfg = load_config(config.as_deref())?;
+            run_daemon(cfg)
         }
         Command::Check { config, paths } => check(config.as_deref(), &paths),
         Command::Test { files } => {
@@ -211,6 +210,58 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             })
         }
     }
+}
+
+/// `newswatch run`: the daemon on a tokio runtime, stopped by SIGTERM or
+/// SIGINT (a second signal exits at once: nothing acknowledged is lost,
+/// since offsets only move after acknowledgement).
+fn run_daemon(cfg: Config) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("newswatch-io")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        spawn_signal_handler(shutdown.clone())?;
+        match newswatch::run(cfg, shutdown).await {
+            Ok(()) => Ok(ExitCode::SUCCESS),
+            Err(e) => {
+                tracing::error!("{e}");
+                Ok(ExitCode::from(1))
+            }
+        }
+    })
+}
+
+fn spawn_signal_handler(shutdown: tokio_util::sync::CancellationToken) -> Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    tokio::spawn(async move {
+        let mut first = true;
+        loop {
+            let name = tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            };
+            if first {
+                tracing::info!(
+                    signal = name,
+                    "stopping: finishing in-flight events (send again to exit at once)"
+                );
+                shutdown.cancel();
+                first = false;
+            } else {
+                tracing::warn!(
+                    signal = name,
+                    "second signal: exiting now; unacknowledged events will be redelivered"
+                );
+                std::process::exit(1);
+            }
+        }
+    });
+    Ok(())
 }
 
 fn check(config: Option<&Path>, paths: &[PathBuf]) -> Result<ExitCode> {

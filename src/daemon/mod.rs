@@ -1,0 +1,187 @@
+//! `newswatch run`: the daemon (SPEC §2, §3, §8–§11).
+//!
+//! [`run`] wires the pieces together: the rule set behind an `ArcSwap`
+//! (`rules`), the Kafka pipeline (`pipeline`), the HTTP endpoints (`http`),
+//! the metrics, and hot reload (files, SIGHUP, HTTP). It returns when the
+//! `shutdown` token is cancelled and everything in flight has been drained
+//! (or `kafka.shutdown_timeout` ran out), so tests can run the daemon
+//! in-process and stop it.
+
+mod http;
+pub mod offsets;
+mod pipeline;
+pub mod rules;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+use rules::RulesHandle;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The rule files do not load; the daemon does not start without rules.
+    #[error("the rules do not load:\n{0}")]
+    Rules(#[from] crate::rules::LoadErrors),
+    /// A Kafka client could not be created (bad property, for instance).
+    #[error("kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    /// The HTTP listener could not be bound.
+    #[error("http.listen {addr}: {source}")]
+    Http {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The rule file watcher could not start.
+    #[error("watching the rule files: {0}")]
+    Watch(#[from] notify::Error),
+}
+
+/// Liveness and readiness, set by the loops and read by `/healthz`, `/readyz`.
+#[derive(Debug, Default)]
+pub struct Health {
+    /// Unix milliseconds of the pipeline loop's last turn.
+    heartbeat: AtomicU64,
+    joined: AtomicBool,
+    broker_down: AtomicBool,
+    stopping: AtomicBool,
+}
+
+/// The pipeline loop turns at least this often while alive.
+const HEARTBEAT_EVERY: Duration = Duration::from_millis(500);
+/// `/healthz` fails when the loop has not turned for this long.
+const HEARTBEAT_STALE: Duration = Duration::from_secs(30);
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Health {
+    pub fn beat(&self) {
+        self.heartbeat.store(now_ms(), Ordering::Relaxed);
+    }
+
+    pub fn check(&self) -> Result<(), String> {
+        let last = self.heartbeat.load(Ordering::Relaxed);
+        let age = now_ms().saturating_sub(last);
+        if last == 0 || age > HEARTBEAT_STALE.as_millis() as u64 {
+            return Err(format!("pipeline loop has not run for {age} ms"));
+        }
+        Ok(())
+    }
+
+    pub fn ready(&self) -> Result<(), String> {
+        if self.stopping.load(Ordering::Relaxed) {
+            return Err("shutting down".into());
+        }
+        if self.broker_down.load(Ordering::Relaxed) {
+            return Err("Kafka brokers unreachable".into());
+        }
+        if !self.joined.load(Ordering::Relaxed) {
+            return Err("consumer has not joined its group yet".into());
+        }
+        self.check()
+    }
+
+    pub fn set_joined(&self, v: bool) {
+        self.joined.store(v, Ordering::Relaxed);
+    }
+
+    pub fn set_broker_down(&self, v: bool) {
+        self.broker_down.store(v, Ordering::Relaxed);
+    }
+
+    pub fn set_stopping(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
+    }
+}
+
+/// What the pipeline, the HTTP handlers and the reloaders share.
+pub struct Shared {
+    pub config: Config,
+    pub metrics: Arc<Metrics>,
+    pub rules: Arc<RulesHandle>,
+    pub health: Health,
+}
+
+/// Run the daemon until `shutdown` is cancelled. Returns after a clean
+/// drain: in-flight events finished, alerts flushed, offsets committed.
+pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), DaemonError> {
+    let metrics = Arc::new(Metrics::new());
+    let rules = Arc::new(RulesHandle::load(
+        config.rules.paths.clone(),
+        config.event.clone(),
+    )?);
+    {
+        let engine = rules.current();
+        metrics.rules_in_force(engine.rules.rules.len(), &engine.rules.version);
+        tracing::info!(rules = engine.rules.rules.len(), version = %engine.rules.version, "rules loaded");
+    }
+    let shared = Arc::new(Shared {
+        config: config.clone(),
+        metrics: metrics.clone(),
+        rules: rules.clone(),
+        health: Health::default(),
+    });
+    shared.health.beat();
+
+    // Background tasks stop on `stop`, which is cancelled after the pipeline
+    // has drained (the HTTP server keeps answering during the drain).
+    let stop = CancellationToken::new();
+    let listener = tokio::net::TcpListener::bind(config.http.listen)
+        .await
+        .map_err(|source| DaemonError::Http {
+            addr: config.http.listen,
+            source,
+        })?;
+    tracing::info!(listen = %config.http.listen, "http listening");
+    let server = {
+        let stop = stop.clone();
+        let app = http::router(shared.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await
+            {
+                tracing::error!("http server failed: {e}");
+            }
+        })
+    };
+    if config.rules.watch {
+        rules.watch(metrics.clone(), stop.clone())?;
+        spawn_sighup(rules.clone(), metrics.clone(), stop.clone());
+    }
+
+    let result = pipeline::run(shared.clone(), shutdown).await;
+    stop.cancel();
+    let _ = server.await;
+    result
+}
+
+#[cfg(unix)]
+fn spawn_sighup(rules: Arc<RulesHandle>, metrics: Arc<Metrics>, stop: CancellationToken) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP; reload through POST /-/reload");
+        return;
+    };
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                got = hup.recv() => if got.is_none() { return },
+            }
+            let _ = rules.reload(&metrics, "SIGHUP").await;
+        }
+    });
+}
+
+#[cfg(not(unix))]
+fn spawn_sighup(_: Arc<RulesHandle>, _: Arc<Metrics>, _: CancellationToken) {}

@@ -1,0 +1,625 @@
+//! Kafka in, alerts out, at-least-once.
+//!
+//! One async loop owns the consumer. For each message it records the offset
+//! as in flight, and hands the bytes to a small pool of matcher threads (the
+//! matcher is CPU work and never runs on the async reactor). Results come
+//! back through a `FuturesOrdered`, i.e. in consumption order, so alerts of
+//! one partition are enqueued to the producer in order. Each event's alerts
+//! (or its dead letter) are awaited together; only when the broker has
+//! acknowledged all of them is the event finished, and only when every
+//! earlier event of its partition is finished too is the offset stored for
+//! librdkafka's next auto-commit (`enable.auto.offset.store=false`).
+//!
+//! Memory is bounded: at most `MAX_IN_FLIGHT` events are between consumer
+//! and acknowledgement. At the bound the loop stops taking messages from
+//! the consumer; librdkafka's own fetch queue is bounded by its settings.
+//!
+//! A publish that fails is retried with backoff for as long as it takes (a
+//! broker outage must lose nothing); the offset simply does not move.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use futures::stream::{FuturesOrdered, FuturesUnordered};
+use futures::StreamExt;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use rdkafka::{ClientContext, Offset, Statistics, TopicPartitionList};
+use tokio_util::sync::CancellationToken;
+
+use super::offsets::{OffsetTracker, Ticket};
+use super::{DaemonError, Shared, HEARTBEAT_EVERY};
+use crate::alert;
+use crate::config::KafkaConfig;
+use crate::matcher::Scratch;
+use crate::Engine;
+
+/// Events between the consumer and their acknowledgement, at most.
+const MAX_IN_FLIGHT: usize = 1000;
+/// Retry backoff for failed publishes.
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+// ------------------------------------------------------------------ contexts
+
+enum RebalanceEvent {
+    Revoked(Vec<(String, i32)>),
+}
+
+/// librdkafka callbacks: logs, statistics (lag, broker state), errors,
+/// rebalances. They run on librdkafka's threads or inside `recv()`, so they
+/// only record; the loop acts.
+struct Ctx {
+    shared: Arc<Shared>,
+    rebalances: Mutex<Vec<RebalanceEvent>>,
+}
+
+fn tpl_list(tpl: &TopicPartitionList) -> Vec<(String, i32)> {
+    tpl.elements()
+        .iter()
+        .map(|e| (e.topic().to_owned(), e.partition()))
+        .collect()
+}
+
+impl ClientContext for Ctx {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, msg: &str) {
+        log_with(level, fac, msg);
+    }
+
+    fn stats(&self, s: Statistics) {
+        if s.brokers.values().any(|b| b.state == "UP") {
+            self.shared.health.set_broker_down(false);
+        }
+        for (topic, t) in &s.topics {
+            for (&p, part) in &t.partitions {
+                // -1 is librdkafka's "internal UA" partition; lag -1 is unknown.
+                if p >= 0 && part.consumer_lag >= 0 {
+                    self.shared
+                        .metrics
+                        .consumer_lag(topic, p, part.consumer_lag);
+                }
+            }
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
+            self.shared.health.set_broker_down(true);
+        }
+        tracing::warn!(target: "librdkafka", "kafka error: {error}: {reason}");
+    }
+}
+
+impl ConsumerContext for Ctx {
+    fn pre_rebalance(&self, _: &rdkafka::consumer::BaseConsumer<Self>, r: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = r {
+            let parts = tpl_list(tpl);
+            tracing::info!(partitions = ?parts, "partitions revoked");
+            self.shared.metrics.clear_consumer_lag();
+            if let Ok(mut v) = self.rebalances.lock() {
+                v.push(RebalanceEvent::Revoked(parts));
+            }
+        }
+    }
+
+    fn post_rebalance(&self, _: &rdkafka::consumer::BaseConsumer<Self>, r: &Rebalance<'_>) {
+        match r {
+            Rebalance::Assign(tpl) => {
+                tracing::info!(partitions = ?tpl_list(tpl), "partitions assigned");
+                self.shared.health.set_joined(true);
+            }
+            Rebalance::Revoke(_) => {}
+            Rebalance::Error(e) => tracing::warn!("rebalance error: {e}"),
+        }
+    }
+}
+
+struct ProducerCtx {
+    shared: Arc<Shared>,
+}
+
+impl ClientContext for ProducerCtx {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, msg: &str) {
+        log_with(level, fac, msg);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
+            self.shared.health.set_broker_down(true);
+        }
+        tracing::warn!(target: "librdkafka", "kafka producer error: {error}: {reason}");
+    }
+}
+
+/// librdkafka's log lines, into tracing at the matching level.
+fn log_with(level: RDKafkaLogLevel, fac: &str, msg: &str) {
+    match level {
+        RDKafkaLogLevel::Emerg
+        | RDKafkaLogLevel::Alert
+        | RDKafkaLogLevel::Critical
+        | RDKafkaLogLevel::Error => {
+            tracing::error!(target: "librdkafka", facility = fac, "{msg}")
+        }
+        RDKafkaLogLevel::Warning => tracing::warn!(target: "librdkafka", facility = fac, "{msg}"),
+        RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+            tracing::info!(target: "librdkafka", facility = fac, "{msg}")
+        }
+        RDKafkaLogLevel::Debug => tracing::debug!(target: "librdkafka", facility = fac, "{msg}"),
+    }
+}
+
+impl Ctx {
+    fn take_rebalances(&self) -> Vec<RebalanceEvent> {
+        self.rebalances
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default()
+    }
+}
+
+// ------------------------------------------------------------------ clients
+
+/// Properties newswatch sets for correctness; `kafka.*_properties` may add
+/// or tune anything else (config validation refuses these keys).
+fn consumer_config(k: &KafkaConfig) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &k.brokers)
+        .set("group.id", &k.group_id)
+        .set("auto.offset.reset", "earliest")
+        // Lag and broker state come from statistics.
+        .set("statistics.interval.ms", "1000");
+    for (key, v) in &k.consumer_properties {
+        c.set(key, v);
+    }
+    // At-least-once: librdkafka commits in the background, but only offsets
+    // we stored, and we store an offset only after its alerts are acked.
+    c.set("enable.auto.commit", "true")
+        .set("enable.auto.offset.store", "false");
+    c
+}
+
+fn producer_config(k: &KafkaConfig, max_bytes: usize) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &k.brokers)
+        .set("linger.ms", "5")
+        // A dead letter carries the original message, which may be as large
+        // as event.max_bytes allows and more (too_large).
+        .set(
+            "message.max.bytes",
+            (max_bytes.max(1_000_000) * 2 + 65_536)
+                .min(1_000_000_000)
+                .to_string(),
+        )
+        .set("statistics.interval.ms", "0");
+    for (key, v) in &k.producer_properties {
+        c.set(key, v);
+    }
+    c.set("enable.idempotence", "true").set("acks", "all");
+    c
+}
+
+// ------------------------------------------------------------------ matching pool
+
+/// One record to publish: an alert or a dead letter.
+struct OutRecord {
+    topic: String,
+    key: Option<Vec<u8>>,
+    payload: Vec<u8>,
+    headers: Vec<(&'static str, Vec<u8>)>,
+    /// For metrics: ("alert", rule, severity) or ("dlq", "", "").
+    kind: &'static str,
+    rule: String,
+    severity: String,
+}
+
+impl OutRecord {
+    fn future_record(&self) -> FutureRecord<'_, [u8], [u8]> {
+        let mut headers = OwnedHeaders::new_with_capacity(self.headers.len());
+        for (k, v) in &self.headers {
+            headers = headers.insert(Header {
+                key: k,
+                value: Some(v.as_slice()),
+            });
+        }
+        let mut r = FutureRecord::to(&self.topic)
+            .payload(self.payload.as_slice())
+            .headers(headers);
+        if let Some(k) = &self.key {
+            r = r.key(k.as_slice());
+        }
+        r
+    }
+}
+
+struct Work {
+    ticket: Ticket,
+    key: Option<Vec<u8>>,
+    payload: Vec<u8>,
+    kafka_time: Option<DateTime<Utc>>,
+    received: Instant,
+}
+
+struct Done {
+    ticket: Ticket,
+    received: Instant,
+    records: Vec<OutRecord>,
+}
+
+type Job = (Work, Arc<Engine>, tokio::sync::oneshot::Sender<Done>);
+
+/// Matcher threads: CPU work off the async reactor, one thread per core.
+struct MatchPool {
+    tx: Option<crossbeam_channel::Sender<Job>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl MatchPool {
+    fn new(n: usize, shared: Arc<Shared>) -> Self {
+        let (tx, rx) = crossbeam_channel::unbounded::<Job>();
+        let threads = (0..n.max(1))
+            .map(|i| {
+                let rx = rx.clone();
+                let shared = shared.clone();
+                std::thread::Builder::new()
+                    .name(format!("newswatch-match-{i}"))
+                    .spawn(move || {
+                        let mut scratch = Scratch::new();
+                        for (work, engine, reply) in rx {
+                            let done = process(&shared, &engine, &mut scratch, work);
+                            let _ = reply.send(done);
+                        }
+                    })
+                    .expect("spawn matcher thread")
+            })
+            .collect();
+        MatchPool {
+            tx: Some(tx),
+            threads,
+        }
+    }
+
+    fn submit(&self, work: Work, engine: Arc<Engine>) -> tokio::sync::oneshot::Receiver<Done> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        if let Some(tx) = &self.tx {
+            let _ = tx.send((work, engine, reply));
+        }
+        rx
+    }
+}
+
+impl Drop for MatchPool {
+    fn drop(&mut self) {
+        self.tx.take();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Decode and match one message; build its alert or dead-letter records.
+fn process(shared: &Shared, engine: &Engine, scratch: &mut Scratch, work: Work) -> Done {
+    let cfg = &shared.config.kafka;
+    let m = &shared.metrics;
+    let start = Instant::now();
+    let mut records = Vec::new();
+    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        engine.decode(&work.payload).map(|ev| {
+            let matches = engine.matches(&ev, scratch);
+            let alerts: Vec<_> = matches
+                .iter()
+                .map(|mt| {
+                    let rule = &engine.rules.rules[mt.rule as usize];
+                    (
+                        rule.topic.clone(),
+                        alert::build(rule, &ev, mt, work.kafka_time),
+                    )
+                })
+                .collect();
+            (ev.published_at, alerts)
+        })
+    }));
+    let decoded = decoded.unwrap_or_else(|_| {
+        Err(crate::event::DecodeError {
+            reason: crate::event::Reason::BadField,
+            detail: "internal error while matching this event (a bug: please report it)".into(),
+        })
+    });
+    match decoded {
+        Ok((published_at, alerts)) => {
+            m.matched_in(start.elapsed());
+            if let Some(p) = published_at {
+                m.event_delay((Utc::now() - p).num_milliseconds() as f64 / 1000.0);
+            }
+            for (topic, a) in alerts {
+                m.rule_matched(&a.rule.id);
+                let payload = serde_json::to_vec(&a).unwrap_or_default();
+                records.push(OutRecord {
+                    topic: topic.unwrap_or_else(|| cfg.alert_topic.clone()),
+                    key: Some(a.rule.id.clone().into_bytes()),
+                    payload,
+                    headers: vec![
+                        ("newswatch-rule", a.rule.id.clone().into_bytes()),
+                        ("newswatch-severity", a.rule.severity.clone().into_bytes()),
+                        ("newswatch-alert-id", a.alert_id.clone().into_bytes()),
+                    ],
+                    kind: "alert",
+                    rule: a.rule.id,
+                    severity: a.rule.severity,
+                });
+            }
+        }
+        Err(e) => {
+            m.event_invalid(e.reason);
+            let (topic, partition) = &work.ticket.tp;
+            match &cfg.dlq_topic {
+                Some(dlq) => {
+                    tracing::warn!(
+                        topic = %topic, partition, offset = work.ticket.offset, reason = e.reason.as_str(),
+                        "invalid event sent to the dead-letter topic: {}", e.detail
+                    );
+                    records.push(OutRecord {
+                        topic: dlq.clone(),
+                        key: work.key.clone(),
+                        payload: work.payload.clone(),
+                        headers: vec![
+                            ("newswatch-error", e.reason.as_str().as_bytes().to_vec()),
+                            ("newswatch-error-detail", e.detail.clone().into_bytes()),
+                            ("newswatch-source-topic", topic.clone().into_bytes()),
+                            (
+                                "newswatch-source-partition",
+                                partition.to_string().into_bytes(),
+                            ),
+                            (
+                                "newswatch-source-offset",
+                                work.ticket.offset.to_string().into_bytes(),
+                            ),
+                        ],
+                        kind: "dlq",
+                        rule: String::new(),
+                        severity: String::new(),
+                    });
+                }
+                None => tracing::warn!(
+                    topic = %topic, partition, offset = work.ticket.offset, reason = e.reason.as_str(),
+                    "invalid event skipped (dead-letter topic off): {}", e.detail
+                ),
+            }
+        }
+    }
+    Done {
+        ticket: work.ticket,
+        received: work.received,
+        records,
+    }
+}
+
+// ------------------------------------------------------------------ publishing
+
+fn error_kind(e: &KafkaError) -> String {
+    match e.rdkafka_error_code() {
+        Some(code) => format!("{code:?}").to_lowercase(),
+        None => "other".into(),
+    }
+}
+
+/// Enqueue a record, waiting while librdkafka's queue is full. `None` when
+/// aborted.
+async fn enqueue(
+    producer: &FutureProducer<ProducerCtx>,
+    rec: &OutRecord,
+    shared: &Shared,
+    abort: &CancellationToken,
+) -> Option<DeliveryFuture> {
+    let mut backoff = BACKOFF_MIN;
+    loop {
+        match producer.send_result(rec.future_record()) {
+            Ok(f) => return Some(f),
+            Err((e, _)) => {
+                let wait = if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull) {
+                    Duration::from_millis(10)
+                } else {
+                    shared.metrics.publish_error(rec.kind);
+                    tracing::warn!(topic = %rec.topic, "cannot enqueue {} record, retrying: {e}", rec.kind);
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                    backoff
+                };
+                tokio::select! {
+                    _ = abort.cancelled() => return None,
+                    _ = tokio::time::sleep(wait) => {}
+                }
+            }
+        }
+    }
+}
+
+/// Await every record's acknowledgement, re-sending failures. True when
+/// all were acknowledged, false when aborted.
+async fn acknowledge(
+    producer: FutureProducer<ProducerCtx>,
+    shared: Arc<Shared>,
+    pending: Vec<(OutRecord, DeliveryFuture)>,
+    abort: CancellationToken,
+) -> bool {
+    for (rec, mut fut) in pending {
+        let mut backoff = BACKOFF_MIN;
+        loop {
+            let res = tokio::select! {
+                r = &mut fut => r,
+                _ = abort.cancelled() => return false,
+            };
+            let err = match res {
+                Ok(Ok(_)) => break,
+                Ok(Err((e, _))) => e,
+                Err(_) => KafkaError::Canceled,
+            };
+            shared
+                .metrics
+                .publish_error(&format!("{}_{}", rec.kind, error_kind(&err)));
+            tracing::warn!(topic = %rec.topic, "{} record not acknowledged, retrying in {backoff:?}: {err}", rec.kind);
+            tokio::select! {
+                _ = abort.cancelled() => return false,
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+            match enqueue(&producer, &rec, &shared, &abort).await {
+                Some(f) => fut = f,
+                None => return false,
+            }
+        }
+        match rec.kind {
+            "alert" => shared.metrics.alert_published(&rec.rule, &rec.severity),
+            _ => shared.metrics.dlq_record(),
+        }
+    }
+    true
+}
+
+// ------------------------------------------------------------------ the loop
+
+pub async fn run(shared: Arc<Shared>, shutdown: CancellationToken) -> Result<(), DaemonError> {
+    let cfg = shared.config.kafka.clone();
+    let ctx = Ctx {
+        shared: shared.clone(),
+        rebalances: Mutex::new(Vec::new()),
+    };
+    let consumer: StreamConsumer<Ctx> = consumer_config(&cfg).create_with_context(ctx)?;
+    let producer: FutureProducer<ProducerCtx> =
+        producer_config(&cfg, shared.config.event.max_bytes).create_with_context(ProducerCtx {
+            shared: shared.clone(),
+        })?;
+    let topics: Vec<&str> = cfg.input_topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&topics)?;
+    tracing::info!(brokers = %cfg.brokers, group = %cfg.group_id, topics = ?topics, "consuming");
+
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let pool = MatchPool::new(threads, shared.clone());
+    let abort = CancellationToken::new();
+    let mut tracker = OffsetTracker::new();
+    let mut matching = FuturesOrdered::new();
+    let mut acks = FuturesUnordered::new();
+    let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut draining = false;
+    let deadline = tokio::time::sleep(Duration::from_secs(365 * 24 * 3600));
+    tokio::pin!(deadline);
+    let mut last_recv_error: Option<Instant> = None;
+
+    loop {
+        for ev in consumer.context().take_rebalances() {
+            let RebalanceEvent::Revoked(parts) = ev;
+            for (t, p) in parts {
+                tracker.revoke(&t, p);
+            }
+        }
+        let room = matching.len() + acks.len() < MAX_IN_FLIGHT;
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled(), if !draining => {
+                draining = true;
+                shared.health.set_stopping();
+                // Keep a little of the budget for the final commit and flush.
+                let budget = cfg.shutdown_timeout.mul_f64(0.8);
+                deadline.as_mut().reset(tokio::time::Instant::now() + budget);
+                tracing::info!(in_flight = matching.len() + acks.len(), "shutting down: draining in-flight events");
+            }
+            _ = &mut deadline, if draining => {
+                tracing::warn!(in_flight = matching.len() + acks.len(), "shutdown timeout: abandoning unfinished events (they will be redelivered)");
+                abort.cancel();
+                break;
+            }
+            Some((ticket, received, ok)) = acks.next() => {
+                let (ticket, received, ok): (Ticket, Instant, bool) = (ticket, received, ok);
+                if ok {
+                    shared.metrics.event_processed(received.elapsed());
+                    if let Some(pos) = tracker.finish(&ticket) {
+                        store_offset(&consumer, &ticket, pos);
+                    }
+                }
+            }
+            Some(done) = matching.next() => {
+                let done: Result<Done, _> = done;
+                let Ok(done) = done else {
+                    tracing::error!("a matcher thread died; the event will be redelivered after restart");
+                    continue;
+                };
+                let mut pending = Vec::with_capacity(done.records.len());
+                for rec in done.records {
+                    match enqueue(&producer, &rec, &shared, &abort).await {
+                        Some(f) => pending.push((rec, f)),
+                        None => break,
+                    }
+                }
+                let (producer, shared, abort) = (producer.clone(), shared.clone(), abort.clone());
+                let (ticket, received) = (done.ticket, done.received);
+                acks.push(async move {
+                    let ok = acknowledge(producer, shared, pending, abort).await;
+                    (ticket, received, ok)
+                });
+            }
+            msg = consumer.recv(), if !draining && room => match msg {
+                Ok(m) => {
+                    shared.health.set_broker_down(false);
+                    shared.metrics.event_consumed(m.topic());
+                    let ticket = tracker.start(m.topic(), m.partition(), m.offset());
+                    let kafka_time = m.timestamp().to_millis().and_then(DateTime::from_timestamp_millis);
+                    let work = Work {
+                        ticket,
+                        key: m.key().map(<[u8]>::to_vec),
+                        payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+                        kafka_time,
+                        received: Instant::now(),
+                    };
+                    drop(m);
+                    matching.push_back(pool.submit(work, shared.rules.current()));
+                }
+                Err(e) => {
+                    // Errors here are transient (broker down, rebalance);
+                    // librdkafka retries by itself. Don't spin on them.
+                    if last_recv_error.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
+                        tracing::warn!("consumer: {e}");
+                    }
+                    last_recv_error = Some(Instant::now());
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            _ = tick.tick() => shared.health.beat(),
+        }
+        if draining && matching.is_empty() && acks.is_empty() {
+            tracing::info!("drained");
+            break;
+        }
+    }
+    drop(acks);
+    drop(matching);
+    drop(pool);
+    // Commit what was stored, synchronously, before leaving the group.
+    match consumer.commit_consumer_state(CommitMode::Sync) {
+        Ok(()) => tracing::info!("offsets committed"),
+        Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+        Err(e) => {
+            tracing::warn!("final commit failed (uncommitted events will be redelivered): {e}")
+        }
+    }
+    let _ = producer.flush(Duration::from_secs(2));
+    drop(consumer);
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn store_offset(consumer: &StreamConsumer<Ctx>, ticket: &Ticket, pos: i64) {
+    let mut tpl = TopicPartitionList::new();
+    let (topic, partition) = &ticket.tp;
+    if tpl
+        .add_partition_offset(topic, *partition, Offset::Offset(pos))
+        .is_ok()
+    {
+        if let Err(e) = consumer.store_offsets(&tpl) {
+            // The partition was revoked meanwhile: its new owner re-reads.
+            tracing::debug!(topic = %topic, partition, "offset not stored: {e}");
+        }
+    }
+}

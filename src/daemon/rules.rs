@@ -1,0 +1,141 @@
+//! The rule set in force, and hot reload.
+//!
+//! The engine sits behind an `ArcSwap`: a matching task takes one snapshot
+//! per event, so a reload swaps the whole rule set atomically between
+//! events. Nothing ever matches against a half-loaded set, and no event
+//! waits for a reload: loading and compiling happen off to the side, and a
+//! failed load leaves the old rules in force.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use notify::{RecursiveMode, Watcher};
+use tokio_util::sync::CancellationToken;
+
+use crate::event::EventFields;
+use crate::metrics::Metrics;
+use crate::rules::{self, LoadErrors};
+use crate::Engine;
+
+pub struct RulesHandle {
+    engine: ArcSwap<Engine>,
+    paths: Vec<PathBuf>,
+    fields: EventFields,
+    /// Serializes reloads (file watcher, SIGHUP and HTTP may race).
+    reload_lock: tokio::sync::Mutex<()>,
+}
+
+impl RulesHandle {
+    /// Load the rules once, at start-up.
+    pub fn load(paths: Vec<PathBuf>, fields: EventFields) -> Result<Self, LoadErrors> {
+        let rs = rules::load_paths(&paths)?;
+        Ok(RulesHandle {
+            engine: ArcSwap::from_pointee(Engine::new(rs, fields.clone())),
+            paths,
+            fields,
+            reload_lock: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// The rule set in force now.
+    pub fn current(&self) -> Arc<Engine> {
+        self.engine.load_full()
+    }
+
+    /// Load the rule files again; swap them in when valid. On failure every
+    /// error is logged, counted, returned, and the old rules stay.
+    pub async fn reload(&self, metrics: &Metrics, why: &str) -> Result<Arc<Engine>, LoadErrors> {
+        let _guard = self.reload_lock.lock().await;
+        let paths = self.paths.clone();
+        let loaded = tokio::task::spawn_blocking(move || rules::load_paths(&paths))
+            .await
+            .unwrap_or_else(|e| {
+                Err(LoadErrors(vec![rules::Diagnostic {
+                    file: PathBuf::from("-"),
+                    line: 1,
+                    col: 1,
+                    message: format!("rule loading panicked: {e}"),
+                }]))
+            });
+        match loaded {
+            Ok(rs) => {
+                let old = self.current().rules.version.clone();
+                let engine = Arc::new(Engine::new(rs, self.fields.clone()));
+                self.engine.store(engine.clone());
+                metrics.rules_reload(true);
+                metrics.rules_in_force(engine.rules.rules.len(), &engine.rules.version);
+                tracing::info!(
+                    trigger = why,
+                    rules = engine.rules.rules.len(),
+                    version = %engine.rules.version,
+                    previous = %old,
+                    "rules reloaded"
+                );
+                Ok(engine)
+            }
+            Err(errs) => {
+                metrics.rules_reload(false);
+                for d in &errs.0 {
+                    tracing::error!(
+                        trigger = why,
+                        "rule reload rejected, old rules stay in force: {d}"
+                    );
+                }
+                Err(errs)
+            }
+        }
+    }
+
+    /// Watch the rule paths; reload (debounced) when a file changes.
+    pub fn watch(
+        self: &Arc<Self>,
+        metrics: Arc<Metrics>,
+        shutdown: CancellationToken,
+    ) -> notify::Result<()> {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut watcher =
+            notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+                if let Ok(ev) = res {
+                    if !ev.kind.is_access() {
+                        let _ = tx.send(());
+                    }
+                }
+            })?;
+        for p in &self.paths {
+            // Watch a file's directory too: editors replace files by rename,
+            // which a watch on the old inode would miss.
+            let target = if p.is_file() {
+                p.parent().map(PathBuf::from).unwrap_or_else(|| p.clone())
+            } else {
+                p.clone()
+            };
+            let target = if target.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                target
+            };
+            watcher.watch(&target, RecursiveMode::Recursive)?;
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            let _watcher = watcher; // dropped (and stopped) with this task
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    got = rx.recv() => {
+                        if got.is_none() {
+                            return;
+                        }
+                    }
+                }
+                // Debounce: an editor's save is several events.
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                while rx.try_recv().is_ok() {}
+                let _ = this.reload(&metrics, "file change").await;
+            }
+        });
+        Ok(())
+    }
+}
