@@ -22,6 +22,7 @@ pub struct Metrics {
     alerts_published: IntCounterVec,
     alerts_suppressed: IntCounterVec,
     publish_errors: IntCounterVec,
+    kafka_errors: IntCounterVec,
     event_processing: Histogram,
     match_seconds: Histogram,
     event_delay: Histogram,
@@ -120,6 +121,14 @@ impl Metrics {
             "Failed attempts to publish an alert or dead letter (retried).",
             &["kind"],
         );
+        // Not in SPEC §11's table: every Kafka client error that is logged is
+        // also counted here, so dashboards see what the logs say.
+        let kafka_errors = counter_vec(
+            &r,
+            "newswatch_kafka_errors_total",
+            "Errors reported by the Kafka clients (logged too).",
+            &["client"],
+        );
         let event_processing = histogram(
             &r,
             "newswatch_event_processing_seconds",
@@ -195,6 +204,7 @@ impl Metrics {
             alerts_published,
             alerts_suppressed,
             publish_errors,
+            kafka_errors,
             event_processing,
             match_seconds,
             event_delay,
@@ -245,6 +255,11 @@ impl Metrics {
     /// `kind`: `alert` or `dlq`, plus the error class (see the pipeline).
     pub fn publish_error(&self, kind: &str) {
         self.publish_errors.with_label_values(&[kind]).inc();
+    }
+
+    /// `client`: `consumer` or `producer`.
+    pub fn kafka_error(&self, client: &str) {
+        self.kafka_errors.with_label_values(&[client]).inc();
     }
 
     pub fn event_processed(&self, took: Duration) {

@@ -46,6 +46,9 @@ impl OffsetTracker {
     pub fn start(&mut self, topic: &str, partition: i32, offset: i64) -> Ticket {
         let tp = (topic.to_owned(), partition);
         let p = self.parts.entry(tp.clone()).or_default();
+        // The first offset of a generation is where reading started: the
+        // position is already there, nothing to store until it moves past.
+        p.stored.get_or_insert(offset);
         p.in_flight.insert(offset);
         Ticket {
             tp,

@@ -90,6 +90,7 @@ impl ClientContext for Ctx {
         if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
             self.shared.health.set_broker_down(true);
         }
+        self.shared.metrics.kafka_error("consumer");
         tracing::warn!(target: "librdkafka", "kafka error: {error}: {reason}");
     }
 }
@@ -99,6 +100,9 @@ impl ConsumerContext for Ctx {
         if let Rebalance::Revoke(tpl) = r {
             let parts = tpl_list(tpl);
             tracing::info!(partitions = ?parts, "partitions revoked");
+            // Not ready until assigned again: after a session timeout (a
+            // broker outage) the consumer has left its group and rejoins.
+            self.shared.health.set_joined(false);
             self.shared.metrics.clear_consumer_lag();
             if let Ok(mut v) = self.rebalances.lock() {
                 v.push(RebalanceEvent::Revoked(parts));
@@ -113,7 +117,10 @@ impl ConsumerContext for Ctx {
                 self.shared.health.set_joined(true);
             }
             Rebalance::Revoke(_) => {}
-            Rebalance::Error(e) => tracing::warn!("rebalance error: {e}"),
+            Rebalance::Error(e) => {
+                self.shared.metrics.kafka_error("consumer");
+                tracing::warn!("rebalance error: {e}")
+            }
         }
     }
 }
@@ -131,6 +138,7 @@ impl ClientContext for ProducerCtx {
         if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
             self.shared.health.set_broker_down(true);
         }
+        self.shared.metrics.kafka_error("producer");
         tracing::warn!(target: "librdkafka", "kafka producer error: {error}: {reason}");
     }
 }
@@ -171,7 +179,10 @@ fn consumer_config(k: &KafkaConfig) -> ClientConfig {
         .set("group.id", &k.group_id)
         .set("auto.offset.reset", "earliest")
         // Lag and broker state come from statistics.
-        .set("statistics.interval.ms", "1000");
+        .set("statistics.interval.ms", "1000")
+        // librdkafka's prefetch queue is the other buffer between broker and
+        // us (64 MB by default); keep it modest so memory stays bounded.
+        .set("queued.max.messages.kbytes", "16384");
     for (key, v) in &k.consumer_properties {
         c.set(key, v);
     }
@@ -185,7 +196,9 @@ fn consumer_config(k: &KafkaConfig) -> ClientConfig {
 fn producer_config(k: &KafkaConfig, max_bytes: usize) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", &k.brokers)
-        .set("linger.ms", "5")
+        // Alerts are few and latency matters more than batch size: at 1,000
+        // events/s with 4 alerts each, 1 ms still batches a handful.
+        .set("linger.ms", "1")
         // A dead letter carries the original message, which may be as large
         // as event.max_bytes allows and more (too_large).
         .set(
@@ -504,6 +517,8 @@ pub async fn run(shared: Arc<Shared>, shutdown: CancellationToken) -> Result<(),
     let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut draining = false;
+    // When the whole shutdown (drain, final commit, leaving the group) must be over.
+    let mut stop_by: Option<Instant> = None;
     let deadline = tokio::time::sleep(Duration::from_secs(365 * 24 * 3600));
     tokio::pin!(deadline);
     let mut last_recv_error: Option<Instant> = None;
@@ -520,6 +535,8 @@ pub async fn run(shared: Arc<Shared>, shutdown: CancellationToken) -> Result<(),
             biased;
             _ = shutdown.cancelled(), if !draining => {
                 draining = true;
+                // (A little is left for the exit itself.)
+                stop_by = Some(Instant::now() + cfg.shutdown_timeout.mul_f64(0.95));
                 shared.health.set_stopping();
                 // Keep a little of the budget for the final commit and flush.
                 let budget = cfg.shutdown_timeout.mul_f64(0.8);
@@ -579,6 +596,8 @@ pub async fn run(shared: Arc<Shared>, shutdown: CancellationToken) -> Result<(),
                 Err(e) => {
                     // Errors here are transient (broker down, rebalance);
                     // librdkafka retries by itself. Don't spin on them.
+                    // Every one is counted; the log is rate-limited.
+                    shared.metrics.kafka_error("consumer");
                     if last_recv_error.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
                         tracing::warn!("consumer: {e}");
                     }
@@ -596,16 +615,37 @@ pub async fn run(shared: Arc<Shared>, shutdown: CancellationToken) -> Result<(),
     drop(acks);
     drop(matching);
     drop(pool);
-    // Commit what was stored, synchronously, before leaving the group.
-    match consumer.commit_consumer_state(CommitMode::Sync) {
-        Ok(()) => tracing::info!("offsets committed"),
-        Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
-        Err(e) => {
-            tracing::warn!("final commit failed (uncommitted events will be redelivered): {e}")
-        }
+    // Commit what was stored, synchronously, then leave the group. Both
+    // wait on the broker, without a timeout of their own: an unresponsive
+    // broker would hold the exit forever. So they run on a thread of their
+    // own, waited for until `shutdown_timeout` is up, and abandoned after
+    // (what was not committed is redelivered).
+    let left = |stop_by: Option<Instant>| {
+        stop_by.map_or(cfg.shutdown_timeout, |t| {
+            t.saturating_duration_since(Instant::now())
+        })
+    };
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    let closing = std::thread::Builder::new()
+        .name("newswatch-close".into())
+        .spawn(move || {
+            match consumer.commit_consumer_state(CommitMode::Sync) {
+                Ok(()) => tracing::info!("offsets committed"),
+                Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+                Err(e) => tracing::warn!(
+                    "final commit failed (uncommitted events will be redelivered): {e}"
+                ),
+            }
+            drop(consumer);
+            let _ = done_tx.send(());
+        });
+    if closing.is_ok() && tokio::time::timeout(left(stop_by), done_rx).await.is_err() {
+        tracing::warn!(
+            "shutdown timeout: the final commit did not complete (the broker does not answer); \
+             uncommitted events will be redelivered"
+        );
     }
-    let _ = producer.flush(Duration::from_secs(2));
-    drop(consumer);
+    let _ = producer.flush(left(stop_by).min(Duration::from_secs(2)));
     tracing::info!("stopped");
     Ok(())
 }

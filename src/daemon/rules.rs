@@ -94,6 +94,12 @@ impl RulesHandle {
         metrics: Arc<Metrics>,
         shutdown: CancellationToken,
     ) -> notify::Result<()> {
+        // The watched directories may hold other files that change (a log
+        // file next to the rules, even the daemon's own stderr): reload only
+        // when the rule files' contents changed, or every reload's log line
+        // would trigger the next one. Taken before the watch starts, so no
+        // change between the two goes unnoticed.
+        let mut last = fingerprint(&self.paths);
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let mut watcher =
             notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
@@ -116,7 +122,13 @@ impl RulesHandle {
             } else {
                 target
             };
-            watcher.watch(&target, RecursiveMode::Recursive)?;
+            // A file's directory is watched alone, not its whole subtree.
+            let mode = if p.is_file() {
+                RecursiveMode::NonRecursive
+            } else {
+                RecursiveMode::Recursive
+            };
+            watcher.watch(&target, mode)?;
         }
         let this = self.clone();
         tokio::spawn(async move {
@@ -133,9 +145,44 @@ impl RulesHandle {
                 // Debounce: an editor's save is several events.
                 tokio::time::sleep(Duration::from_millis(300)).await;
                 while rx.try_recv().is_ok() {}
+                let paths = this.paths.clone();
+                let now = tokio::task::spawn_blocking(move || fingerprint(&paths))
+                    .await
+                    .unwrap_or_default();
+                if now == last {
+                    tracing::debug!("rule files unchanged, not reloading");
+                    continue;
+                }
+                last = now;
                 let _ = this.reload(&metrics, "file change").await;
             }
         });
         Ok(())
     }
+}
+
+/// A hash of the rule files' names and contents (and of any error reading
+/// them), to tell an edit of the rules from other changes in their directories.
+fn fingerprint(paths: &[PathBuf]) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    match rules::expand_paths(paths) {
+        Ok(files) => {
+            for f in files {
+                h.update(f.to_string_lossy().as_bytes());
+                h.update([0]);
+                match std::fs::read(&f) {
+                    Ok(bytes) => h.update(&bytes),
+                    Err(e) => h.update(format!("\0error: {e}").as_bytes()),
+                }
+                h.update([0]);
+            }
+        }
+        Err(errs) => {
+            for d in errs {
+                h.update(format!("\0error: {d}").as_bytes());
+            }
+        }
+    }
+    h.finalize().to_vec()
 }

@@ -111,6 +111,26 @@ impl Broker {
         }
     }
 
+    /// Freeze the broker (SIGSTOP): connections stay open, nothing answers.
+    pub fn pause(&self) {
+        self.signal("STOP");
+    }
+
+    /// Thaw a broker frozen by `pause` (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("CONT");
+    }
+
+    fn signal(&self, sig: &str) {
+        let pid = self.child.as_ref().expect("broker not running").id();
+        let st = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(pid.to_string())
+            .status()
+            .unwrap();
+        assert!(st.success(), "kill -{sig} {pid}");
+    }
+
     pub fn create_topic(&self, name: &str, partitions: u32) {
         let out = Command::new(tansu_bin())
             .args([
@@ -233,25 +253,90 @@ pub fn consume_until(
     let t = Instant::now();
     while t.elapsed() < timeout && !until(&out) {
         if let Some(Ok(m)) = c.poll(Duration::from_millis(200)) {
-            let mut headers = HashMap::new();
-            if let Some(h) = m.headers() {
-                for x in h.iter() {
-                    headers.insert(
-                        x.key.to_owned(),
-                        String::from_utf8_lossy(x.value.unwrap_or_default()).into_owned(),
-                    );
-                }
-            }
-            out.push(Record {
-                partition: m.partition(),
-                offset: m.offset(),
-                key: m.key().map(<[u8]>::to_vec),
-                payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
-                headers,
-            });
+            out.push(to_record(&m));
         }
     }
     out
+}
+
+fn to_record(m: &impl Message) -> Record {
+    let mut headers = HashMap::new();
+    if let Some(h) = m.headers() {
+        for x in h.iter() {
+            headers.insert(
+                x.key.to_owned(),
+                String::from_utf8_lossy(x.value.unwrap_or_default()).into_owned(),
+            );
+        }
+    }
+    Record {
+        partition: m.partition(),
+        offset: m.offset(),
+        key: m.key().map(<[u8]>::to_vec),
+        payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+        headers,
+    }
+}
+
+/// A reader that stays subscribed to a topic (from the beginning) and
+/// accumulates its records across calls, so a test can wait repeatedly
+/// without re-reading the topic each time.
+pub struct Tail {
+    consumer: BaseConsumer,
+    pub records: Vec<Record>,
+}
+
+impl Tail {
+    pub fn new(brokers: &str, topic: &str) -> Tail {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .set("group.id", unique("tail"))
+            .set("auto.offset.reset", "earliest")
+            .set("enable.auto.commit", "false")
+            .create()
+            .unwrap();
+        consumer.subscribe(&[topic]).unwrap();
+        Tail {
+            consumer,
+            records: Vec::new(),
+        }
+    }
+
+    /// Take what is available now (waiting at most `max_wait` for the first).
+    pub fn poll(&mut self, max_wait: Duration) {
+        let mut wait = max_wait;
+        while let Some(m) = self.consumer.poll(wait) {
+            if let Ok(m) = m {
+                self.records.push(to_record(&m));
+            }
+            wait = Duration::ZERO;
+        }
+    }
+
+    /// Poll until `until` holds for the records so far or `timeout` passes.
+    pub fn wait(&mut self, timeout: Duration, mut until: impl FnMut(&[Record]) -> bool) -> bool {
+        let t = Instant::now();
+        loop {
+            if until(&self.records) {
+                return true;
+            }
+            if t.elapsed() >= timeout {
+                return false;
+            }
+            self.poll(Duration::from_millis(200));
+        }
+    }
+
+    /// How often each `newswatch-alert-id` header value was seen.
+    pub fn alert_counts(&self) -> HashMap<String, usize> {
+        let mut m = HashMap::new();
+        for r in &self.records {
+            if let Some(id) = r.headers.get("newswatch-alert-id") {
+                *m.entry(id.clone()).or_insert(0) += 1;
+            }
+        }
+        m
+    }
 }
 
 /// GET or POST a path on the daemon's HTTP listener; (status, body).
@@ -302,7 +387,22 @@ pub struct Setup<'a> {
 impl Setup<'_> {
     /// Write the daemon's config file into `dir`.
     pub fn write_config(&self, dir: &Path) -> PathBuf {
+        self.write_config_with(dir, &[], "")
+    }
+
+    /// Like `write_config`, with extra `kafka.consumer_properties` and
+    /// `extra` TOML appended at the end (new sections only).
+    pub fn write_config_with(
+        &self,
+        dir: &Path,
+        consumer_properties: &[(&str, &str)],
+        extra: &str,
+    ) -> PathBuf {
         let p = dir.join("newswatch.toml");
+        let props: String = consumer_properties
+            .iter()
+            .map(|(k, v)| format!("\"{k}\" = \"{v}\"\n"))
+            .collect();
         std::fs::write(
             &p,
             format!(
@@ -316,13 +416,14 @@ shutdown_timeout = "10s"
 
 [kafka.consumer_properties]
 "auto.commit.interval.ms" = "200"
-
+{props}
 [rules]
 paths = ["{rules}"]
 watch = true
 
 [http]
 listen = "{http}"
+{extra}
 "#,
                 brokers = self.brokers,
                 group = self.group,
@@ -330,7 +431,7 @@ listen = "{http}"
                 alerts = self.alerts,
                 dlq = self.dlq,
                 http = self.http,
-                rules = self.rules.display()
+                rules = self.rules.display(),
             ),
         )
         .unwrap();
@@ -350,3 +451,154 @@ rules:
     query: 'drills'
     topic: TOPIC_DRILLS
 "#;
+
+/// The `newswatch` binary as a child process (`run -c CONFIG`, cwd `dir`),
+/// stderr appended to `dir/daemon.log`. Killed when dropped; when dropped
+/// during a panic (or with `NEWSWATCH_TEST_LOG` set), the tail of the log
+/// is printed.
+pub struct DaemonProc {
+    child: Option<Child>,
+    pub http: String,
+    log: PathBuf,
+}
+
+impl DaemonProc {
+    pub fn spawn(bin: &str, config: &Path, dir: &Path, http: &str) -> DaemonProc {
+        use std::io::Write;
+        let log = dir.join("daemon.log");
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
+        writeln!(f, "===== newswatch run (spawned) =====").unwrap();
+        let child = Command::new(bin)
+            .arg("run")
+            .arg("-c")
+            .arg(config)
+            .current_dir(dir)
+            .env(
+                "RUST_LOG",
+                std::env::var("NEWSWATCH_TEST_RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(f)
+            .spawn()
+            .unwrap();
+        DaemonProc {
+            child: Some(child),
+            http: http.to_owned(),
+            log,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("daemon not running").id()
+    }
+
+    /// Send a signal by name (`TERM`, `HUP`, `KILL`, …).
+    pub fn signal(&self, sig: &str) {
+        let st = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.pid().to_string())
+            .status()
+            .unwrap();
+        assert!(st.success(), "kill -{sig} {}", self.pid());
+    }
+
+    /// SIGKILL, and reap.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// The exit status, once the process has exited within `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let t = Instant::now();
+        loop {
+            if let Some(st) = self.child.as_mut()?.try_wait().unwrap() {
+                self.child = None;
+                return Some(st);
+            }
+            if t.elapsed() >= timeout {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn alive(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(c) => c.try_wait().unwrap().is_none(),
+            None => false,
+        }
+    }
+
+    pub fn get(&self, path: &str) -> (u16, String) {
+        http(&self.http, "GET", path)
+    }
+
+    pub fn wait_ready(&mut self, timeout: Duration) {
+        let ok = wait_for(timeout, || self.get("/readyz").0 == 200);
+        assert!(
+            ok,
+            "daemon never ready: {:?} (alive: {})",
+            self.get("/readyz"),
+            self.alive()
+        );
+    }
+
+    /// The value of one metric sample (the full name with labels, as it
+    /// appears in the exposition), if present.
+    pub fn metric(&self, sample: &str) -> Option<f64> {
+        let (code, text) = self.get("/metrics");
+        if code != 200 {
+            return None;
+        }
+        text.lines().find_map(|l| {
+            l.strip_prefix(sample)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// VmRSS of the process, in bytes (Linux).
+    pub fn rss_bytes(&self) -> Option<u64> {
+        let s = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
+        let kb: u64 = s
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()?;
+        Some(kb * 1024)
+    }
+}
+
+impl Drop for DaemonProc {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() || std::env::var_os("NEWSWATCH_TEST_LOG").is_some() {
+            let log = self.log();
+            let lines: Vec<&str> = log.lines().collect();
+            let from = lines.len().saturating_sub(300);
+            eprintln!(
+                "----- {} (last {} lines) -----\n{}",
+                self.log.display(),
+                lines.len() - from,
+                lines[from..].join("\n")
+            );
+        }
+    }
+}
