@@ -316,3 +316,53 @@ fn promtool_check(text: &str) {
         "promtool check metrics failed:\n{msg}"
     );
 }
+
+#[test]
+fn dead_letters_off_counts_logs_and_goes_on() {
+    let broker = Broker::start();
+    let input = unique("in");
+    let alerts = unique("alerts");
+    broker.create_topic(&input, 1);
+    broker.create_topic(&alerts, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.yaml");
+    std::fs::write(&rules, RULES.replace("TOPIC_DRILLS", &alerts)).unwrap();
+    let http_addr = format!("127.0.0.1:{}", free_port());
+    let group = unique("g");
+    let cfg = Setup {
+        brokers: &broker.addr(),
+        input: &input,
+        alerts: &alerts,
+        dlq: "",
+        group: &group,
+        http: &http_addr,
+        rules: &rules,
+    }
+    .write_config(dir.path());
+    let mut daemon = Daemon::start(&cfg);
+    let p = Producer::new(&broker.addr());
+    p.send(&input, None, None, b"{not json");
+    p.send(&input, None, None, br#"{"id":"no-text"}"#);
+    p.send(
+        &input,
+        None,
+        None,
+        &event("ok1", "News", "Lavrov said it again."),
+    );
+    p.flush();
+    // The bad messages neither stop nor block the partition.
+    let got = consume_until(&broker.addr(), &alerts, Duration::from_secs(60), |r| {
+        !r.is_empty()
+    });
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].json()["event"]["id"], "ok1");
+    let metrics = http(&http_addr, "GET", "/metrics").1;
+    for line in [
+        "newswatch_events_invalid_total{reason=\"not_json\"} 1",
+        "newswatch_events_invalid_total{reason=\"no_text\"} 1",
+        "newswatch_dlq_records_total 0",
+    ] {
+        assert!(metrics.contains(line), "missing {line:?}");
+    }
+    daemon.stop().0.unwrap();
+}
