@@ -564,16 +564,22 @@ pub async fn run(shared: Arc<Shared>, shutdown: CancellationToken) -> Result<(),
                     continue;
                 };
                 let mut pending = Vec::with_capacity(done.records.len());
+                let mut all_enqueued = true;
                 for rec in done.records {
                     match enqueue(&producer, &rec, &shared, &abort).await {
                         Some(f) => pending.push((rec, f)),
-                        None => break,
+                        None => {
+                            all_enqueued = false;
+                            break;
+                        }
                     }
                 }
                 let (producer, shared, abort) = (producer.clone(), shared.clone(), abort.clone());
                 let (ticket, received) = (done.ticket, done.received);
                 acks.push(async move {
-                    let ok = acknowledge(producer, shared, pending, abort).await;
+                    // An event whose records were not all enqueued is never
+                    // finished: its offset must not move.
+                    let ok = acknowledge(producer, shared, pending, abort).await && all_enqueued;
                     (ticket, received, ok)
                 });
             }
