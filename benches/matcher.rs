@@ -17,8 +17,6 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::RefCell;
-use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
@@ -27,7 +25,10 @@ use criterion::{black_box, criterion_group, Criterion, Throughput};
 use newswatch::event::{self, EventFields};
 use newswatch::matcher::{Match, Scratch};
 use newswatch::rules::{self, RuleSet};
-use newswatch::text;
+
+#[path = "support/rulegen.rs"]
+mod rulegen;
+use rulegen::{Rng, Style, VocabParams};
 
 // ---------------------------------------------------------------- allocator
 
@@ -68,29 +69,6 @@ static GLOBAL: Counting = Counting;
 
 fn live() -> isize {
     LIVE.load(Ordering::Relaxed)
-}
-
-// ---------------------------------------------------------------- rng
-
-/// xorshift64*: tiny, deterministic.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-    fn range(&mut self, lo: usize, hi: usize) -> usize {
-        lo + self.below(hi - lo + 1)
-    }
-    fn chance(&mut self, p: f64) -> bool {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64 >= 1.0 - p
-    }
 }
 
 // ---------------------------------------------------------------- corpus
@@ -156,315 +134,6 @@ fn load_docs(total: usize) -> Option<Vec<(&'static str, String)>> {
         out.swap(i, j);
     }
     Some(out)
-}
-
-// ---------------------------------------------------------------- vocabulary
-
-const LANGS: [&str; 4] = ["en", "ru", "ko", "ja"];
-
-/// Per-language words ranked by frequency, with a Zipf sampler.
-struct Vocab {
-    /// normalized word -> a surface form seen in text.
-    words: Vec<(String, String)>,
-    /// cumulative Zipf weights.
-    cdf: Vec<f64>,
-    /// word n-grams (2-3 words) seen in text, as surface forms.
-    ngrams: Vec<String>,
-}
-
-impl Vocab {
-    fn zipf(&self, rng: &mut Rng) -> &(String, String) {
-        let total = *self.cdf.last().unwrap();
-        let x = (rng.next() >> 11) as f64 / (1u64 << 53) as f64 * total;
-        let i = self
-            .cdf
-            .partition_point(|&c| c < x)
-            .min(self.words.len() - 1);
-        &self.words[i]
-    }
-}
-
-fn usable(w: &str) -> bool {
-    w.chars().all(char::is_alphabetic)
-        && !matches!(w, "AND" | "OR" | "NOT")
-        && !w.starts_with("NEAR")
-        && !w.starts_with("ONEAR")
-}
-
-/// Rank words by frequency; skip the top `SKIP` (stop words nobody watches
-/// for) and draw from the rest with P(rank r) ∝ 1/(r+10).
-fn build_vocab(docs: &[(&'static str, String)]) -> HashMap<&'static str, Vocab> {
-    let skip_top: usize = env_num("NW_BENCH_SKIP", 200);
-    let offset = env_num("NW_BENCH_ZIPF_OFFSET", 10) as f64;
-    // Watch rules name specific things: a term in more than NW_BENCH_MAX_DF
-    // per mille of documents (default 10, i.e. 1%) is a word nobody watches
-    // for on its own. 1000 keeps every word (the "broad" workload).
-    let max_df_permille = env_num("NW_BENCH_MAX_DF", 10) as f64;
-    let mut df: HashMap<String, usize> = HashMap::new();
-    let mut counts: HashMap<&str, HashMap<String, (usize, String)>> = HashMap::new();
-    let mut ngrams: HashMap<&str, Vec<String>> = HashMap::new();
-    for (lang, line) in docs {
-        let Ok(ev) = event::decode(line.as_bytes(), &EventFields::default()) else {
-            continue;
-        };
-        for t in [ev.title.as_deref(), ev.body.as_deref()]
-            .into_iter()
-            .flatten()
-        {
-            let ws = text::exact_words(t);
-            // Document frequency, counted per field (close enough for a cap).
-            let seen: std::collections::HashSet<String> =
-                ws.iter().map(|(_, _, w)| text::normalize_word(w)).collect();
-            for w in seen {
-                *df.entry(w).or_default() += 1;
-            }
-            let c = counts.entry(lang).or_default();
-            for (_, _, surface) in &ws {
-                if !usable(surface) {
-                    continue;
-                }
-                let n = text::normalize_word(surface);
-                let e = c.entry(n).or_insert((0, surface.clone()));
-                e.0 += 1;
-            }
-            let g = ngrams.entry(lang).or_default();
-            let mut i = 0;
-            while i + 3 <= ws.len() {
-                let k = if i % 2 == 0 { 2 } else { 3 };
-                let win = &ws[i..i + k];
-                if win.iter().all(|(_, _, s)| usable(s)) {
-                    g.push(
-                        win.iter()
-                            .map(|(_, _, s)| s.as_str())
-                            .collect::<Vec<_>>()
-                            .join(" "),
-                    );
-                }
-                i += 7;
-            }
-        }
-    }
-    let mut out = HashMap::new();
-    for lang in LANGS {
-        let Some(c) = counts.remove(lang) else {
-            continue;
-        };
-        let mut v: Vec<(String, usize, String)> =
-            c.into_iter().map(|(n, (k, s))| (n, k, s)).collect();
-        v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        let skip = skip_top.min(v.len() / 10);
-        let cap = (docs.len() as f64 * max_df_permille / 1000.0).max(1.0);
-        let words: Vec<(String, String)> = v
-            .into_iter()
-            .skip(skip)
-            .filter(|(n, _, _)| df.get(n).is_some_and(|&d| d as f64 <= cap))
-            .map(|(n, _, s)| (n, s))
-            .collect();
-        if words.is_empty() {
-            continue;
-        }
-        let mut acc = 0.0;
-        let cdf = (0..words.len())
-            .map(|r| {
-                acc += 1.0 / (r as f64 + offset);
-                acc
-            })
-            .collect();
-        let mut g = ngrams.remove(lang).unwrap_or_default();
-        g.retain(|ng| {
-            text::words(ng)
-                .iter()
-                .any(|w| df.get(w).is_some_and(|&d| d as f64 <= cap))
-        });
-        g.sort();
-        g.dedup();
-        out.insert(
-            lang,
-            Vocab {
-                words,
-                cdf,
-                ngrams: g,
-            },
-        );
-    }
-    out
-}
-
-// ---------------------------------------------------------------- rules
-
-struct Gen<'a> {
-    rng: Rng,
-    vocab: &'a HashMap<&'static str, Vocab>,
-    langs: Vec<&'static str>,
-}
-
-impl Gen<'_> {
-    fn lang(&mut self) -> &'static str {
-        // 60% en, the rest evenly over the others that exist.
-        if self.langs.len() == 1 || self.rng.chance(0.6) {
-            return self.langs[0];
-        }
-        self.langs[1 + self.rng.below(self.langs.len() - 1)]
-    }
-    fn word(&mut self, lang: &str) -> String {
-        let v = &self.vocab[lang];
-        v.zipf(&mut self.rng).0.clone()
-    }
-    fn surface(&mut self, lang: &str) -> String {
-        let v = &self.vocab[lang];
-        v.zipf(&mut self.rng).1.clone()
-    }
-    fn phrase(&mut self, lang: &str) -> String {
-        let v = &self.vocab[lang];
-        if v.ngrams.is_empty() {
-            return self.word(lang);
-        }
-        let i = self.rng.below(v.ngrams.len());
-        format!("\"{}\"", v.ngrams[i])
-    }
-    /// A word or (for Japanese, whose words are single ideographs) a phrase.
-    fn term(&mut self, lang: &str) -> String {
-        if lang == "ja" || self.rng.chance(0.15) {
-            self.phrase(lang)
-        } else {
-            self.word(lang)
-        }
-    }
-    fn prefix(&mut self, lang: &str) -> String {
-        let lang = if lang == "ja" { "en" } else { lang };
-        for _ in 0..20 {
-            let w = self.word(lang);
-            let n = w.chars().count();
-            if n >= 5 {
-                let keep = (n - 2).max(3);
-                return format!("{}*", w.chars().take(keep).collect::<String>());
-            }
-        }
-        self.word(lang)
-    }
-}
-
-/// YAML files: one with the shared lists and macros, then rules in files of
-/// at most 5,000.
-fn gen_rules(n: usize, vocab: &HashMap<&'static str, Vocab>) -> Vec<(PathBuf, String)> {
-    let langs: Vec<&'static str> = LANGS
-        .iter()
-        .copied()
-        .filter(|l| vocab.contains_key(l))
-        .collect();
-    let mut g = Gen {
-        rng: Rng(0x9e37_79b9_7f4a_7c15 ^ n as u64),
-        vocab,
-        langs,
-    };
-    let n_lists = (n / 100).max(10);
-    let n_macros = (n / 200).max(5);
-    let mut list_lang = Vec::new();
-    let mut shared = String::from("lists:\n");
-    for i in 0..n_lists {
-        let lang = g.lang();
-        list_lang.push(lang);
-        writeln!(shared, "  names_{i}:").unwrap();
-        for _ in 0..g.rng.range(5, 20) {
-            // Names: surface forms (often capitalised), some two-word names.
-            let e = if g.rng.chance(0.3) {
-                g.phrase(lang).trim_matches('"').to_string()
-            } else {
-                g.surface(lang)
-            };
-            writeln!(shared, "    - \"{e}\"").unwrap();
-        }
-    }
-    let mut macro_lang = Vec::new();
-    shared.push_str("macros:\n");
-    for i in 0..n_macros {
-        let lang = g.lang();
-        macro_lang.push(lang);
-        let k = g.rng.range(3, 8);
-        let alts: Vec<String> = (0..k).map(|_| g.term(lang)).collect();
-        writeln!(shared, "  m_{i}: '{}'", alts.join(" OR ")).unwrap();
-    }
-    let mut files = vec![(PathBuf::from("bench/shared.yaml"), shared)];
-    let mut cur = String::new();
-    for r in 0..n {
-        let lang = g.lang();
-        let shape = g.rng.below(100);
-        let q = match shape {
-            0..=17 => g.term(lang),
-            18..=25 => g.phrase(lang),
-            26..=31 => g.prefix(lang),
-            32..=39 => {
-                let l = g.rng.below(n_lists);
-                if g.rng.chance(0.5) {
-                    format!("@names_{l}")
-                } else {
-                    let t = g.term(list_lang[l]);
-                    format!("@names_{l} NEAR/{} {t}", g.rng.range(3, 15))
-                }
-            }
-            40..=46 => {
-                let m = g.rng.below(n_macros);
-                let t = g.term(macro_lang[m]);
-                if g.rng.chance(0.5) {
-                    format!("{t} AND $m_{m}")
-                } else {
-                    format!("{t} NEAR/{} $m_{m}", g.rng.range(3, 15))
-                }
-            }
-            47..=56 => {
-                let (a, b) = (g.term(lang), g.term(lang));
-                format!("{a} NEAR/{} {b}", g.rng.range(1, 20))
-            }
-            57..=61 => {
-                let (a, b) = (g.term(lang), g.term(lang));
-                format!("{a} ONEAR/{} {b}", g.rng.range(1, 10))
-            }
-            62..=68 => {
-                let (a, b) = (g.term(lang), g.term(lang));
-                format!("{a} AND NOT {b}")
-            }
-            69..=77 => {
-                let k = g.rng.range(2, 5);
-                let alts: Vec<String> = (0..k).map(|_| g.term(lang)).collect();
-                alts.join(" OR ")
-            }
-            78..=83 => {
-                let (a, b) = (g.term(lang), g.term(lang));
-                format!("{a} {b}")
-            }
-            84..=89 => {
-                let w = g.surface(lang);
-                if g.rng.chance(0.7) {
-                    format!("{{{w}}}")
-                } else {
-                    let t = g.term(lang);
-                    format!("{{{w}}} AND {t}")
-                }
-            }
-            _ => {
-                let t = g.term(lang);
-                if g.rng.chance(0.5) {
-                    format!("title:{t}")
-                } else {
-                    let u = g.term(lang);
-                    format!("title:({t} OR {u}) AND {}", g.term(lang))
-                }
-            }
-        };
-        writeln!(cur, "  - id: r-{r:06}\n    title: Bench rule {r}").unwrap();
-        writeln!(cur, "    query: '{}'", q.replace('\'', "''")).unwrap();
-        if g.rng.chance(0.15) {
-            writeln!(cur, "    filter: 'lang:{lang}'").unwrap();
-        } else if g.rng.chance(0.03) {
-            writeln!(cur, "    filter: 'source:Reuters OR source:Wikinews'").unwrap();
-        }
-        if (r + 1) % 5000 == 0 || r + 1 == n {
-            let name = format!("bench/rules-{:03}.yaml", files.len());
-            files.push((PathBuf::from(name), format!("rules:\n{cur}")));
-            cur.clear();
-        }
-    }
-    files
 }
 
 // ---------------------------------------------------------------- benches
@@ -537,7 +206,38 @@ fn benches(c: &mut Criterion) {
     } else {
         raw_docs.clone()
     };
-    let vocab = build_vocab(&vocab_docs);
+    let vocab = {
+        let events: Vec<_> = vocab_docs
+            .iter()
+            .map(|(lang, l)| {
+                (
+                    *lang,
+                    event::decode(l.as_bytes(), &EventFields::default()).ok(),
+                )
+            })
+            .collect();
+        let texts: Vec<rulegen::DocText> = events
+            .iter()
+            .map(|(lang, ev)| {
+                let t = ev
+                    .as_ref()
+                    .map_or([None, None], |e| [e.title.as_deref(), e.body.as_deref()]);
+                (*lang, t)
+            })
+            .collect();
+        rulegen::build_vocab(
+            &texts,
+            &VocabParams {
+                skip_top: env_num("NW_BENCH_SKIP", 200),
+                zipf_offset: env_num("NW_BENCH_ZIPF_OFFSET", 10) as f64,
+                // Watch rules name specific things: a term in more than
+                // NW_BENCH_MAX_DF per mille of documents (default 10, i.e.
+                // 1%) is a word nobody watches for on its own. 1000 keeps
+                // every word (the "broad" workload).
+                max_df_permille: env_num("NW_BENCH_MAX_DF", 10) as f64,
+            },
+        )
+    };
     drop(vocab_docs);
     let docs: Vec<_> = raw_docs
         .iter()
@@ -556,7 +256,18 @@ fn benches(c: &mut Criterion) {
 
     for n in rule_counts() {
         // Compile time: best of a few runs (one at 100k).
-        let files = gen_rules(n, &vocab);
+        let files = rulegen::gen_rules(
+            n,
+            &vocab,
+            &Style {
+                dir: "bench/",
+                id_prefix: "r-",
+                title: "Bench rule",
+                per_file: 5000,
+                severity_and_labels: false,
+                extra_rules: "",
+            },
+        );
         let yaml_bytes: usize = files.iter().map(|(_, t)| t.len()).sum();
         let reps = if !bench_mode() || n >= 100_000 { 1 } else { 3 };
         let mut compile_s = f64::MAX;

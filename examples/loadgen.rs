@@ -55,7 +55,10 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
 use newswatch::event::{self, EventFields};
-use newswatch::text;
+
+#[path = "../benches/support/rulegen.rs"]
+mod rulegen;
+use rulegen::Rng;
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 enum Mode {
@@ -368,27 +371,6 @@ fn create_topics(brokers: &str, tansu: Option<&Tansu>, topics: &[(&str, u32)]) -
 
 // ------------------------------------------------------------------ corpus
 
-/// xorshift64*: tiny, deterministic.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-    fn range(&mut self, lo: usize, hi: usize) -> usize {
-        lo + self.below(hi - lo + 1)
-    }
-    fn chance(&mut self, p: f64) -> bool {
-        ((self.next() >> 11) as f64 / (1u64 << 53) as f64) < p
-    }
-}
-
 struct Doc {
     lang: &'static str,
     json: serde_json::Map<String, serde_json::Value>,
@@ -465,295 +447,44 @@ fn now_us() -> u64 {
 
 // ------------------------------------------------------------------ rules
 
-struct Vocab {
-    /// (normalized, surface) by descending frequency, selective words only.
-    words: Vec<(String, String)>,
-    cdf: Vec<f64>,
-    ngrams: Vec<String>,
-}
-
-impl Vocab {
-    fn zipf(&self, rng: &mut Rng) -> &(String, String) {
-        let total = *self.cdf.last().unwrap_or(&1.0);
-        let x = (rng.next() >> 11) as f64 / (1u64 << 53) as f64 * total;
-        let i = self
-            .cdf
-            .partition_point(|&c| c < x)
-            .min(self.words.len() - 1);
-        &self.words[i]
-    }
-}
-
-fn usable(w: &str) -> bool {
-    w.chars().all(char::is_alphabetic)
-        && !matches!(w, "AND" | "OR" | "NOT")
-        && !w.starts_with("NEAR")
-        && !w.starts_with("ONEAR")
-}
-
-/// Per language: words ranked by frequency without the 200 most frequent
-/// and without words in more than 1% of the articles (nobody watches for
-/// those), Zipf-weighted; and 2-3 word n-grams holding a selective word.
-fn build_vocab(docs: &[Doc]) -> HashMap<&'static str, Vocab> {
-    let mut df: HashMap<String, usize> = HashMap::new();
-    let mut counts: HashMap<&str, HashMap<String, (usize, String)>> = HashMap::new();
-    let mut ngrams: HashMap<&str, Vec<String>> = HashMap::new();
-    for d in docs {
-        for key in ["title", "body"] {
-            let Some(t) = d.json.get(key).and_then(|v| v.as_str()) else {
-                continue;
-            };
-            let ws = text::exact_words(t);
-            let seen: std::collections::HashSet<String> =
-                ws.iter().map(|(_, _, w)| text::normalize_word(w)).collect();
-            for w in seen {
-                *df.entry(w).or_default() += 1;
-            }
-            let c = counts.entry(d.lang).or_default();
-            for (_, _, surface) in &ws {
-                if usable(surface) {
-                    let e = c
-                        .entry(text::normalize_word(surface))
-                        .or_insert((0, surface.clone()));
-                    e.0 += 1;
-                }
-            }
-            let g = ngrams.entry(d.lang).or_default();
-            let mut i = 0;
-            while i + 3 <= ws.len() {
-                let k = if i % 2 == 0 { 2 } else { 3 };
-                let win = &ws[i..i + k];
-                if win.iter().all(|(_, _, s)| usable(s)) {
-                    g.push(
-                        win.iter()
-                            .map(|(_, _, s)| s.as_str())
-                            .collect::<Vec<_>>()
-                            .join(" "),
-                    );
-                }
-                i += 7;
-            }
-        }
-    }
-    let cap = (docs.len() as f64 * 0.01).max(1.0);
-    let mut out = HashMap::new();
-    for (lang, c) in counts {
-        let mut v: Vec<(String, usize, String)> =
-            c.into_iter().map(|(n, (k, s))| (n, k, s)).collect();
-        v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        let skip = 200.min(v.len() / 10);
-        let words: Vec<(String, String)> = v
-            .into_iter()
-            .skip(skip)
-            .filter(|(n, _, _)| df.get(n).is_some_and(|&d| d as f64 <= cap))
-            .map(|(n, _, s)| (n, s))
-            .collect();
-        if words.is_empty() {
-            continue;
-        }
-        let mut acc = 0.0;
-        let cdf = (0..words.len())
-            .map(|r| {
-                acc += 1.0 / (r as f64 + 10.0);
-                acc
-            })
-            .collect();
-        let mut g = ngrams.remove(lang).unwrap_or_default();
-        g.retain(|ng| {
-            text::words(ng)
-                .iter()
-                .any(|w| df.get(w).is_some_and(|&d| d as f64 <= cap))
-        });
-        g.sort();
-        g.dedup();
-        out.insert(
-            lang,
-            Vocab {
-                words,
-                cdf,
-                ngrams: g,
-            },
-        );
-    }
-    out
-}
-
-struct Gen<'a> {
-    rng: Rng,
-    vocab: &'a HashMap<&'static str, Vocab>,
-    langs: Vec<&'static str>,
-}
-
-impl Gen<'_> {
-    fn lang(&mut self) -> &'static str {
-        if self.langs.len() == 1 || self.rng.chance(0.6) {
-            return self.langs[0];
-        }
-        self.langs[1 + self.rng.below(self.langs.len() - 1)]
-    }
-    fn word(&mut self, lang: &str) -> String {
-        self.vocab[lang].zipf(&mut self.rng).0.clone()
-    }
-    fn surface(&mut self, lang: &str) -> String {
-        self.vocab[lang].zipf(&mut self.rng).1.clone()
-    }
-    fn phrase(&mut self, lang: &str) -> String {
-        let v = &self.vocab[lang];
-        if v.ngrams.is_empty() {
-            return self.word(lang);
-        }
-        let i = self.rng.below(v.ngrams.len());
-        format!("\"{}\"", v.ngrams[i])
-    }
-    fn term(&mut self, lang: &str) -> String {
-        if lang == "ja" || self.rng.chance(0.15) {
-            self.phrase(lang)
-        } else {
-            self.word(lang)
-        }
-    }
-    fn prefix(&mut self, lang: &str) -> String {
-        let lang = if lang == "ja" { self.langs[0] } else { lang };
-        for _ in 0..20 {
-            let w = self.word(lang);
-            let n = w.chars().count();
-            if n >= 5 {
-                return format!("{}*", w.chars().take((n - 2).max(3)).collect::<String>());
-            }
-        }
-        self.word(lang)
-    }
-}
-
 /// Write `n` generated rules (and the shared lists/macros, and the broad
 /// rule) as YAML files into `dir`. Returns the number of generated rules.
+/// Per language, rule words skip the 200 most frequent words and words in
+/// more than 1% of the articles (nobody watches for those).
 fn write_rules(dir: &Path, docs: &[Doc], n: usize, broad: bool) -> Result<usize> {
-    let vocab = build_vocab(docs);
-    let mut langs: Vec<&'static str> = ["en", "ru", "ko", "ja"]
-        .into_iter()
-        .filter(|l| vocab.contains_key(l))
+    let texts: Vec<rulegen::DocText> = docs
+        .iter()
+        .map(|d| {
+            let t = |k: &str| d.json.get(k).and_then(|v| v.as_str());
+            (d.lang, [t("title"), t("body")])
+        })
         .collect();
-    if langs.is_empty() {
-        langs = vocab.keys().copied().collect();
-    }
-    if langs.is_empty() {
+    let vocab = rulegen::build_vocab(
+        &texts,
+        &rulegen::VocabParams {
+            skip_top: 200,
+            zipf_offset: 10.0,
+            max_df_permille: 10.0,
+        },
+    );
+    if vocab.is_empty() {
         bail!("no vocabulary for rules");
     }
-    let mut g = Gen {
-        rng: Rng(0x9e37_79b9_7f4a_7c15 ^ n as u64),
-        vocab: &vocab,
-        langs,
+    let style = rulegen::Style {
+        dir: "",
+        id_prefix: "lg-",
+        title: "Loadgen rule",
+        per_file: 0,
+        severity_and_labels: true,
+        extra_rules: if broad {
+            "  - id: lg-broad\n    title: Every article (loadgen)\n    severity: info\n    query: 'source:Reuters OR source:Wikinews OR source:seed'\n    labels: {desk: loadgen}\n"
+        } else {
+            ""
+        },
     };
-    let n_lists = (n / 100).max(10);
-    let n_macros = (n / 200).max(5);
-    let mut list_lang = Vec::new();
-    let mut shared = String::from("lists:\n");
-    for i in 0..n_lists {
-        let lang = g.lang();
-        list_lang.push(lang);
-        writeln!(shared, "  names_{i}:")?;
-        for _ in 0..g.rng.range(5, 20) {
-            let e = if g.rng.chance(0.3) {
-                g.phrase(lang).trim_matches('"').to_string()
-            } else {
-                g.surface(lang)
-            };
-            writeln!(shared, "    - \"{e}\"")?;
-        }
+    for (name, yaml) in rulegen::gen_rules(n, &vocab, &style) {
+        std::fs::write(dir.join(name), yaml)?;
     }
-    let mut macro_lang = Vec::new();
-    shared.push_str("macros:\n");
-    for i in 0..n_macros {
-        let lang = g.lang();
-        macro_lang.push(lang);
-        let k = g.rng.range(3, 8);
-        let alts: Vec<String> = (0..k).map(|_| g.term(lang)).collect();
-        writeln!(shared, "  m_{i}: '{}'", alts.join(" OR "))?;
-    }
-    std::fs::write(dir.join("shared.yaml"), shared)?;
-    let severities = ["info", "low", "medium", "high", "critical"];
-    let mut cur = String::from("rules:\n");
-    if broad {
-        cur.push_str(
-            "  - id: lg-broad\n    title: Every article (loadgen)\n    severity: info\n    query: 'source:Reuters OR source:Wikinews OR source:seed'\n    labels: {desk: loadgen}\n",
-        );
-    }
-    for r in 0..n {
-        let lang = g.lang();
-        let q = match g.rng.below(100) {
-            0..=17 => g.term(lang),
-            18..=25 => g.phrase(lang),
-            26..=31 => g.prefix(lang),
-            32..=39 => {
-                let l = g.rng.below(n_lists);
-                if g.rng.chance(0.5) {
-                    format!("@names_{l}")
-                } else {
-                    let t = g.term(list_lang[l]);
-                    format!("@names_{l} NEAR/{} {t}", g.rng.range(3, 15))
-                }
-            }
-            40..=46 => {
-                let m = g.rng.below(n_macros);
-                let t = g.term(macro_lang[m]);
-                if g.rng.chance(0.5) {
-                    format!("{t} AND $m_{m}")
-                } else {
-                    format!("{t} NEAR/{} $m_{m}", g.rng.range(3, 15))
-                }
-            }
-            47..=56 => {
-                let (a, b) = (g.term(lang), g.term(lang));
-                format!("{a} NEAR/{} {b}", g.rng.range(1, 20))
-            }
-            57..=61 => {
-                let (a, b) = (g.term(lang), g.term(lang));
-                format!("{a} ONEAR/{} {b}", g.rng.range(1, 10))
-            }
-            62..=68 => {
-                let (a, b) = (g.term(lang), g.term(lang));
-                format!("{a} AND NOT {b}")
-            }
-            69..=77 => {
-                let k = g.rng.range(2, 5);
-                (0..k)
-                    .map(|_| g.term(lang))
-                    .collect::<Vec<_>>()
-                    .join(" OR ")
-            }
-            78..=83 => {
-                let (a, b) = (g.term(lang), g.term(lang));
-                format!("{a} {b}")
-            }
-            84..=89 => {
-                let w = g.surface(lang);
-                if g.rng.chance(0.7) {
-                    format!("{{{w}}}")
-                } else {
-                    format!("{{{w}}} AND {}", g.term(lang))
-                }
-            }
-            _ => {
-                let t = g.term(lang);
-                if g.rng.chance(0.5) {
-                    format!("title:{t}")
-                } else {
-                    let u = g.term(lang);
-                    format!("title:({t} OR {u}) AND {}", g.term(lang))
-                }
-            }
-        };
-        writeln!(cur, "  - id: lg-{r:06}\n    title: Loadgen rule {r}")?;
-        writeln!(cur, "    severity: {}", severities[g.rng.below(5)])?;
-        writeln!(cur, "    query: '{}'", q.replace('\'', "''"))?;
-        if g.rng.chance(0.15) {
-            writeln!(cur, "    filter: 'lang:{lang}'")?;
-        }
-        if g.rng.chance(0.2) {
-            writeln!(cur, "    labels: {{desk: d{}}}", g.rng.below(8))?;
-        }
-    }
-    std::fs::write(dir.join("rules.yaml"), cur)?;
     Ok(n)
 }
 
@@ -782,6 +513,16 @@ fn start_daemon(
         "\"auto.commit.interval.ms\" = \"{}\"\n",
         args.commit_interval_ms
     );
+    // As config/newswatch.toml does for Tansu, which holds every fetch for
+    // the full fetch.wait.max.ms (500 ms by default) even when data is there.
+    if args.brokers.is_none()
+        && !args
+            .consumer_props
+            .iter()
+            .any(|p| p.starts_with("fetch.wait.max.ms="))
+    {
+        writeln!(consumer_props, "\"fetch.wait.max.ms\" = \"10\"")?;
+    }
     for p in &args.consumer_props {
         let (k, v) = p.split_once('=').context("--consumer-prop key=value")?;
         writeln!(consumer_props, "\"{k}\" = \"{v}\"")?;
