@@ -87,11 +87,7 @@ impl ClientContext for Ctx {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
-            self.shared.health.set_broker_down(true);
-        }
-        self.shared.metrics.kafka_error("consumer");
-        tracing::warn!(target: "librdkafka", "kafka error: {error}: {reason}");
+        client_error(&self.shared, "consumer", error, reason);
     }
 }
 
@@ -135,12 +131,17 @@ impl ClientContext for ProducerCtx {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
-            self.shared.health.set_broker_down(true);
-        }
-        self.shared.metrics.kafka_error("producer");
-        tracing::warn!(target: "librdkafka", "kafka producer error: {error}: {reason}");
+        client_error(&self.shared, "producer", error, reason);
     }
+}
+
+/// A global error from either Kafka client: readiness, counter, log line.
+fn client_error(shared: &Shared, client: &str, error: KafkaError, reason: &str) {
+    if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
+        shared.health.set_broker_down(true);
+    }
+    shared.metrics.kafka_error(client);
+    tracing::warn!(target: "librdkafka", client, "kafka error: {error}: {reason}");
 }
 
 /// librdkafka's log lines, into tracing at the matching level.
