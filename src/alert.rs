@@ -147,9 +147,16 @@ pub fn snippet(ev: &Event, first: Option<&TextSpan>) -> String {
     out
 }
 
-/// Build the alert for a match in mode `each`.
-pub fn build(rule: &Rule, ev: &Event, m: &Match, event_time: Option<DateTime<Utc>>) -> Alert {
-    let group = BTreeMap::new();
+/// Build the alert for a match, for the event's `group` (the rule's
+/// `group_by` values, empty without). Stateful modes fill in `story`,
+/// `count`, `sources` and `suppressed` after (see [`crate::state`]).
+pub fn build(
+    rule: &Rule,
+    ev: &Event,
+    m: &Match,
+    event_time: Option<DateTime<Utc>>,
+    group: BTreeMap<String, Value>,
+) -> Alert {
     let matches = m
         .spans
         .iter()

@@ -20,6 +20,8 @@ pub mod query;
 pub mod replay;
 pub mod rules;
 pub mod ruletest;
+pub mod state;
+pub mod story;
 pub mod text;
 pub mod yaml;
 

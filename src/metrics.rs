@@ -30,6 +30,9 @@ pub struct Metrics {
     rules_loaded: Gauge,
     rules_reloads: IntCounterVec,
     ruleset_info: GaugeVec,
+    state_entries: IntGaugeVec,
+    state_evictions: IntCounterVec,
+    state_records_invalid: IntCounter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -187,6 +190,36 @@ impl Metrics {
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1.0);
+        // Not in SPEC §11's table: the size of stateful rules' state and the
+        // cap that bounds it (issue: memory is bounded, and when the cap
+        // bites it shows here and in the log).
+        let state_entries = IntGaugeVec::new(
+            Opts::new(
+                "newswatch_state_entries",
+                "Live state of stateful rules: stories (first_seen) and groups (threshold, throttle).",
+            ),
+            &["kind"],
+        )
+        .expect("valid metric");
+        r.register(Box::new(state_entries.clone()))
+            .expect("unique metric");
+        let state_evictions = counter_vec(
+            &r,
+            "newswatch_state_evictions_total",
+            "State evicted before its window ended because the cap was reached.",
+            &["kind"],
+        );
+        for kind in ["story", "group"] {
+            state_entries.with_label_values(&[kind]);
+            state_evictions.with_label_values(&[kind]);
+        }
+        let state_records_invalid = IntCounter::new(
+            "newswatch_state_records_invalid_total",
+            "State changelog records that could not be read (skipped, logged).",
+        )
+        .expect("valid metric");
+        r.register(Box::new(state_records_invalid.clone()))
+            .expect("unique metric");
         for reason in Reason::ALL {
             events_invalid.with_label_values(&[reason.as_str()]);
         }
@@ -212,7 +245,29 @@ impl Metrics {
             rules_loaded,
             rules_reloads,
             ruleset_info,
+            state_entries,
+            state_evictions,
+            state_records_invalid,
         }
+    }
+
+    /// Live stories and groups of stateful rules.
+    pub fn state_sizes(&self, stories: usize, groups: usize) {
+        self.state_entries
+            .with_label_values(&["story"])
+            .set(stories as i64);
+        self.state_entries
+            .with_label_values(&["group"])
+            .set(groups as i64);
+    }
+
+    /// State evicted by the cap: `kind` is `story` or `group`.
+    pub fn state_evicted(&self, kind: &str, n: u64) {
+        self.state_evictions.with_label_values(&[kind]).inc_by(n);
+    }
+
+    pub fn state_record_invalid(&self) {
+        self.state_records_invalid.inc();
     }
 
     /// The Prometheus text exposition of every metric.

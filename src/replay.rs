@@ -8,7 +8,8 @@
 //!
 //! Event time needs the input order (an event without `published_at` takes
 //! the latest event time seen so far, SPEC §3), so it is filled in by the
-//! writer, not the workers.
+//! writer, not the workers; so is the state of stateful rules, which the
+//! writer keeps in input order exactly as the daemon does.
 
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, Write};
@@ -16,9 +17,10 @@ use std::io::{self, BufRead, Write};
 use chrono::{DateTime, Utc};
 use crossbeam_channel::bounded;
 
-use crate::alert::Alert;
-use crate::event::{format_time, DecodeError};
+use crate::engine::{Slot, Staged};
+use crate::event::{format_time, DecodeError, Event};
 use crate::matcher::Scratch;
+use crate::state::Store;
 use crate::Engine;
 
 /// Lines per batch: large enough to amortize channel hand-offs, small enough
@@ -53,7 +55,9 @@ enum Outcome {
     },
     Valid {
         time: Option<DateTime<Utc>>,
-        alerts: Vec<Alert>,
+        /// The event, kept only when a stateful rule matched it.
+        event: Option<Box<Event>>,
+        staged: Staged,
     },
 }
 
@@ -118,7 +122,7 @@ pub fn replay(
         drop(done_tx);
         drop(work_rx);
 
-        let result = write_in_order(done_rx, &names, out);
+        let result = write_in_order(engine, done_rx, &names, out);
         // On a write error the receiver is dropped here, which unblocks and
         // stops the workers and the reader.
         let read = reader
@@ -141,10 +145,18 @@ fn process(engine: &Engine, scratch: &mut Scratch, line: Line) -> Outcome {
             number: line.number,
             error,
         },
-        Ok(ev) => Outcome::Valid {
-            time: ev.published_at,
-            alerts: engine.alerts(&ev, scratch, None),
-        },
+        Ok(ev) => {
+            let staged = engine.stage(&ev, scratch, None);
+            let stateful = staged
+                .slots
+                .iter()
+                .any(|s| matches!(s, Slot::Stateful { .. }));
+            Outcome::Valid {
+                time: ev.published_at,
+                event: stateful.then(|| Box::new(ev)),
+                staged,
+            }
+        }
     }
 }
 
@@ -154,6 +166,7 @@ fn trim_line(b: &[u8]) -> &[u8] {
 }
 
 fn write_in_order(
+    engine: &Engine,
     done_rx: crossbeam_channel::Receiver<(u64, Vec<Outcome>)>,
     names: &[String],
     out: &mut dyn Write,
@@ -162,6 +175,8 @@ fn write_in_order(
     let mut pending: BTreeMap<u64, Vec<Outcome>> = BTreeMap::new();
     let mut next = 0;
     let mut latest: Option<DateTime<Utc>> = None;
+    let mut store = Store::default();
+    let mut changes = Vec::new();
     for (seq, outcomes) in done_rx {
         pending.insert(seq, outcomes);
         while let Some(outcomes) = pending.remove(&next) {
@@ -184,11 +199,30 @@ fn write_in_order(
                             error.detail
                         );
                     }
-                    Outcome::Valid { time, alerts } => {
+                    Outcome::Valid {
+                        time,
+                        event,
+                        staged,
+                    } => {
                         stats.events += 1;
                         if let Some(t) = time {
                             latest = Some(latest.map_or(t, |l| l.max(t)));
                         }
+                        let alerts = match event {
+                            // State is kept in input order, here.
+                            Some(ev) => {
+                                changes.clear();
+                                engine.settle(&ev, staged, latest, &mut store, &mut changes)
+                            }
+                            None => staged
+                                .slots
+                                .into_iter()
+                                .filter_map(|s| match s {
+                                    Slot::Ready(_, a) => Some(*a),
+                                    Slot::Stateful { .. } => None,
+                                })
+                                .collect(),
+                        };
                         for mut a in alerts {
                             if a.event_time.is_none() {
                                 a.event_time = latest.map(|t| format_time(&t));

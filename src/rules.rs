@@ -870,7 +870,13 @@ impl Loader {
                 Kind::Seq(items) => {
                     for it in items {
                         if let Some(s) = self.string(file, it, "a `group_by` field") {
-                            group_by.push(s);
+                            if !is_field_name(&s) {
+                                self.diag(file, it.pos, format!("bad `group_by` field {s:?}: expected a field name such as source, lang or a.b"));
+                            } else if group_by.contains(&s) {
+                                self.diag(file, it.pos, format!("`group_by` lists {s:?} twice"));
+                            } else {
+                                group_by.push(s);
+                            }
                         }
                     }
                 }
@@ -879,13 +885,8 @@ impl Loader {
                 }
                 _ => self.diag(file, n.pos, "`group_by` must be a list of field names"),
             }
-            self.diag(file, n.pos, "`group_by` is not available yet: it comes with stateful rules (SPEC §6); remove it for now");
         }
-        let throttle = get("throttle").and_then(|n| {
-            let d = self.duration(file, n, "`throttle`");
-            self.diag(file, n.pos, "`throttle` is not available yet: it comes with stateful rules (SPEC §6); remove it for now");
-            d
-        });
+        let throttle = get("throttle").and_then(|n| self.duration(file, n, "`throttle`"));
         let mode = match get("alert") {
             None => AlertMode::Each,
             Some(n) => self.alert(file, n),
@@ -997,7 +998,21 @@ impl Loader {
                 if get("window").is_none() {
                     self.diag(file, node.pos, "alert mode `threshold` needs `window`");
                 }
-                let distinct = get("distinct").and_then(|n| self.string(file, n, "`distinct`"));
+                let distinct = get("distinct").and_then(|n| {
+                    let s = self.string(file, n, "`distinct`")?;
+                    if is_field_name(&s) {
+                        Some(s)
+                    } else {
+                        self.diag(
+                            file,
+                            n.pos,
+                            format!(
+                                "bad `distinct` field {s:?}: expected a field name such as source"
+                            ),
+                        );
+                        None
+                    }
+                });
                 AlertMode::Threshold {
                     count,
                     window: window.unwrap_or(Duration::from_secs(3600)),
@@ -1006,16 +1021,19 @@ impl Loader {
             }
             _ => AlertMode::Each,
         };
-        if mode != "each" {
-            let pos = mode_node.map_or(node.pos, |n| n.pos);
-            self.diag(
-                file,
-                pos,
-                format!("alert mode `{mode}` is not available yet: it comes with stateful rules (SPEC §6); use `each` for now"),
-            );
-        }
         result
     }
+}
+
+/// A field name for `group_by` and `distinct`: a decoded field (`source`)
+/// or a dotted path into the event JSON (`meta.desk`).
+pub fn is_field_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.split('.').all(|p| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+        })
 }
 
 pub fn is_valid_rule_id(s: &str) -> bool {

@@ -104,6 +104,8 @@ fn run_file(path: &Path, fields: &EventFields, report: &mut Report) {
         let mut got = Vec::new();
         let mut scratch = Scratch::new();
         let mut latest: Option<DateTime<Utc>> = None;
+        // Each test starts from empty state.
+        let mut store = crate::state::Store::default();
         for (line, ev) in &case.events {
             let bytes = ev.to_string();
             match engine.decode(bytes.as_bytes()) {
@@ -115,7 +117,7 @@ fn run_file(path: &Path, fields: &EventFields, report: &mut Report) {
                     if let Some(t) = ev.published_at {
                         latest = Some(latest.map_or(t, |l| l.max(t)));
                     }
-                    for a in engine.alerts(&ev, &mut scratch, latest) {
+                    for a in engine.alerts_with(&ev, &mut scratch, latest, &mut store) {
                         if case
                             .rules
                             .as_ref()

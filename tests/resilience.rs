@@ -11,7 +11,6 @@
 mod common;
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -57,63 +56,15 @@ fn expected_id(i: usize) -> String {
     newswatch::alert::alert_id(rule_of(i), &BTreeMap::new(), &format!("ev-{i}"))
 }
 
-/// A broker, topics, a rule file and a config, all for one test.
-struct Fixture {
-    broker: Broker,
-    input: String,
-    alerts: String,
-    http: String,
-    rules: PathBuf,
-    config: PathBuf,
-    dir: tempfile::TempDir,
-}
-
-/// Faster fail-over after a SIGKILL: the dead member leaves the group when
-/// its session expires.
-const FAST_SESSION: &[(&str, &str)] = &[
-    ("session.timeout.ms", "6000"),
-    ("heartbeat.interval.ms", "500"),
-];
-
 fn fixture(rules: &str, consumer_properties: &[(&str, &str)], extra: &str) -> Fixture {
-    let broker = Broker::start();
-    let input = unique("in");
-    let alerts = unique("alerts");
-    let dlq = unique("dlq");
-    broker.create_topic(&input, PARTITIONS as u32);
-    broker.create_topic(&alerts, 1);
-    broker.create_topic(&dlq, 1);
-    let dir = tempfile::tempdir().unwrap();
-    let rules_path = dir.path().join("rules.yaml");
-    std::fs::write(&rules_path, rules).unwrap();
-    let http = format!("127.0.0.1:{}", free_port());
-    let group = unique("g");
-    let config = Setup {
-        brokers: &broker.addr(),
-        input: &input,
-        alerts: &alerts,
-        dlq: &dlq,
-        group: &group,
-        http: &http,
-        rules: &rules_path,
-    }
-    .write_config_with(dir.path(), consumer_properties, extra);
-    Fixture {
-        broker,
-        input,
-        alerts,
-        http,
-        rules: rules_path,
-        config,
-        dir,
-    }
+    Fixture::new(rules, PARTITIONS as u32, consumer_properties, extra)
 }
 
-impl Fixture {
-    fn spawn(&self) -> DaemonProc {
-        DaemonProc::spawn(BIN, &self.config, self.dir.path(), &self.http)
-    }
+trait Produce {
+    fn produce(&self, range: std::ops::Range<usize>, padding: usize);
+}
 
+impl Produce for Fixture {
     fn produce(&self, range: std::ops::Range<usize>, padding: usize) {
         let p = Producer::new(&self.broker.addr());
         for i in range {
@@ -174,7 +125,7 @@ fn at_least_once_across_sigkill() {
     let n = 3000;
     let expected = expected_set(0..n);
     let mut tail = Tail::new(&fx.broker.addr(), &fx.alerts);
-    let mut daemon = fx.spawn();
+    let mut daemon = fx.spawn(BIN);
     daemon.wait_ready(Duration::from_secs(60));
 
     // The stream: 30 events at a time, in the background. The last `held_back`
@@ -227,7 +178,7 @@ fn at_least_once_across_sigkill() {
         let at_kill = distinct_seen(&tail);
         assert!(at_kill < n, "the stream was over before kill {k}");
         let (_, dups_before) = tally(&tail, &expected);
-        daemon = fx.spawn();
+        daemon = fx.spawn(BIN);
         daemon.wait_ready(Duration::from_secs(60));
         report.push((k, at_kill, dups_before, t.elapsed()));
         // The next kill: a little into the backlog of the downtime.
@@ -299,7 +250,7 @@ fn outage(label: &str, consumer_properties: &[(&str, &str)], down_for: Duration)
     let mut fx = fixture(RULES3, consumer_properties, "");
     let n = 2000;
     let expected = expected_set(0..n);
-    let mut daemon = fx.spawn();
+    let mut daemon = fx.spawn(BIN);
     daemon.wait_ready(Duration::from_secs(60));
     // Stop the broker as soon as the daemon has started on the first half:
     // events are in flight (consumed, alerts not all acknowledged).
@@ -387,7 +338,7 @@ fn graceful_shutdown_commits_and_second_signal_exits_at_once() {
     let fx = fixture(RULES3, FAST_SESSION, "");
     let n = 2000;
     let mut tail = Tail::new(&fx.broker.addr(), &fx.alerts);
-    let mut daemon = fx.spawn();
+    let mut daemon = fx.spawn(BIN);
     daemon.wait_ready(Duration::from_secs(60));
     fx.produce(0..n, 0);
     assert!(
@@ -409,7 +360,7 @@ fn graceful_shutdown_commits_and_second_signal_exits_at_once() {
     // Restart with the same group; one marker per partition. Alerts of a
     // partition are published in order, so once every marker's alert is
     // out, any re-published old event would be out too.
-    let mut daemon = fx.spawn();
+    let mut daemon = fx.spawn(BIN);
     daemon.wait_ready(Duration::from_secs(60));
     fx.produce(n..n + PARTITIONS as usize, 0);
     let expected = expected_set(0..n + PARTITIONS as usize);
@@ -470,7 +421,7 @@ fn graceful_shutdown_commits_and_second_signal_exits_at_once() {
 fn shutdown_with_unresponsive_broker_exits_within_timeout() {
     let mut fx = fixture(RULES3, FAST_SESSION, "");
     let n = 2000;
-    let mut daemon = fx.spawn();
+    let mut daemon = fx.spawn(BIN);
     daemon.wait_ready(Duration::from_secs(60));
     fx.produce(0..n, 0);
     let consumed = format!("newswatch_events_consumed_total{{topic=\"{}\"}}", fx.input);
@@ -500,7 +451,7 @@ fn shutdown_with_unresponsive_broker_exits_within_timeout() {
     // group then never gets partitions. A broker restart clears that.
     fx.broker.stop();
     fx.broker.restart();
-    let mut daemon = fx.spawn();
+    let mut daemon = fx.spawn(BIN);
     daemon.wait_ready(Duration::from_secs(60));
     let expected = expected_set(0..n);
     let mut tail = Tail::new(&fx.broker.addr(), &fx.alerts);
@@ -551,7 +502,7 @@ fn hot_reload_by_file_watch_and_sighup() {
     let one = "rules:\n  - id: zebra\n    title: Zebra\n    query: zebra\n";
     let fx = fixture(one, &[], "");
     let mut tail = Tail::new(&fx.broker.addr(), &fx.alerts);
-    let mut daemon = fx.spawn();
+    let mut daemon = fx.spawn(BIN);
     daemon.wait_ready(Duration::from_secs(60));
     assert_eq!(rule_ids(&daemon), ["zebra"]);
     let loaded_at = rules_json(&daemon)["loaded_at"].clone();
@@ -645,7 +596,7 @@ fn bounded_memory_under_backlog() {
     let t = Instant::now();
     fx.produce(0..n, 4000);
     let produced = t.elapsed();
-    let daemon = fx.spawn();
+    let daemon = fx.spawn(BIN);
     let t = Instant::now();
     let mut max_rss = 0u64;
     let mut samples = 0;

@@ -7,6 +7,7 @@
 //! (or `kafka.shutdown_timeout` ran out), so tests can run the daemon
 //! in-process and stop it.
 
+pub mod changelog;
 mod http;
 pub mod offsets;
 mod pipeline;
@@ -37,6 +38,9 @@ pub enum DaemonError {
         #[source]
         source: std::io::Error,
     },
+    /// The state changelog topic cannot be created or read.
+    #[error(transparent)]
+    Changelog(#[from] changelog::ChangelogError),
     /// The rule file watcher could not start.
     #[error("watching the rule files: {0}")]
     Watch(#[from] notify::Error),

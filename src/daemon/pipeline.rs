@@ -31,11 +31,16 @@ use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::{ClientContext, Offset, Statistics, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
+use super::changelog;
 use super::offsets::{OffsetTracker, Ticket};
 use super::{DaemonError, Shared, HEARTBEAT_EVERY};
 use crate::alert;
 use crate::config::KafkaConfig;
-use crate::matcher::Scratch;
+use crate::engine::Slot;
+use crate::event::Event;
+use crate::matcher::{Match, Scratch};
+use crate::state::{Change, Store};
+use crate::story::Signature;
 use crate::Engine;
 
 /// Events between the consumer and their acknowledgement, at most.
@@ -222,9 +227,10 @@ fn producer_config(k: &KafkaConfig, max_bytes: usize) -> ClientConfig {
 struct OutRecord {
     topic: String,
     key: Option<Vec<u8>>,
-    payload: Vec<u8>,
+    /// `None` only for a state tombstone.
+    payload: Option<Vec<u8>>,
     headers: Vec<(&'static str, Vec<u8>)>,
-    /// For metrics: ("alert", rule, severity) or ("dlq", "", "").
+    /// For metrics: ("alert", rule, severity), ("dlq", "", "") or ("state", "", "").
     kind: &'static str,
     rule: String,
     severity: String,
@@ -239,9 +245,10 @@ impl OutRecord {
                 value: Some(v.as_slice()),
             });
         }
-        let mut r = FutureRecord::to(&self.topic)
-            .payload(self.payload.as_slice())
-            .headers(headers);
+        let mut r = FutureRecord::to(&self.topic).headers(headers);
+        if let Some(p) = &self.payload {
+            r = r.payload(p.as_slice());
+        }
         if let Some(k) = &self.key {
             r = r.key(k.as_slice());
         }
@@ -257,10 +264,23 @@ struct Work {
     received: Instant,
 }
 
+/// One output of an event, in rule order: a record to publish now, or a
+/// match of a stateful rule, settled by the loop in consumption order.
+enum Out {
+    Record(OutRecord),
+    Stateful { rule: usize, m: Match },
+}
+
 struct Done {
     ticket: Ticket,
     received: Instant,
-    records: Vec<OutRecord>,
+    outs: Vec<Out>,
+    /// Kept only when a stateful rule matched.
+    event: Option<Box<Event>>,
+    signature: Option<Box<Signature>>,
+    kafka_time: Option<DateTime<Utc>>,
+    /// The rules the event was matched with (rule indexes refer to it).
+    engine: Arc<Engine>,
 }
 
 type Job = (Work, Arc<Engine>, tokio::sync::oneshot::Sender<Done>);
@@ -314,27 +334,35 @@ impl Drop for MatchPool {
     }
 }
 
+/// The record of an alert on the rule's topic (or the default one).
+fn alert_record(a: &alert::Alert, topic: Option<&String>, default_topic: &str) -> OutRecord {
+    OutRecord {
+        topic: topic.map_or_else(|| default_topic.to_owned(), Clone::clone),
+        key: Some(a.rule.id.clone().into_bytes()),
+        payload: Some(serde_json::to_vec(a).unwrap_or_default()),
+        headers: vec![
+            ("newswatch-rule", a.rule.id.clone().into_bytes()),
+            ("newswatch-severity", a.rule.severity.clone().into_bytes()),
+            ("newswatch-alert-id", a.alert_id.clone().into_bytes()),
+        ],
+        kind: "alert",
+        rule: a.rule.id.clone(),
+        severity: a.rule.severity.clone(),
+    }
+}
+
 /// Decode and match one message; build its alert or dead-letter records.
-fn process(shared: &Shared, engine: &Engine, scratch: &mut Scratch, work: Work) -> Done {
+fn process(shared: &Shared, engine: &Arc<Engine>, scratch: &mut Scratch, work: Work) -> Done {
     let cfg = &shared.config.kafka;
     let m = &shared.metrics;
     let start = Instant::now();
-    let mut records = Vec::new();
+    let mut outs = Vec::new();
+    let mut event = None;
+    let mut signature = None;
     let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        engine.decode(&work.payload).map(|ev| {
-            let matches = engine.matches(&ev, scratch);
-            let alerts: Vec<_> = matches
-                .iter()
-                .map(|mt| {
-                    let rule = &engine.rules.rules[mt.rule as usize];
-                    (
-                        rule.topic.clone(),
-                        alert::build(rule, &ev, mt, work.kafka_time),
-                    )
-                })
-                .collect();
-            (ev.published_at, alerts)
-        })
+        engine
+            .decode(&work.payload)
+            .map(|ev| (engine.stage(&ev, scratch, work.kafka_time), ev))
     }));
     let decoded = decoded.unwrap_or_else(|_| {
         Err(crate::event::DecodeError {
@@ -343,27 +371,29 @@ fn process(shared: &Shared, engine: &Engine, scratch: &mut Scratch, work: Work) 
         })
     });
     match decoded {
-        Ok((published_at, alerts)) => {
+        Ok((staged, ev)) => {
             m.matched_in(start.elapsed());
-            if let Some(p) = published_at {
+            if let Some(p) = ev.published_at {
                 m.event_delay((Utc::now() - p).num_milliseconds() as f64 / 1000.0);
             }
-            for (topic, a) in alerts {
-                m.rule_matched(&a.rule.id);
-                let payload = serde_json::to_vec(&a).unwrap_or_default();
-                records.push(OutRecord {
-                    topic: topic.unwrap_or_else(|| cfg.alert_topic.clone()),
-                    key: Some(a.rule.id.clone().into_bytes()),
-                    payload,
-                    headers: vec![
-                        ("newswatch-rule", a.rule.id.clone().into_bytes()),
-                        ("newswatch-severity", a.rule.severity.clone().into_bytes()),
-                        ("newswatch-alert-id", a.alert_id.clone().into_bytes()),
-                    ],
-                    kind: "alert",
-                    rule: a.rule.id,
-                    severity: a.rule.severity,
-                });
+            let mut stateful = false;
+            for slot in staged.slots {
+                match slot {
+                    Slot::Ready(rule, a) => {
+                        m.rule_matched(&a.rule.id);
+                        let topic = engine.rules.rules[rule].topic.as_ref();
+                        outs.push(Out::Record(alert_record(&a, topic, &cfg.alert_topic)));
+                    }
+                    Slot::Stateful { rule, m: mt } => {
+                        m.rule_matched(&engine.rules.rules[rule].id);
+                        stateful = true;
+                        outs.push(Out::Stateful { rule, m: mt });
+                    }
+                }
+            }
+            if stateful {
+                signature = staged.signature;
+                event = Some(Box::new(ev));
             }
         }
         Err(e) => {
@@ -375,10 +405,10 @@ fn process(shared: &Shared, engine: &Engine, scratch: &mut Scratch, work: Work) 
                         topic = %topic, partition, offset = work.ticket.offset, reason = e.reason.as_str(),
                         "invalid event sent to the dead-letter topic: {}", e.detail
                     );
-                    records.push(OutRecord {
+                    outs.push(Out::Record(OutRecord {
                         topic: dlq.clone(),
                         key: work.key.clone(),
-                        payload: work.payload.clone(),
+                        payload: Some(work.payload.clone()),
                         headers: vec![
                             ("newswatch-error", e.reason.as_str().as_bytes().to_vec()),
                             ("newswatch-error-detail", e.detail.clone().into_bytes()),
@@ -395,7 +425,7 @@ fn process(shared: &Shared, engine: &Engine, scratch: &mut Scratch, work: Work) 
                         kind: "dlq",
                         rule: String::new(),
                         severity: String::new(),
-                    });
+                    }));
                 }
                 None => tracing::warn!(
                     topic = %topic, partition, offset = work.ticket.offset, reason = e.reason.as_str(),
@@ -407,7 +437,92 @@ fn process(shared: &Shared, engine: &Engine, scratch: &mut Scratch, work: Work) 
     Done {
         ticket: work.ticket,
         received: work.received,
-        records,
+        outs,
+        event,
+        signature,
+        kafka_time: work.kafka_time,
+        engine: engine.clone(),
+    }
+}
+
+/// The loop's stateful-rule state and its changelog.
+struct StateSide {
+    store: Store,
+    topic: String,
+    tail: tokio::sync::mpsc::Receiver<changelog::TailRecord>,
+    changes: Vec<Change>,
+    last_cap_log: Option<Instant>,
+}
+
+impl StateSide {
+    /// Settle the stateful matches of an event, in consumption order, into
+    /// publishable records: its alerts and the state changes to persist.
+    fn settle(&mut self, shared: &Shared, done: Done) -> (Ticket, Instant, Vec<OutRecord>) {
+        let cfg = &shared.config.kafka;
+        let engine = &done.engine;
+
+        let mut records = Vec::with_capacity(done.outs.len());
+        for out in done.outs {
+            match out {
+                Out::Record(r) => records.push(r),
+                Out::Stateful { rule, m } => {
+                    let Some(ev) = &done.event else { continue };
+                    self.changes.clear();
+                    let (d, alert) = engine.settle_one(
+                        ev,
+                        rule,
+                        &m,
+                        done.signature.as_deref(),
+                        done.kafka_time,
+                        &mut self.store,
+                        &mut self.changes,
+                    );
+                    let r = &engine.rules.rules[rule];
+                    if d.throttled {
+                        shared.metrics.alert_suppressed(&r.id, "throttle");
+                    }
+                    if let Some(a) = alert {
+                        records.push(alert_record(&a, r.topic.as_ref(), &cfg.alert_topic));
+                    }
+                    for c in self.changes.drain(..) {
+                        records.push(OutRecord {
+                            topic: self.topic.clone(),
+                            key: Some(c.key.into_bytes()),
+                            payload: c.value.map(String::into_bytes),
+                            headers: Vec::new(),
+                            kind: "state",
+                            rule: String::new(),
+                            severity: String::new(),
+                        });
+                    }
+                }
+            }
+        }
+        self.account(shared);
+        (done.ticket, done.received, records)
+    }
+
+    fn account(&mut self, shared: &Shared) {
+        let ev = self.store.take_cap_evictions();
+        let (stories, groups) = self.store.sizes();
+        shared.metrics.state_sizes(stories, groups);
+        if ev.stories + ev.groups > 0 {
+            shared.metrics.state_evicted("story", ev.stories);
+            shared.metrics.state_evicted("group", ev.groups);
+            if self
+                .last_cap_log
+                .is_none_or(|t| t.elapsed() > Duration::from_secs(60))
+            {
+                tracing::warn!(
+                    stories,
+                    groups,
+                    evicted_stories = ev.stories,
+                    evicted_groups = ev.groups,
+                    "state cap reached: the oldest stories/groups are evicted before their window ends"
+                );
+                self.last_cap_log = Some(Instant::now());
+            }
+        }
     }
 }
 
@@ -486,7 +601,8 @@ async fn acknowledge(
         }
         match rec.kind {
             "alert" => shared.metrics.alert_published(&rec.rule, &rec.severity),
-            _ => shared.metrics.dlq_record(),
+            "dlq" => shared.metrics.dlq_record(),
+            _ => {}
         }
     }
     true
@@ -505,6 +621,12 @@ pub async fn run(shared: Arc<Shared>, shutdown: CancellationToken) -> Result<(),
         producer_config(&cfg, shared.config.event.max_bytes).create_with_context(ProducerCtx {
             shared: shared.clone(),
         })?;
+    // State first: the consumer joins its group only once the stateful
+    // rules' state is back, so nothing is decided on missing state.
+    let Some(mut state) = restore_state(&shared, &shutdown).await? else {
+        tracing::info!("stopped before the state was restored");
+        return Ok(());
+    };
     let topics: Vec<&str> = cfg.input_topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topics)?;
     tracing::info!(brokers = %cfg.brokers, group = %cfg.group_id, topics = ?topics, "consuming");
@@ -558,15 +680,19 @@ pub async fn run(shared: Arc<Shared>, shutdown: CancellationToken) -> Result<(),
                     }
                 }
             }
+            Some(rec) = state.tail.recv() => {
+                changelog::apply_tailed(&mut state.store, &shared.metrics, rec);
+            }
             Some(done) = matching.next() => {
                 let done: Result<Done, _> = done;
                 let Ok(done) = done else {
                     tracing::error!("a matcher thread died; the event will be redelivered after restart");
                     continue;
                 };
-                let mut pending = Vec::with_capacity(done.records.len());
+                let (ticket, received, records) = state.settle(&shared, done);
+                let mut pending = Vec::with_capacity(records.len());
                 let mut all_enqueued = true;
-                for rec in done.records {
+                for rec in records {
                     match enqueue(&producer, &rec, &shared, &abort).await {
                         Some(f) => pending.push((rec, f)),
                         None => {
@@ -576,7 +702,6 @@ pub async fn run(shared: Arc<Shared>, shutdown: CancellationToken) -> Result<(),
                     }
                 }
                 let (producer, shared, abort) = (producer.clone(), shared.clone(), abort.clone());
-                let (ticket, received) = (done.ticket, done.received);
                 acks.push(async move {
                     // An event whose records were not all enqueued is never
                     // finished: its offset must not move.
@@ -669,4 +794,43 @@ fn store_offset(consumer: &StreamConsumer<Ctx>, ticket: &Ticket, pos: i64) {
             tracing::debug!(topic = %topic, partition, "offset not stored: {e}");
         }
     }
+}
+
+/// Create the changelog topic if needed and restore the state from it.
+/// `None` when shut down meanwhile.
+async fn restore_state(
+    shared: &Arc<Shared>,
+    shutdown: &CancellationToken,
+) -> Result<Option<StateSide>, DaemonError> {
+    let cfg = &shared.config.kafka;
+    let topic = changelog::topic_name(&cfg.group_id);
+    if !changelog::ensure_topic(cfg, &topic, shutdown).await? {
+        return Ok(None);
+    }
+    // The writer id lets this process skip its own records on the tail.
+    let writer = format!(
+        "{}-{}",
+        std::process::id(),
+        Utc::now().timestamp_nanos_opt().unwrap_or_default()
+    );
+    let restored = {
+        let (cfg, topic, metrics) = (cfg.clone(), topic.clone(), shared.metrics.clone());
+        // The reader stops with the daemon, not with the drain: the loop
+        // applies tailed records until it exits.
+        let stop = shutdown.child_token();
+        let handle = tokio::task::spawn_blocking(move || {
+            changelog::restore(&cfg, &topic, &writer, metrics, stop)
+        });
+        match handle.await {
+            Ok(r) => r?,
+            Err(_) => return Ok(None),
+        }
+    };
+    Ok(restored.map(|r| StateSide {
+        store: r.store,
+        topic,
+        tail: r.tail,
+        changes: Vec::new(),
+        last_cap_log: None,
+    }))
 }

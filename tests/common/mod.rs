@@ -602,3 +602,69 @@ impl Drop for DaemonProc {
         }
     }
 }
+
+/// A broker, topics, a rule file and a config, all for one test.
+pub struct Fixture {
+    pub broker: Broker,
+    pub input: String,
+    pub alerts: String,
+    pub http: String,
+    pub rules: PathBuf,
+    pub config: PathBuf,
+    pub dir: tempfile::TempDir,
+}
+
+/// Faster fail-over after a SIGKILL: the dead member leaves the group when
+/// its session expires.
+pub const FAST_SESSION: &[(&str, &str)] = &[
+    ("session.timeout.ms", "6000"),
+    ("heartbeat.interval.ms", "500"),
+];
+
+impl Fixture {
+    /// A fresh broker with input (`partitions`), alert and DLQ topics, the
+    /// rules in a file, and a config for a new group.
+    pub fn new(
+        rules: &str,
+        partitions: u32,
+        consumer_properties: &[(&str, &str)],
+        extra: &str,
+    ) -> Fixture {
+        let broker = Broker::start();
+        let input = unique("in");
+        let alerts = unique("alerts");
+        let dlq = unique("dlq");
+        broker.create_topic(&input, partitions);
+        broker.create_topic(&alerts, 1);
+        broker.create_topic(&dlq, 1);
+        let dir = tempfile::tempdir().unwrap();
+        let rules_path = dir.path().join("rules.yaml");
+        std::fs::write(&rules_path, rules).unwrap();
+        let http = format!("127.0.0.1:{}", free_port());
+        let group = unique("g");
+        let config = Setup {
+            brokers: &broker.addr(),
+            input: &input,
+            alerts: &alerts,
+            dlq: &dlq,
+            group: &group,
+            http: &http,
+            rules: &rules_path,
+        }
+        .write_config_with(dir.path(), consumer_properties, extra);
+        Fixture {
+            broker,
+            input,
+            alerts,
+            http,
+            rules: rules_path,
+            config,
+            dir,
+        }
+    }
+
+    /// The daemon binary on this fixture's config.
+    pub fn spawn(&self, bin: &str) -> DaemonProc {
+        DaemonProc::spawn(bin, &self.config, self.dir.path(), &self.http)
+    }
+}

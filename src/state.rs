@@ -1,0 +1,1275 @@
+//! Stateful alert modes (SPEC §6): `first_seen`, `threshold`, `group_by`
+//! and `throttle`.
+//!
+//! Pure and synchronous: [`Store::apply`] takes one match (in input order)
+//! and decides whether it fires; every state change it makes is returned as
+//! a [`Change`], a key and a JSON value (or a tombstone), which the daemon
+//! writes to a compacted changelog topic before it commits the input offset
+//! (Kafka Streams' state-store design). [`Store::load`] applies such a
+//! record back, at start-up (restore) and while running (records written by
+//! other instances of the group).
+//!
+//! * Time is event time only. The *watermark* is the latest event time seen;
+//!   state older than its window behind the watermark is evicted, so memory
+//!   is bounded by the windows, and by [`MAX_STORIES`] / [`MAX_GROUPS`]
+//!   when the windows hold more (the oldest is evicted and counted).
+//! * Redelivery is idempotent. After a crash the events after the last
+//!   committed offset come again, and their state changes may already be in
+//!   the changelog. So state remembers which event fired (a story's first
+//!   event, a threshold's firing event, a throttle's passing event) and which
+//!   events it has counted or held back: a redelivered firing event fires
+//!   again with the same payload (same `alert_id`, dropped by subscribers),
+//!   a redelivered counted event counts nothing.
+//! * Keys: a *group key* is the rule id and the JSON of its `group_by`
+//!   values. Changelog keys are `g␟<group key>` for a group's threshold and
+//!   throttle state and `s␟<group key>␟<story>` for one story.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::alert::Story as AlertStory;
+use crate::event::Event;
+use crate::rules::{AlertMode, Rule};
+use crate::story::{self, LshIndex, Signature};
+
+/// Live stories held at most, over all rules and groups.
+pub const MAX_STORIES: usize = 200_000;
+/// Live groups (threshold and throttle state) held at most.
+pub const MAX_GROUPS: usize = 200_000;
+/// Signatures kept per story: its first event and a few edited versions, so
+/// a story that drifts through rewrites is still recognized.
+const MAX_STORY_SIGNATURES: usize = 4;
+/// A version this close to one already held adds nothing to the index.
+const SAME_VERSION: f64 = 0.9;
+/// Matching events counted per threshold window, at most (the oldest go).
+const MAX_HITS: usize = 10_000;
+/// Held-back event ids remembered per throttled group (for idempotence).
+const MAX_HELD: usize = 1_000;
+/// Firings and passes remembered per group, so that any of them delivered
+/// again after a crash fires again the same way.
+const MAX_HISTORY: usize = 64;
+/// State is kept this long past its window, behind the latest event time
+/// seen. Decisions only look at the window, so the grace changes no
+/// decision for events in order; it is there for events that are not:
+/// * input partitions interleave, and after a backlog one partition may be
+///   hours ahead of another (the late one still needs its state);
+/// * events redelivered after a crash must find the decisions they made the
+///   first time, so that they fire the same way and count nothing twice.
+const GRACE_MS: i64 = 24 * 3_600_000;
+/// Unit separator between the parts of a key.
+const SEP: char = '\u{1f}';
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("changelog key {0:?} is not a newswatch state key")]
+    BadKey(String),
+    #[error("changelog record {key:?} does not parse: {error}")]
+    BadValue {
+        key: String,
+        error: serde_json::Error,
+    },
+}
+
+/// What the state decided for one match.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Decision {
+    pub fire: bool,
+    pub story: Option<AlertStory>,
+    pub count: Option<u64>,
+    pub sources: Option<Vec<String>>,
+    /// Alerts held back by `throttle` since the last one that passed.
+    pub suppressed: u64,
+    /// This alert was held back by `throttle`.
+    pub throttled: bool,
+}
+
+/// One changelog write; `value: None` deletes the key (a tombstone).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub key: String,
+    pub value: Option<String>,
+}
+
+/// Evictions because a cap was reached (not because a window passed).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CapEvictions {
+    pub stories: u64,
+    pub groups: u64,
+}
+
+/// Whether a rule needs the state store: any mode but `each`, or a throttle.
+pub fn is_stateful(rule: &Rule) -> bool {
+    !matches!(rule.mode, AlertMode::Each) || rule.throttle.is_some()
+}
+
+/// The value of a field of the event, by name: `id`, `title`, `source`,
+/// `lang`, `url`, `published_at`, `story_id`, or a dotted path into the
+/// JSON object (as in keyword filters). Missing is `null`.
+pub fn field_value(ev: &Event, name: &str) -> Value {
+    let s = |v: &Option<String>| v.clone().map_or(Value::Null, Value::String);
+    match name {
+        "id" => ev.id.clone(),
+        "title" => s(&ev.title),
+        "source" => s(&ev.source),
+        "lang" => s(&ev.lang),
+        "url" => s(&ev.url),
+        "story_id" => s(&ev.story_id),
+        "published_at" => ev.published_at.map_or(Value::Null, |t| {
+            Value::String(crate::event::format_time(&t))
+        }),
+        path => {
+            let mut v = &ev.raw;
+            for k in path.split('.') {
+                match v.get(k) {
+                    Some(c) => v = c,
+                    None => return Value::Null,
+                }
+            }
+            v.clone()
+        }
+    }
+}
+
+/// The rule's `group_by` values for this event.
+pub fn group_of(rule: &Rule, ev: &Event) -> BTreeMap<String, Value> {
+    rule.group_by
+        .iter()
+        .map(|f| (f.clone(), field_value(ev, f)))
+        .collect()
+}
+
+fn value_text(v: &Value) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::String(s) if s.trim().is_empty() => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+fn ms(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4)
+}
+
+/// A stable 64-bit story key: the same in `run`, after a restart and in
+/// `replay`, so changelog keys and decisions never depend on process state.
+fn story_key(gk: &str, event_id: &str) -> u64 {
+    let mut h = Sha256::new();
+    h.update(gk.as_bytes());
+    h.update([0]);
+    h.update(event_id.as_bytes());
+    let d = h.finalize();
+    u64::from_be_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
+}
+
+/// Exact-text key for texts too short to have a signature.
+fn text_key(ev: &Event) -> String {
+    let mut h = Sha256::new();
+    for t in [ev.title.as_deref(), ev.body.as_deref()]
+        .into_iter()
+        .flatten()
+    {
+        crate::text::for_each_word(t, |_, w| {
+            h.update(w.as_bytes());
+            h.update([0]);
+        });
+        h.update([1]);
+    }
+    format!("text:{}", hex::encode(&h.finalize()[..12]))
+}
+
+// ------------------------------------------------------------------ records
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Hit {
+    t: i64,
+    e: String,
+    /// Normalized distinct value (threshold with `distinct`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    k: Option<String>,
+    /// The value to report in `sources`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    v: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Fired {
+    t: i64,
+    e: String,
+    count: u64,
+    sources: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Passed {
+    t: i64,
+    e: String,
+    carried: u64,
+}
+
+/// Threshold and throttle state of one rule and group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct GroupRecord {
+    /// The writing instance; an instance ignores its own records coming back.
+    #[serde(default)]
+    w: String,
+    /// Latest event time that touched this group, and how long it is kept after.
+    last: i64,
+    ttl: i64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    hits: Vec<Hit>,
+    /// The latest threshold firings, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    fired: Vec<Fired>,
+    /// The latest alerts that passed the throttle, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    passed: Vec<Passed>,
+    /// Held back since the last pass.
+    #[serde(default)]
+    suppressed: u64,
+    /// Event ids held back (also before the last pass), oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    held: Vec<String>,
+}
+
+impl GroupRecord {
+    fn new(t: i64) -> Self {
+        GroupRecord {
+            w: String::new(),
+            last: t,
+            ttl: 0,
+            hits: Vec::new(),
+            fired: Vec::new(),
+            passed: Vec::new(),
+            suppressed: 0,
+            held: Vec::new(),
+        }
+    }
+
+    fn expiry(&self) -> i64 {
+        if self.suppressed > 0 {
+            // Held-back alerts must reach the next alert, however late.
+            // Only the cap evicts these.
+            i64::MAX
+        } else {
+            self.last.saturating_add(self.ttl).saturating_add(GRACE_MS)
+        }
+    }
+}
+
+/// One story of a `first_seen` rule and group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct StoryRecord {
+    #[serde(default)]
+    w: String,
+    /// The story id in alerts: the producer's story id, or the first event's id.
+    id: String,
+    /// The event that alerted.
+    alerted: String,
+    first: i64,
+    last: i64,
+    window: i64,
+    events: u64,
+    /// Exact key (`id:<story_id>` or `text:<hash>`) when not found by similarity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    exact: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    sigs: Vec<String>,
+}
+
+struct LiveStory {
+    gk: String,
+    rec: StoryRecord,
+    sigs: Vec<Signature>,
+}
+
+impl LiveStory {
+    fn expiry(&self) -> i64 {
+        self.rec
+            .last
+            .saturating_add(self.rec.window)
+            .saturating_add(GRACE_MS)
+    }
+}
+
+// ------------------------------------------------------------------ store
+
+/// All state of all stateful rules.
+pub struct Store {
+    writer: String,
+    groups: HashMap<String, GroupRecord>,
+    group_expiry: BTreeSet<(i64, String)>,
+    group_index: HashMap<String, i64>,
+    stories: HashMap<u64, LiveStory>,
+    story_expiry: BTreeSet<(i64, u64)>,
+    lsh: HashMap<String, LshIndex<u64>>,
+    exact: HashMap<(String, String), u64>,
+    watermark: i64,
+    cap_evictions: CapEvictions,
+    scratch: Vec<u64>,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store::new("")
+    }
+}
+
+fn group_key(rule: &str, group: &BTreeMap<String, Value>) -> String {
+    // BTreeMap serializes with sorted keys: a canonical form.
+    format!(
+        "{rule}{SEP}{}",
+        serde_json::to_string(group).unwrap_or_default()
+    )
+}
+
+fn group_change_key(gk: &str) -> String {
+    format!("g{SEP}{gk}")
+}
+
+fn story_change_key(gk: &str, key: u64) -> String {
+    format!("s{SEP}{gk}{SEP}{key:016x}")
+}
+
+impl Store {
+    /// `writer` names this instance in the records it writes, so it can
+    /// skip them when they come back through the changelog.
+    pub fn new(writer: &str) -> Self {
+        Store {
+            writer: writer.to_owned(),
+            groups: HashMap::new(),
+            group_expiry: BTreeSet::new(),
+            group_index: HashMap::new(),
+            stories: HashMap::new(),
+            story_expiry: BTreeSet::new(),
+            lsh: HashMap::new(),
+            exact: HashMap::new(),
+            watermark: i64::MIN,
+            cap_evictions: CapEvictions::default(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Live stories and groups.
+    pub fn sizes(&self) -> (usize, usize) {
+        (self.stories.len(), self.groups.len())
+    }
+
+    /// Cap evictions since the last call.
+    pub fn take_cap_evictions(&mut self) -> CapEvictions {
+        std::mem::take(&mut self.cap_evictions)
+    }
+
+    /// The latest event time seen (or restored).
+    pub fn watermark(&self) -> Option<DateTime<Utc>> {
+        (self.watermark > i64::MIN)
+            .then(|| DateTime::from_timestamp_millis(self.watermark))
+            .flatten()
+    }
+
+    /// Decide one match of `rule` by `ev` at event time `time`. `sig` is the
+    /// event's text signature (needed by `first_seen` only; `None` when the
+    /// text is too short, then only an identical text is the same story).
+    pub fn apply(
+        &mut self,
+        rule: &Rule,
+        ev: &Event,
+        group: &BTreeMap<String, Value>,
+        time: DateTime<Utc>,
+        sig: Option<&Signature>,
+        changes: &mut Vec<Change>,
+    ) -> Decision {
+        let t = time.timestamp_millis();
+        self.watermark = self.watermark.max(t);
+        self.evict_expired(changes);
+        let gk = group_key(&rule.id, group);
+        let eid = ev.id_text();
+        let mut d = match &rule.mode {
+            AlertMode::Each => Decision {
+                fire: true,
+                ..Decision::default()
+            },
+            AlertMode::FirstSeen { window, similarity } => self.first_seen(
+                &gk,
+                &eid,
+                ev,
+                t,
+                ms(*window),
+                similarity.unwrap_or(story::DEFAULT_SIMILARITY),
+                sig,
+                changes,
+            ),
+            AlertMode::Threshold {
+                count,
+                window,
+                distinct,
+            } => self.threshold(
+                &gk,
+                &eid,
+                ev,
+                t,
+                *count,
+                ms(*window),
+                distinct.as_deref(),
+                changes,
+            ),
+        };
+        if d.fire {
+            if let Some(th) = rule.throttle {
+                self.throttle(&gk, &eid, t, ms(th), &mut d, changes);
+            }
+        }
+        d
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn first_seen(
+        &mut self,
+        gk: &str,
+        eid: &str,
+        ev: &Event,
+        t: i64,
+        window: i64,
+        threshold: f64,
+        sig: Option<&Signature>,
+        changes: &mut Vec<Change>,
+    ) -> Decision {
+        // Same story: the producer's story id when present, else similar
+        // text; a text too short to sign must be identical.
+        let exact = match (&ev.story_id, sig) {
+            (Some(s), _) if !s.is_empty() => Some(format!("id:{s}")),
+            (_, None) => Some(text_key(ev)),
+            _ => None,
+        };
+        let found = match (&exact, sig) {
+            (Some(k), _) => self.exact.get(&(gk.to_owned(), k.clone())).copied(),
+            (None, Some(sig)) => self.most_similar(gk, sig, threshold),
+            (None, None) => None,
+        };
+        let found = found.filter(|k| {
+            self.stories
+                .get(k)
+                .is_some_and(|s| (t - s.rec.last).abs() <= window || s.rec.alerted == eid)
+        });
+        if let Some(key) = found {
+            let Some(s) = self.stories.get_mut(&key) else {
+                return Decision::default();
+            };
+            if s.rec.alerted == eid {
+                // The event that opened the story, delivered again.
+                return Decision {
+                    fire: true,
+                    story: Some(AlertStory {
+                        id: s.rec.id.clone(),
+                        events: 1,
+                    }),
+                    ..Decision::default()
+                };
+            }
+            let old_expiry = s.expiry();
+            s.rec.events += 1;
+            s.rec.last = s.rec.last.max(t);
+            s.rec.window = window;
+            let mut new_sig = None;
+            if let Some(sig) = sig {
+                if s.sigs.len() < MAX_STORY_SIGNATURES
+                    && s.sigs
+                        .iter()
+                        .all(|x| story::similarity(x, sig) < SAME_VERSION)
+                {
+                    s.sigs.push(sig.clone());
+                    s.rec.sigs.push(sig.to_hex());
+                    new_sig = Some(sig.clone());
+                }
+            }
+            let new_expiry = s.expiry();
+            let value = self.story_value(key);
+            if let Some(sig) = new_sig {
+                self.lsh.entry(gk.to_owned()).or_default().insert(key, &sig);
+            }
+            self.story_expiry.remove(&(old_expiry, key));
+            self.story_expiry.insert((new_expiry, key));
+            changes.push(Change {
+                key: story_change_key(gk, key),
+                value,
+            });
+            return Decision::default();
+        }
+        let key = story_key(gk, eid);
+        if self.stories.contains_key(&key) {
+            // The same event id again under another story (a producer bug):
+            // drop the old one rather than corrupt the indexes.
+            self.remove_story(key, changes);
+        }
+        let id = ev
+            .story_id
+            .clone()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| eid.to_owned());
+        let rec = StoryRecord {
+            w: String::new(),
+            id: id.clone(),
+            alerted: eid.to_owned(),
+            first: t,
+            last: t,
+            window,
+            events: 1,
+            exact,
+            sigs: sig.map(|s| vec![s.to_hex()]).unwrap_or_default(),
+        };
+        self.insert_story(gk.to_owned(), key, rec);
+        changes.push(Change {
+            key: story_change_key(gk, key),
+            value: self.story_value(key),
+        });
+        self.enforce_story_cap(changes);
+        Decision {
+            fire: true,
+            story: Some(AlertStory { id, events: 1 }),
+            ..Decision::default()
+        }
+    }
+
+    /// The most similar live story at or above `threshold`; ties go to the
+    /// oldest story, then the lowest key, so the choice is deterministic.
+    fn most_similar(&mut self, gk: &str, sig: &Signature, threshold: f64) -> Option<u64> {
+        let idx = self.lsh.get(gk)?;
+        self.scratch.clear();
+        idx.candidates(sig, &mut self.scratch);
+        let mut best: Option<(f64, i64, u64)> = None;
+        for &k in &self.scratch {
+            let Some(s) = self.stories.get(&k) else {
+                continue;
+            };
+            let sim = s
+                .sigs
+                .iter()
+                .map(|x| story::similarity(x, sig))
+                .fold(0.0, f64::max);
+            if sim < threshold {
+                continue;
+            }
+            let better = match best {
+                None => true,
+                Some((bs, bf, bk)) => sim > bs || (sim == bs && (s.rec.first, k) < (bf, bk)),
+            };
+            if better {
+                best = Some((sim, s.rec.first, k));
+            }
+        }
+        best.map(|b| b.2)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn threshold(
+        &mut self,
+        gk: &str,
+        eid: &str,
+        ev: &Event,
+        t: i64,
+        count: u64,
+        window: i64,
+        distinct: Option<&str>,
+        changes: &mut Vec<Change>,
+    ) -> Decision {
+        let (k, v) = match distinct {
+            Some(field) => match value_text(&field_value(ev, field)) {
+                // Without the field an event proves nothing about
+                // independence: it does not count.
+                None => return Decision::default(),
+                Some(v) => (Some(crate::text::keyword_key(&v)), Some(v)),
+            },
+            None => (None, ev.source.clone().filter(|s| !s.trim().is_empty())),
+        };
+        let g = self.group_entry(gk, t);
+        g.ttl = g.ttl.max(window);
+        if let Some(f) = g.fired.iter().find(|f| f.e == eid) {
+            return Decision {
+                fire: true,
+                count: Some(f.count),
+                sources: Some(f.sources.clone()),
+                ..Decision::default()
+            };
+        }
+        // Kafka partitions interleave: an event may be older than ones
+        // already seen. Hits are kept for the window plus the redelivery
+        // grace behind the group's latest event, and windows are evaluated
+        // around each event's own time, so moderate disorder changes nothing.
+        let horizon = g.last.saturating_sub(window + GRACE_MS);
+        if g.hits.iter().any(|h| h.e == eid) || t <= horizon {
+            // Counted already, or too late to count.
+            return Decision::default();
+        }
+        g.hits.retain(|h| h.t > horizon);
+        let hit = Hit {
+            t,
+            e: eid.to_owned(),
+            k: k.clone(),
+            v,
+        };
+        if let Some(key) = &k {
+            // Distinct values: one hit per value, the latest.
+            if let Some(i) = g.hits.iter().position(|h| h.k.as_ref() == Some(key)) {
+                if g.hits[i].t >= t {
+                    return Decision::default();
+                }
+                g.hits.remove(i);
+            }
+        }
+        // Sorted by time, then event id: the order is the same however the
+        // events arrived.
+        let at = g.hits.partition_point(|h| (h.t, &h.e) < (t, &hit.e));
+        g.hits.insert(at, hit);
+        if g.hits.len() > MAX_HITS {
+            g.hits.remove(0);
+        }
+        g.last = g.last.max(t);
+        // The fullest window [s, s + window) that contains this event.
+        let (mut best, mut range) = (0usize, 0..0);
+        let mut j = 0;
+        for i in 0..g.hits.len() {
+            let s = g.hits[i].t;
+            if s > t {
+                break;
+            }
+            j = j.max(i);
+            while j < g.hits.len() && g.hits[j].t < s.saturating_add(window) {
+                j += 1;
+            }
+            if s > t - window && j - i > best {
+                best = j - i;
+                range = i..j;
+            }
+        }
+        let n = best as u64;
+        let armed = g.fired.iter().all(|f| (t - f.t).abs() >= window);
+        let mut d = Decision::default();
+        if armed && n >= count {
+            let mut sources: Vec<String> = Vec::new();
+            for h in &g.hits[range] {
+                if let Some(v) = &h.v {
+                    if !sources.contains(v) {
+                        sources.push(v.clone());
+                    }
+                }
+            }
+            g.fired.push(Fired {
+                t,
+                e: eid.to_owned(),
+                count: n,
+                sources: sources.clone(),
+            });
+            if g.fired.len() > MAX_HISTORY {
+                g.fired.remove(0);
+            }
+            d = Decision {
+                fire: true,
+                count: Some(n),
+                sources: Some(sources),
+                ..Decision::default()
+            };
+        }
+        self.group_changed(gk, changes);
+        d
+    }
+
+    fn throttle(
+        &mut self,
+        gk: &str,
+        eid: &str,
+        t: i64,
+        throttle: i64,
+        d: &mut Decision,
+        changes: &mut Vec<Change>,
+    ) {
+        let g = self.group_entry(gk, t);
+        g.ttl = g.ttl.max(throttle);
+        if let Some(p) = g.passed.iter().find(|p| p.e == eid) {
+            d.suppressed = p.carried;
+            return;
+        }
+        if g.held.iter().any(|h| h == eid) {
+            d.fire = false;
+            return;
+        }
+        g.last = g.last.max(t);
+        if g.passed.last().is_some_and(|p| (t - p.t).abs() < throttle) {
+            g.suppressed += 1;
+            g.held.push(eid.to_owned());
+            if g.held.len() > MAX_HELD {
+                g.held.remove(0);
+            }
+            d.fire = false;
+            d.throttled = true;
+        } else {
+            let carried = std::mem::take(&mut g.suppressed);
+            g.passed.push(Passed {
+                t,
+                e: eid.to_owned(),
+                carried,
+            });
+            if g.passed.len() > MAX_HISTORY {
+                g.passed.remove(0);
+            }
+            d.suppressed = carried;
+        }
+        self.group_changed(gk, changes);
+    }
+
+    // -------------------------------------------------------------- bookkeeping
+
+    /// The group's record, created if new. Its expiry is indexed by
+    /// [`Store::group_changed`], which every path that creates one calls.
+    fn group_entry(&mut self, gk: &str, t: i64) -> &mut GroupRecord {
+        self.groups
+            .entry(gk.to_owned())
+            .or_insert_with(|| GroupRecord::new(t))
+    }
+
+    fn group_changed(&mut self, gk: &str, changes: &mut Vec<Change>) {
+        let Some(g) = self.groups.get_mut(gk) else {
+            return;
+        };
+        g.w = self.writer.clone();
+        let value = serde_json::to_string(&*g).ok();
+        let expiry = g.expiry();
+        self.reindex_group(gk, expiry);
+        changes.push(Change {
+            key: group_change_key(gk),
+            value,
+        });
+        self.enforce_group_cap(changes);
+    }
+
+    fn reindex_group(&mut self, gk: &str, expiry: i64) {
+        if let Some(old) = self.group_index.insert(gk.to_owned(), expiry) {
+            self.group_expiry.remove(&(old, gk.to_owned()));
+        }
+        self.group_expiry.insert((expiry, gk.to_owned()));
+    }
+
+    fn remove_group(&mut self, gk: &str, changes: &mut Vec<Change>) {
+        self.groups.remove(gk);
+        if let Some(old) = self.group_index.remove(gk) {
+            self.group_expiry.remove(&(old, gk.to_owned()));
+        }
+        changes.push(Change {
+            key: group_change_key(gk),
+            value: None,
+        });
+    }
+
+    fn story_value(&mut self, key: u64) -> Option<String> {
+        let s = self.stories.get_mut(&key)?;
+        s.rec.w = self.writer.clone();
+        serde_json::to_string(&s.rec).ok()
+    }
+
+    fn insert_story(&mut self, gk: String, key: u64, rec: StoryRecord) {
+        let sigs: Vec<Signature> = rec
+            .sigs
+            .iter()
+            .filter_map(|h| Signature::from_hex(h))
+            .collect();
+        if !sigs.is_empty() {
+            let idx = self.lsh.entry(gk.clone()).or_default();
+            for s in &sigs {
+                idx.insert(key, s);
+            }
+        }
+        if let Some(x) = &rec.exact {
+            self.exact.insert((gk.clone(), x.clone()), key);
+        }
+        let live = LiveStory { gk, rec, sigs };
+        self.story_expiry.insert((live.expiry(), key));
+        self.stories.insert(key, live);
+    }
+
+    fn remove_story(&mut self, key: u64, changes: &mut Vec<Change>) {
+        let Some(s) = self.stories.remove(&key) else {
+            return;
+        };
+        self.story_expiry.remove(&(s.expiry(), key));
+        if let Some(idx) = self.lsh.get_mut(&s.gk) {
+            for sig in &s.sigs {
+                idx.remove(key, sig);
+            }
+            if idx.is_empty() {
+                self.lsh.remove(&s.gk);
+            }
+        }
+        if let Some(x) = &s.rec.exact {
+            let k = (s.gk.clone(), x.clone());
+            if self.exact.get(&k) == Some(&key) {
+                self.exact.remove(&k);
+            }
+        }
+        changes.push(Change {
+            key: story_change_key(&s.gk, key),
+            value: None,
+        });
+    }
+
+    fn enforce_story_cap(&mut self, changes: &mut Vec<Change>) {
+        while self.stories.len() > MAX_STORIES {
+            let Some(&(_, key)) = self.story_expiry.first() else {
+                break;
+            };
+            self.remove_story(key, changes);
+            self.cap_evictions.stories += 1;
+        }
+    }
+
+    fn enforce_group_cap(&mut self, changes: &mut Vec<Change>) {
+        while self.groups.len() > MAX_GROUPS {
+            let Some((_, gk)) = self.group_expiry.first().cloned() else {
+                break;
+            };
+            self.remove_group(&gk, changes);
+            self.cap_evictions.groups += 1;
+        }
+    }
+
+    /// Drop what fell out of its window behind the watermark.
+    fn evict_expired(&mut self, changes: &mut Vec<Change>) {
+        let now = self.watermark;
+        while let Some(&(exp, key)) = self.story_expiry.first() {
+            if exp >= now {
+                break;
+            }
+            self.remove_story(key, changes);
+        }
+        while let Some((exp, gk)) = self.group_expiry.first().cloned() {
+            if exp >= now {
+                break;
+            }
+            self.remove_group(&gk, changes);
+        }
+    }
+
+    /// Apply a changelog record: at start-up (restore), or written by
+    /// another instance while running. Records this instance wrote itself
+    /// are skipped (its own state is already newer or equal).
+    pub fn load(&mut self, key: &str, value: Option<&str>) -> Result<(), StateError> {
+        let bad = || StateError::BadKey(key.to_owned());
+        let mut parts = key.splitn(2, SEP);
+        let kind = parts.next().ok_or_else(bad)?;
+        let rest = parts.next().ok_or_else(bad)?;
+        let mut discard = Vec::new();
+        match kind {
+            "g" => {
+                if rest.split(SEP).count() != 2 {
+                    return Err(bad());
+                }
+                match value {
+                    None => self.remove_group(rest, &mut discard),
+                    Some(v) => {
+                        let g: GroupRecord =
+                            serde_json::from_str(v).map_err(|error| StateError::BadValue {
+                                key: key.to_owned(),
+                                error,
+                            })?;
+                        if !self.writer.is_empty() && g.w == self.writer {
+                            return Ok(());
+                        }
+                        self.watermark = self.watermark.max(g.last);
+                        let expiry = g.expiry();
+                        self.groups.insert(rest.to_owned(), g);
+                        self.reindex_group(rest, expiry);
+                    }
+                }
+            }
+            "s" => {
+                let (gk, hexkey) = rest.rsplit_once(SEP).ok_or_else(bad)?;
+                if gk.split(SEP).count() != 2 {
+                    return Err(bad());
+                }
+                let skey = u64::from_str_radix(hexkey, 16).map_err(|_| bad())?;
+                match value {
+                    None => self.remove_story(skey, &mut discard),
+                    Some(v) => {
+                        let rec: StoryRecord =
+                            serde_json::from_str(v).map_err(|error| StateError::BadValue {
+                                key: key.to_owned(),
+                                error,
+                            })?;
+                        if !self.writer.is_empty() && rec.w == self.writer {
+                            return Ok(());
+                        }
+                        self.watermark = self.watermark.max(rec.last);
+                        self.remove_story(skey, &mut discard);
+                        self.insert_story(gk.to_owned(), skey, rec);
+                    }
+                }
+            }
+            _ => return Err(bad()),
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{decode, EventFields};
+    use crate::matcher::Scratch;
+    use crate::Engine;
+    use std::path::PathBuf;
+
+    const BODY_A: &str = "The United States, South Korea and Japan began a three-day trilateral naval exercise \
+        in international waters south of Jeju island on Monday, involving an aircraft carrier, destroyers \
+        and maritime patrol aircraft, the defence ministry in Seoul said in a statement.";
+    const BODY_B: &str =
+        "Russian Foreign Minister Sergei Lavrov warned on Friday that a planned missile \
+        deployment in Europe would force Moscow to respond, telling reporters in Moscow that the \
+        talks on strategic stability had reached a dead end after months of silence.";
+
+    fn engine(rules: &str) -> Engine {
+        let fields = EventFields {
+            story_id: "/story".into(),
+            ..EventFields::default()
+        };
+        let rs = crate::rules::load_strs(vec![(PathBuf::from("r.yaml"), rules.to_owned())])
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        Engine::new(rs, fields)
+    }
+
+    /// (id, minutes after T0, source, body)
+    type Ev<'a> = (&'a str, i64, &'a str, &'a str);
+
+    fn event(e: &Ev<'_>) -> Event {
+        let t = DateTime::parse_from_rfc3339("2026-07-01T00:00:00Z").unwrap()
+            + chrono::Duration::minutes(e.1);
+        let j = serde_json::json!({"id": e.0, "title": "", "body": e.3, "source": e.2,
+            "published_at": t.to_rfc3339()});
+        decode(j.to_string().as_bytes(), &EventFields::default()).unwrap()
+    }
+
+    /// Run events through a store; one line per alert: `event rule extra`.
+    fn run_on(
+        eng: &Engine,
+        store: &mut Store,
+        evs: &[Ev<'_>],
+        changes: &mut Vec<Change>,
+    ) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut scratch = Scratch::new();
+        for e in evs {
+            let ev = event(e);
+            let staged = eng.stage(&ev, &mut scratch, None);
+            for a in eng.settle(&ev, staged, None, store, changes) {
+                let mut line = format!("{} {}", e.0, a.rule.id);
+                if let Some(s) = &a.story {
+                    line += &format!(" story={}", s.id);
+                }
+                if let Some(c) = a.count {
+                    line += &format!(
+                        " count={c} sources={}",
+                        a.sources.unwrap_or_default().join(",")
+                    );
+                }
+                if a.suppressed > 0 {
+                    line += &format!(" suppressed={}", a.suppressed);
+                }
+                if !a.group.is_empty() {
+                    line += &format!(" group={}", serde_json::to_string(&a.group).unwrap());
+                }
+                out.push(line);
+            }
+        }
+        out
+    }
+
+    fn check(rules: &str, evs: &[Ev<'_>], expected: &[&str]) {
+        let eng = engine(rules);
+        let got = run_on(&eng, &mut Store::default(), evs, &mut Vec::new());
+        assert_eq!(got, expected, "rules: {rules}");
+    }
+
+    const FIRST_SEEN: &str = "rules:\n- {id: fs, title: t, query: 'exercise OR Lavrov', alert: {mode: first_seen, window: 24h}}\n";
+
+    #[test]
+    fn first_seen_table() {
+        let edited = BODY_A
+            .replace("on Monday", "on Monday morning")
+            .replace("said in a statement", "said");
+        // Syndicated copies (one lightly edited) alert once; another story alerts.
+        check(
+            FIRST_SEEN,
+            &[
+                ("a1", 0, "reuters", BODY_A),
+                ("a2", 10, "yonhap", BODY_A),
+                ("a3", 30, "kyodo", &edited),
+                ("b1", 40, "tass", BODY_B),
+            ],
+            &["a1 fs story=a1", "b1 fs story=b1"],
+        );
+        // The same text after the window is a new story; within the window
+        // of its last copy it is not (the story grows).
+        check(
+            FIRST_SEEN,
+            &[
+                ("a1", 0, "reuters", BODY_A),
+                ("a2", 20 * 60, "yonhap", BODY_A),
+                ("a3", 43 * 60, "kyodo", BODY_A),
+                ("a4", 68 * 60, "kyodo", BODY_A),
+            ],
+            &["a1 fs story=a1", "a4 fs story=a4"],
+        );
+        // Texts too short to sign: only identical text is the same story.
+        check(
+            FIRST_SEEN,
+            &[
+                ("s1", 0, "x", "Lavrov speaks"),
+                ("s2", 1, "y", "Lavrov speaks"),
+                ("s3", 2, "y", "Lavrov silent"),
+            ],
+            &["s1 fs story=s1", "s3 fs story=s3"],
+        );
+        // group_by: the same story in two groups alerts in each.
+        check(
+            "rules:\n- {id: fs, title: t, query: exercise, group_by: [source], alert: {mode: first_seen}}\n",
+            &[
+                ("a1", 0, "reuters", BODY_A),
+                ("a2", 1, "yonhap", BODY_A),
+                ("a3", 2, "reuters", BODY_A),
+            ],
+            &[
+                r#"a1 fs story=a1 group={"source":"reuters"}"#,
+                r#"a2 fs story=a2 group={"source":"yonhap"}"#,
+            ],
+        );
+    }
+
+    #[test]
+    fn story_id_decides_when_present() {
+        let eng = engine(FIRST_SEEN);
+        let mut store = Store::default();
+        let mut scratch = Scratch::new();
+        let mut fired = Vec::new();
+        for (id, story, body) in [
+            ("e1", "S1", BODY_A),
+            ("e2", "S1", BODY_B),
+            ("e3", "S2", BODY_A),
+        ] {
+            let j = serde_json::json!({"id": id, "body": body, "story": story,
+                "published_at": "2026-07-01T00:00:00Z"});
+            let ev = decode(j.to_string().as_bytes(), &eng.fields).unwrap();
+            let staged = eng.stage(&ev, &mut scratch, None);
+            for a in eng.settle(&ev, staged, None, &mut store, &mut Vec::new()) {
+                fired.push(format!("{} {}", id, a.story.unwrap().id));
+            }
+        }
+        assert_eq!(fired, ["e1 S1", "e3 S2"]);
+    }
+
+    #[test]
+    fn threshold_table() {
+        let count3 = "rules:\n- {id: th, title: t, query: exercise, alert: {mode: threshold, count: 3, window: 2h}}\n";
+        check(
+            count3,
+            &[
+                ("e1", 0, "a", BODY_A),
+                ("e2", 30, "b", BODY_A),
+                ("e3", 60, "a", BODY_A),
+                ("e4", 70, "c", BODY_A),
+                // re-armed 2h after firing; e4..e6 are within 2h of e7
+                ("e5", 150, "c", BODY_A),
+                ("e6", 170, "c", BODY_A),
+                ("e7", 181, "d", BODY_A),
+            ],
+            &["e3 th count=3 sources=a,b", "e7 th count=4 sources=c,d"],
+        );
+        // Arrival order does not matter (partitions interleave).
+        check(
+            count3,
+            &[
+                ("e3", 60, "c", BODY_A),
+                ("e1", 0, "a", BODY_A),
+                ("e2", 30, "b", BODY_A),
+                ("e0", 10, "d", BODY_A),
+            ],
+            &["e2 th count=3 sources=a,b,c"],
+        );
+        // Too spread out: never 3 within 2h.
+        check(
+            count3,
+            &[
+                ("e1", 0, "a", BODY_A),
+                ("e2", 100, "b", BODY_A),
+                ("e3", 230, "c", BODY_A),
+            ],
+            &[],
+        );
+        let distinct = "rules:\n- {id: th, title: t, query: exercise, alert: {mode: threshold, count: 3, window: 2h, distinct: source}}\n";
+        check(
+            distinct,
+            &[
+                ("e1", 0, "Reuters", BODY_A),
+                ("e2", 10, "reuters", BODY_A),
+                ("e3", 20, "Yonhap", BODY_A),
+                ("e4", 30, "yonhap", BODY_A),
+                ("e5", 40, "Kyodo", BODY_A),
+            ],
+            &["e5 th count=3 sources=reuters,yonhap,Kyodo"],
+        );
+    }
+
+    #[test]
+    fn throttle_carries_the_suppressed_count() {
+        let rules = "rules:\n- {id: r, title: t, query: exercise, throttle: 30m}\n";
+        check(
+            rules,
+            &[
+                ("e1", 0, "a", BODY_A),
+                ("e2", 10, "a", BODY_A),
+                ("e3", 20, "a", BODY_A),
+                ("e4", 31, "a", BODY_A),
+                ("e5", 100, "a", BODY_A),
+            ],
+            &["e1 r", "e4 r suppressed=2", "e5 r"],
+        );
+        let grouped =
+            "rules:\n- {id: r, title: t, query: exercise, throttle: 30m, group_by: [source]}\n";
+        check(
+            grouped,
+            &[
+                ("e1", 0, "a", BODY_A),
+                ("e2", 1, "b", BODY_A),
+                ("e3", 2, "a", BODY_A),
+                ("e4", 40, "a", BODY_A),
+            ],
+            &[
+                r#"e1 r group={"source":"a"}"#,
+                r#"e2 r group={"source":"b"}"#,
+                r#"e4 r suppressed=1 group={"source":"a"}"#,
+            ],
+        );
+    }
+
+    const ALL: &str = "rules:\n\
+- {id: fs, title: t, query: 'exercise OR Lavrov', throttle: 1h, alert: {mode: first_seen, window: 6h}}\n\
+- {id: th, title: t, query: 'exercise OR Lavrov', group_by: [source], alert: {mode: threshold, count: 2, window: 1h}}\n\
+- {id: tt, title: t, query: 'exercise OR Lavrov', throttle: 20m}\n";
+
+    fn stream() -> Vec<(String, i64, String, String)> {
+        let mut v = Vec::new();
+        for i in 0..60i64 {
+            let body = match i % 5 {
+                0 => BODY_A.to_owned(),
+                1 => BODY_B.to_owned(),
+                2 => format!("{BODY_A} Update {i}."),
+                3 => format!("Lavrov number {i} spoke about things {}", i * 7),
+                _ => format!("An exercise number {i} of kind {} happened", i % 3),
+            };
+            v.push((format!("e{i}"), i * 17, format!("src{}", i % 3), body));
+        }
+        v
+    }
+
+    fn evs(s: &[(String, i64, String, String)]) -> Vec<Ev<'_>> {
+        s.iter()
+            .map(|(a, b, c, d)| (a.as_str(), *b, c.as_str(), d.as_str()))
+            .collect()
+    }
+
+    /// Restoring from the changelog at any point gives the same alerts as
+    /// never stopping.
+    #[test]
+    fn restore_from_changes_continues_identically() {
+        let eng = engine(ALL);
+        let s = stream();
+        let all = evs(&s);
+        let baseline = run_on(&eng, &mut Store::new("w1"), &all, &mut Vec::new());
+        assert!(baseline.len() > 10, "{baseline:?}");
+        for cut in [1, 7, 23, 40, 59] {
+            let mut a = Store::new("w1");
+            let mut log = Vec::new();
+            let mut got = run_on(&eng, &mut a, &all[..cut], &mut log);
+            let mut b = Store::new("w2");
+            for c in &log {
+                b.load(&c.key, c.value.as_deref()).unwrap();
+            }
+            got.extend(run_on(&eng, &mut b, &all[cut..], &mut Vec::new()));
+            assert_eq!(got, baseline, "cut at {cut}");
+        }
+    }
+
+    /// A crash redelivers events whose state is already persisted: they
+    /// fire exactly as the first time (same alerts), and count nothing twice.
+    #[test]
+    fn redelivery_is_idempotent() {
+        let eng = engine(ALL);
+        let s = stream();
+        let all = evs(&s);
+        let baseline = run_on(&eng, &mut Store::new("w1"), &all, &mut Vec::new());
+        for (crash, committed) in [(30, 20), (45, 44), (10, 0)] {
+            let mut log = Vec::new();
+            let mut got = run_on(&eng, &mut Store::new("w1"), &all[..crash], &mut log);
+            let mut restored = Store::new("w2");
+            for c in &log {
+                restored.load(&c.key, c.value.as_deref()).unwrap();
+            }
+            // Events after the committed offset come again.
+            let again = run_on(&eng, &mut restored, &all[committed..], &mut Vec::new());
+            let first_time: Vec<String> = baseline
+                .iter()
+                .filter(|l| {
+                    let id: usize = l.split(' ').next().unwrap()[1..].parse().unwrap();
+                    id >= committed
+                })
+                .cloned()
+                .collect();
+            assert_eq!(again, first_time, "crash at {crash}, committed {committed}");
+            got.truncate(0);
+        }
+    }
+
+    #[test]
+    fn state_is_evicted_after_its_window() {
+        let eng = engine(ALL);
+        let mut store = Store::default();
+        let s = stream();
+        run_on(&eng, &mut store, &evs(&s), &mut Vec::new());
+        let (stories, groups) = store.sizes();
+        assert!(stories > 0 && groups > 0);
+        // Far later: everything but throttled groups with held-back alerts goes.
+        let mut changes = Vec::new();
+        run_on(
+            &eng,
+            &mut store,
+            &[("late", 100 * 24 * 60, "zz", "nothing relevant here at all")],
+            &mut changes,
+        );
+        let far = ("far", 200 * 24 * 60, "src0", BODY_B);
+        run_on(&eng, &mut store, &[far], &mut changes);
+        let (stories, groups) = store.sizes();
+        assert!(stories <= 1, "{stories}");
+        assert!(groups <= 4, "{groups}");
+        assert!(
+            changes.iter().any(|c| c.value.is_none()),
+            "tombstones written"
+        );
+    }
+
+    #[test]
+    fn bad_changelog_records_are_errors_not_panics() {
+        let mut s = Store::new("w");
+        for (k, v) in [
+            ("nonsense", Some("{}")),
+            ("g\u{1f}r", Some("{}")),
+            ("g\u{1f}r\u{1f}{}", Some("not json")),
+            ("s\u{1f}r\u{1f}{}\u{1f}zz", Some("{}")),
+            ("x\u{1f}r\u{1f}{}", None),
+        ] {
+            assert!(s.load(k, v).is_err(), "{k}");
+        }
+        // A tombstone for something unknown is fine.
+        s.load("s\u{1f}r\u{1f}{}\u{1f}00000000000000ff", None)
+            .unwrap();
+    }
+}
