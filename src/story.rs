@@ -17,7 +17,7 @@
 //!    own [`crate::text`] functions, so case, accents, punctuation, `U.S.` vs
 //!    `US` make no difference, in every script the tokenizer handles (a
 //!    Japanese kanji or hiragana is a word of its own, so Japanese shingles
-//!    are character n-grams).
+//!    are mostly character n-grams).
 //! 2. **Shingles.** Every run of [`SHINGLE_WORDS`] consecutive words of a
 //!    field is one shingle; a text is the *set* of its shingles. Shingles do
 //!    not cross from the title into the body, so a new headline changes only
@@ -48,11 +48,12 @@
 //!   changed word or a new dateline defeats it.
 //! * Comparing with every story held is exact but its cost grows with the
 //!   stories held; the index makes it constant.
-//! * SimHash (one 64-bit fingerprint, Hamming distance) estimates cosine
-//!   similarity of weighted terms. It is very compact, but its lookup needs
-//!   several permuted tables for a fixed Hamming radius, and on bag-of-words
-//!   features two template reports (same boilerplate, other figures) look
-//!   alike; shingle sets keep word order, which is what distinguishes them.
+//! * SimHash (one 64-bit fingerprint, Hamming distance) is far more compact
+//!   and good at near-exact copies a few bits apart, but it estimates a
+//!   weighted cosine with no simple error bound, and finding every
+//!   fingerprint within a looser radius (an edited, re-headlined copy) needs
+//!   many permuted tables. MinHash estimates Jaccard with a known error and
+//!   the banding can be tuned to the threshold wanted.
 //!
 //! # Short texts
 //!
@@ -73,7 +74,10 @@
 //! platform-dependent word size. The hash functions are the SplitMix64
 //! finalizer (Steele, Lea, Flood, 2014) for mixing, and per-permutation
 //! multiply-add-shift `(a·x + b) >> 32` with 128 fixed odd multipliers. A
-//! unit test pins a signature value so that any change is noticed.
+//! unit test pins a signature value so that any change is noticed. The
+//! words are those of [`crate::text`]: a change to its normalization changes
+//! the signatures of stored stories too (the state changelog then needs a
+//! migration).
 //!
 //! This module does no IO and never panics on any input.
 
@@ -379,8 +383,10 @@ impl<K: Copy + Eq + Hash> LshIndex<K> {
         self.len += 1;
     }
 
-    /// Undo one `insert(key, sig)` (same signature). Keys not filed under
-    /// `sig` are left alone; removing a key that is not there does nothing.
+    /// Undo one `insert(key, sig)`; `sig` must be the signature the key was
+    /// inserted with (the caller keeps it with the story). Removing a key
+    /// that is not there does nothing; given another signature, only the
+    /// buckets the two signatures share are touched.
     pub fn remove(&mut self, key: K, sig: &Signature) {
         let mut found = false;
         for band in 0..BANDS {
@@ -409,7 +415,8 @@ impl<K: Copy + Eq + Hash> LshIndex<K> {
             }
         }
         if found {
-            self.len -= 1;
+            // Saturating: a remove with a wrong signature must not panic.
+            self.len = self.len.saturating_sub(1);
         }
     }
 
@@ -748,6 +755,28 @@ mod tests {
     }
 
     #[test]
+    fn index_remove_with_wrong_signature() {
+        // A signature that shares only band 0 with `s`: misuse, but it must
+        // neither panic nor leave the index inconsistent after the right
+        // remove.
+        let s = sig("A", WIRE);
+        let mut mins = *s.mins();
+        for m in &mut mins[ROWS..] {
+            *m ^= 1;
+        }
+        let Some(t) = Signature::from_hex(&Signature(mins).to_hex()) else {
+            panic!("round trip");
+        };
+        let mut idx = LshIndex::new();
+        idx.insert(9u64, &s);
+        idx.remove(9, &t);
+        idx.remove(9, &s);
+        idx.remove(9, &s);
+        assert!(idx.is_empty());
+        assert_eq!(idx.bucket_count(), 0);
+    }
+
+    #[test]
     fn index_many_keys_one_bucket() {
         // Many copies of one story: every bucket is shared; lookups are
         // capped and deduplicated; removal in any order empties the index.
@@ -775,6 +804,39 @@ mod tests {
         let mut v = vec![3u32, 1, 3, 2, 1];
         dedup_keep_first(&mut v);
         assert_eq!(v, vec![3, 1, 2]);
+    }
+
+    mod props {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(500))]
+
+            /// Any text: no panic; a signature equals itself, survives the
+            /// hex round trip, and its similarity with anything is in [0, 1].
+            #[test]
+            fn any_text(t in "\\PC{0,40}", b in "\\PC{0,300}", o in "\\PC{0,300}") {
+                let x = signature(Some(&t), Some(&b));
+                let y = signature(None, Some(&o));
+                if let Some(x) = &x {
+                    prop_assert_eq!(similarity(x, x), 1.0);
+                    prop_assert_eq!(Signature::from_hex(&x.to_hex()), Some(x.clone()));
+                    if let Some(y) = &y {
+                        let s = similarity(x, y);
+                        prop_assert!((0.0..=1.0).contains(&s));
+                        prop_assert_eq!(s, similarity(y, x));
+                    }
+                }
+            }
+
+            #[test]
+            fn any_hex(h in "[0-9a-fA-F+ g]{0,1030}") {
+                if let Some(s) = Signature::from_hex(&h) {
+                    prop_assert_eq!(s.to_hex(), h.to_ascii_lowercase());
+                }
+            }
+        }
     }
 
     #[test]
