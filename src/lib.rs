@@ -3,8 +3,10 @@
 //! The core is pure and synchronous: [`text`] normalizes words, [`query`]
 //! parses the query language, [`compile`] resolves lists and macros into
 //! executable expressions, [`matcher`] tests an event against every rule,
-//! [`alert`] builds the payload. IO lives at the edges: [`rules`] reads rule
-//! files, [`replay`], [`ruletest`] and [`explain`] are the offline commands.
+//! [`alert`] builds the payload, [`story`] tells whether two events are the
+//! same story (for `first_seen` rules). IO lives at the edges: [`rules`]
+//! reads rule files, [`replay`], [`ruletest`] and [`explain`] are the
+//! offline commands.
 //! See ARCHITECTURE.md for the map and the invariants.
 
 pub mod alert;
