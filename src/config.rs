@@ -8,15 +8,17 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::event::EventFields;
+use crate::redact;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     // Not a `#[source]`: the message is already in the text, and `{:#}`
-    // would print it twice.
-    #[error("{path}: {cause}")]
+    // would print it twice. Rendered without the TOML parser's snippet of
+    // the offending line, which may hold a secret.
+    #[error("{path}: {}", redact::config_error(cause))]
     Load {
         path: String,
         cause: config::ConfigError,
@@ -25,7 +27,7 @@ pub enum ConfigError {
     Invalid { path: String, message: String },
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 struct RawConfig {
     kafka: RawKafka,
@@ -35,7 +37,7 @@ struct RawConfig {
     alertmanager: RawAlertmanager,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 struct RawKafka {
     brokers: String,
@@ -65,7 +67,7 @@ impl Default for RawKafka {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 struct RawRules {
     paths: Vec<PathBuf>,
@@ -81,7 +83,7 @@ impl Default for RawRules {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 struct RawHttp {
     listen: String,
@@ -95,7 +97,7 @@ impl Default for RawHttp {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 struct RawAlertmanager {
     url: String,
@@ -124,7 +126,13 @@ fn flat_properties<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, S
         M(BTreeMap<String, V>),
     }
     fn flatten(prefix: &str, m: BTreeMap<String, V>, out: &mut BTreeMap<String, String>) {
-        for (k, v) in m {
+        // The `config` crate keeps a quoted key ("sasl.password", as files
+        // write it) apart from the same name as a path (sasl -> password,
+        // as the environment sets it). Paths go last so that they win: the
+        // environment is layered above the file.
+        let (paths, plain): (Vec<_>, Vec<_>) =
+            m.into_iter().partition(|(_, v)| matches!(v, V::M(_)));
+        for (k, v) in plain.into_iter().chain(paths) {
             let key = if prefix.is_empty() {
                 k
             } else {
@@ -147,10 +155,58 @@ fn flat_properties<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, S
             }
         }
     }
-    let m = BTreeMap::<String, V>::deserialize(d)?;
+    // Anything but a table is refused without quoting it: serde's own
+    // "invalid type" message would print the value, which may be a secret.
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Table {
+        Map(BTreeMap<String, V>),
+        Other(serde::de::IgnoredAny),
+    }
+    let Table::Map(m) = Table::deserialize(d)? else {
+        return Err(serde::de::Error::custom(
+            "must be a table of librdkafka properties, like [kafka.consumer_properties]",
+        ));
+    };
     let mut out = BTreeMap::new();
     flatten("", m, &mut out);
     Ok(out)
+}
+
+/// librdkafka properties newswatch sets itself and refuses in
+/// `kafka.consumer_properties` / `kafka.producer_properties`: brokers and
+/// group come from `kafka.brokers` / `kafka.group_id`, and at-least-once
+/// needs manual offset storing and an idempotent producer with acks=all.
+pub const MANAGED_PROPERTIES: [&str; 7] = [
+    "group.id",
+    "bootstrap.servers",
+    "enable.auto.commit",
+    "enable.auto.offset.store",
+    "transactional.id",
+    "enable.idempotence",
+    "acks",
+];
+
+/// Every key the config accepts, as `section.key` (sorted), derived from
+/// the field names of the structs the loader deserializes into, so the
+/// operator guide's reference can be checked against the code
+/// (`tests/docs.rs`). `kafka.consumer_properties` and
+/// `kafka.producer_properties` are tables of free-form librdkafka names.
+pub fn known_keys() -> Vec<String> {
+    let Ok(serde_json::Value::Object(sections)) = serde_json::to_value(RawConfig::default()) else {
+        return Vec::new();
+    };
+    let mut keys: Vec<String> = sections
+        .iter()
+        .flat_map(|(section, fields)| {
+            fields
+                .as_object()
+                .into_iter()
+                .flat_map(move |m| m.keys().map(move |k| format!("{section}.{k}")))
+        })
+        .collect();
+    keys.sort();
+    keys
 }
 
 /// The validated configuration.
@@ -165,7 +221,7 @@ pub struct Config {
     pub alertmanager: AlertmanagerConfig,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct KafkaConfig {
     pub brokers: String,
     pub group_id: String,
@@ -176,6 +232,36 @@ pub struct KafkaConfig {
     pub shutdown_timeout: Duration,
     pub consumer_properties: BTreeMap<String, String>,
     pub producer_properties: BTreeMap<String, String>,
+}
+
+// Property values may be secrets (`sasl.password`): a `{:?}` of the config,
+// in a log line or a failed assertion, shows them as [redacted].
+impl std::fmt::Debug for KafkaConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        fn shown(props: &BTreeMap<String, String>) -> BTreeMap<&str, &str> {
+            props
+                .iter()
+                .map(|(k, v)| {
+                    let v = if redact::is_sensitive_property(k) {
+                        redact::REDACTED
+                    } else {
+                        v.as_str()
+                    };
+                    (k.as_str(), v)
+                })
+                .collect()
+        }
+        f.debug_struct("KafkaConfig")
+            .field("brokers", &self.brokers)
+            .field("group_id", &self.group_id)
+            .field("input_topics", &self.input_topics)
+            .field("alert_topic", &self.alert_topic)
+            .field("dlq_topic", &self.dlq_topic)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("consumer_properties", &shown(&self.consumer_properties))
+            .field("producer_properties", &shown(&self.producer_properties))
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -243,29 +329,62 @@ impl Config {
                     .required(true),
             );
         }
-        let mut envsrc = config::Environment::with_prefix("NEWSWATCH")
+        let vars: Vec<(String, String)> = match env {
+            Some(vars) => vars.into_iter().collect(),
+            // (`env::vars` would panic on a variable that is not UTF-8.)
+            None => std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                .collect(),
+        };
+        // librdkafka property values are set as written: `try_parsing`
+        // (which the list keys need) would turn a password "0123" into the
+        // number 123.
+        let (props, vars): (Vec<_>, Vec<_>) = vars
+            .into_iter()
+            .partition(|(k, _)| env_property(k).is_some());
+        let envsrc = config::Environment::with_prefix("NEWSWATCH")
             .prefix_separator("__")
             .separator("__")
             .list_separator(",")
             .with_list_parse_key("kafka.input_topics")
             .with_list_parse_key("rules.paths")
-            .try_parsing(true);
-        if let Some(vars) = env {
-            envsrc = envsrc.source(Some(vars.into_iter().collect()));
-        }
+            .try_parsing(true)
+            .source(Some(vars.into_iter().collect()));
         b = b.add_source(envsrc);
+        let load_error = |cause| ConfigError::Load {
+            path: path_name.clone(),
+            cause,
+        };
+        for (k, v) in props {
+            if let Some(key) = env_property(&k) {
+                b = b.set_override(key, v).map_err(load_error)?;
+            }
+        }
         let raw: RawConfig = b
             .build()
             .and_then(|c| c.try_deserialize())
-            .map_err(|cause| ConfigError::Load {
-                path: path_name.clone(),
-                cause,
-            })?;
+            .map_err(load_error)?;
         validate(raw, file).map_err(|message| ConfigError::Invalid {
             path: path_name,
             message,
         })
     }
+}
+
+/// The config key of a librdkafka property set through the environment:
+/// `NEWSWATCH__KAFKA__CONSUMER_PROPERTIES__SASL__PASSWORD` (or
+/// `…__SASL.PASSWORD`) is `kafka.consumer_properties.sasl.password`.
+fn env_property(var: &str) -> Option<String> {
+    let upper = var.to_ascii_uppercase();
+    let rest = upper.strip_prefix("NEWSWATCH__KAFKA__")?;
+    let (table, name) = rest
+        .strip_prefix("CONSUMER_PROPERTIES__")
+        .map(|n| ("consumer_properties", n))
+        .or_else(|| {
+            rest.strip_prefix("PRODUCER_PROPERTIES__")
+                .map(|n| ("producer_properties", n))
+        })?;
+    (!name.is_empty()).then(|| format!("kafka.{table}.{}", name.to_lowercase().replace("__", ".")))
 }
 
 fn duration(key: &str, s: &str) -> Result<Duration, String> {
@@ -306,16 +425,7 @@ fn validate(raw: RawConfig, file: Option<&Path>) -> Result<Config, String> {
         ("consumer", &k.consumer_properties),
         ("producer", &k.producer_properties),
     ] {
-        for managed in [
-            "group.id",
-            "bootstrap.servers",
-            "enable.auto.commit",
-            "enable.auto.offset.store",
-            "transactional.id",
-            // at-least-once needs an idempotent producer with acks=all
-            "enable.idempotence",
-            "acks",
-        ] {
+        for managed in MANAGED_PROPERTIES {
             if props.contains_key(managed) {
                 return Err(format!(
                     "kafka.{key}_properties.{managed:?} is managed by newswatch (brokers and group come from kafka.brokers / kafka.group_id; delivery guarantees are fixed); leave it out"
@@ -414,6 +524,105 @@ mod tests {
     }
 
     #[test]
+    fn properties_from_the_environment_stay_strings() {
+        // A password of digits must reach librdkafka as written, not as
+        // the number it looks like ("0123" -> 123).
+        let table = [
+            (
+                "NEWSWATCH__KAFKA__CONSUMER_PROPERTIES__SASL__PASSWORD",
+                "consumer",
+                "sasl.password",
+                "0123",
+            ),
+            (
+                "NEWSWATCH__KAFKA__PRODUCER_PROPERTIES__SASL__PASSWORD",
+                "producer",
+                "sasl.password",
+                "1e3",
+            ),
+            (
+                "NEWSWATCH__KAFKA__CONSUMER_PROPERTIES__SASL.USERNAME",
+                "consumer",
+                "sasl.username",
+                "TRUE",
+            ),
+            (
+                "newswatch__kafka__producer_properties__linger__ms",
+                "producer",
+                "linger.ms",
+                "5",
+            ),
+            (
+                "NEWSWATCH__KAFKA__CONSUMER_PROPERTIES__SASL__PASSWORD",
+                "consumer",
+                "sasl.password",
+                "a,b",
+            ),
+        ];
+        for (var, which, key, value) in table {
+            let c = load(
+                "[kafka.consumer_properties]\n\"fetch.wait.max.ms\" = \"10\"\n",
+                &[(var, value)],
+            )
+            .unwrap();
+            let props = match which {
+                "consumer" => &c.kafka.consumer_properties,
+                _ => &c.kafka.producer_properties,
+            };
+            assert_eq!(props.get(key).map(String::as_str), Some(value), "{var}");
+            // the file's properties stay too
+            assert_eq!(
+                c.kafka
+                    .consumer_properties
+                    .get("fetch.wait.max.ms")
+                    .map(String::as_str),
+                Some("10")
+            );
+        }
+    }
+
+    #[test]
+    fn environment_beats_the_file_for_properties() {
+        let c = load(
+            "[kafka.consumer_properties]\n\"sasl.password\" = \"from-file\"\n\"sasl.username\" = \"u\"\n",
+            &[("NEWSWATCH__KAFKA__CONSUMER_PROPERTIES__SASL__PASSWORD", "from-env")],
+        )
+        .unwrap();
+        let props = &c.kafka.consumer_properties;
+        assert_eq!(
+            props.get("sasl.password").map(String::as_str),
+            Some("from-env")
+        );
+        assert_eq!(props.get("sasl.username").map(String::as_str), Some("u"));
+    }
+
+    #[test]
+    fn known_keys_are_the_raw_fields() {
+        let keys = known_keys();
+        for k in [
+            "kafka.brokers",
+            "kafka.consumer_properties",
+            "event.max_bytes",
+            "alertmanager.timeout",
+        ] {
+            assert!(keys.iter().any(|x| x == k), "{k} in {keys:?}");
+        }
+        assert_eq!(keys.len(), 22, "{keys:?}");
+    }
+
+    #[test]
+    fn debug_redacts_secrets() {
+        let c = load(
+            "[kafka.producer_properties]\n\"sasl.password\" = \"canary-Sup3rS3cret\"\n\"linger.ms\" = \"5\"\n",
+            &[],
+        )
+        .unwrap();
+        let text = format!("{c:?}");
+        assert!(!text.contains("canary"), "{text}");
+        assert!(text.contains("linger.ms"), "{text}");
+    }
+
+    #[test]
     fn errors_name_the_key() {
         let table = [
             ("[kafka]\nbrokerz = \"x\"\n", "brokerz"),
@@ -429,10 +638,15 @@ mod tests {
                 "group.id",
             ),
             ("[kafka]\nalert_topic = \"news.events\"\n", "loop"),
+            (
+                "[kafka]\nconsumer_properties = \"canary-Sup3rS3cret\"\n",
+                "kafka.consumer_properties",
+            ),
         ];
         for (toml, needle) in table {
             let e = load(toml, &[]).unwrap_err();
             assert!(e.contains(needle), "{toml:?}: {e}");
+            assert!(!e.contains("canary"), "{toml:?}: {e}");
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod explain;
 pub mod matcher;
 pub mod metrics;
 pub mod query;
+pub mod redact;
 pub mod replay;
 pub mod rules;
 pub mod ruletest;

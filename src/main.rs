@@ -227,7 +227,7 @@ fn run_daemon(cfg: Config) -> Result<ExitCode> {
         match newswatch::run(cfg, shutdown).await {
             Ok(()) => Ok(ExitCode::SUCCESS),
             Err(e) => {
-                tracing::error!("{e}");
+                tracing::error!(error = %e, "daemon failed");
                 Ok(ExitCode::from(1))
             }
         }

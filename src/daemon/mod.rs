@@ -29,7 +29,9 @@ pub enum DaemonError {
     #[error("the rules do not load:\n{0}")]
     Rules(#[from] crate::rules::LoadErrors),
     /// A Kafka client could not be created (bad property, for instance).
-    #[error("kafka: {0}")]
+    /// Rendered without configured values: rdkafka's own text would quote
+    /// the value of a rejected (say, misspelt `sasl.pasword`) property.
+    #[error("kafka: {}", crate::redact::kafka_error(.0))]
     Kafka(#[from] rdkafka::error::KafkaError),
     /// The HTTP listener could not be bound.
     #[error("http.listen {addr}: {source}")]
@@ -154,7 +156,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Daem
                 .with_graceful_shutdown(stop.cancelled_owned())
                 .await
             {
-                tracing::error!("http server failed: {e}");
+                tracing::error!(error = %e, "http server failed");
             }
         })
     };

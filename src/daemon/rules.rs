@@ -80,7 +80,8 @@ impl RulesHandle {
                 for d in &errs.0 {
                     tracing::error!(
                         trigger = why,
-                        "rule reload rejected, old rules stay in force: {d}"
+                        error = %d,
+                        "rule reload rejected, old rules stay in force"
                     );
                 }
                 Err(errs)
