@@ -485,7 +485,11 @@ async fn acknowledge(
             }
         }
         match rec.kind {
-            "alert" => shared.metrics.alert_published(&rec.rule, &rec.severity),
+            "alert" => {
+                shared.metrics.alert_published(&rec.rule, &rec.severity);
+                // Only acknowledged alerts go on to Alertmanager; never blocks.
+                shared.alertmanager.push(rec.payload);
+            }
             _ => shared.metrics.dlq_record(),
         }
     }
