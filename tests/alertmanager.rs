@@ -1,13 +1,14 @@
 //! The Alertmanager output against a real Alertmanager (Debian package
 //! `prometheus-alertmanager`) and a real broker (Tansu), with the daemon as
 //! a child process: what arrives in Alertmanager (labels, annotations,
-//! times), and that an Alertmanager that is down or hangs holds back
-//! neither Kafka alerts nor offsets, is retried, and does not delay exit.
+//! times), that an Alertmanager that is down or hangs holds back neither
+//! Kafka alerts nor offsets, is retried, and does not delay exit, that a
+//! refusal is counted and not retried, and HTTPS with basic auth.
 
 mod common;
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -28,11 +29,13 @@ fn alertmanager_bin() -> PathBuf {
 }
 
 /// A real Alertmanager: one route to a receiver that notifies nobody,
-/// storage in a temp dir, clustering off, on a given port.
+/// storage in a temp dir, clustering off, on a given port; plain HTTP, or
+/// HTTPS with basic auth ([`Tls`]).
 struct Alertmanager {
     port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    tls: Option<Tls>,
 }
 
 const AM_CONFIG: &str = r#"
@@ -43,14 +46,129 @@ receivers:
   - name: "null"
 "#;
 
+/// HTTPS for Alertmanager: a test CA and a server certificate for
+/// 127.0.0.1 (made with the openssl command), and one basic-auth user.
+struct Tls {
+    ca: PathBuf,
+    user: &'static str,
+    password: &'static str,
+}
+
+/// bcrypt (cost 4, to keep the test fast) of "s3cret".
+const PASSWORD_HASH: &str = "$2b$04$8W8vbqjr79CdfqLrCDzVF.r0bxPqbocK2fbyp57/a8rElhHMFew3e";
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl not found: scripts/test installs it (apt-get install openssl)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Write a CA, and a server key and certificate for 127.0.0.1 signed by
+/// it, into `dir`; return the web config for Alertmanager.
+fn make_tls(dir: &Path) -> (Tls, PathBuf) {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    openssl(
+        dir,
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=newswatch test CA",
+            ],
+        ]
+        .concat(),
+    );
+    openssl(
+        dir,
+        &[
+            &["req"][..],
+            &ec,
+            &[
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=127.0.0.1",
+            ],
+        ]
+        .concat(),
+    );
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ],
+    );
+    let web = dir.join("web.yml");
+    std::fs::write(
+        &web,
+        format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\nbasic_auth_users:\n  newswatch: \"{PASSWORD_HASH}\"\n",
+            dir.join("server.crt").display(),
+            dir.join("server.key").display()
+        ),
+    )
+    .unwrap();
+    let tls = Tls {
+        ca: dir.join("ca.pem"),
+        user: "newswatch",
+        password: "s3cret",
+    };
+    (tls, web)
+}
+
 impl Alertmanager {
     fn start_on(port: u16) -> Alertmanager {
+        Self::start(port, false)
+    }
+
+    fn start(port: u16, https: bool) -> Alertmanager {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("alertmanager.yml");
         std::fs::write(&config, AM_CONFIG).unwrap();
         let log = std::fs::File::create(dir.path().join("alertmanager.log")).unwrap();
-        let child = Command::new(alertmanager_bin())
-            .arg(format!("--config.file={}", config.display()))
+        let mut cmd = Command::new(alertmanager_bin());
+        cmd.arg(format!("--config.file={}", config.display()))
             .arg(format!(
                 "--storage.path={}",
                 dir.path().join("data").display()
@@ -59,22 +177,26 @@ impl Alertmanager {
             .arg("--cluster.listen-address=")
             .arg("--log.level=warn")
             .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start {} ({e}); scripts/test installs it: apt-get install prometheus-alertmanager",
-                    alertmanager_bin().display()
-                )
-            });
+            .stderr(log);
+        let tls = https.then(|| {
+            let (tls, web) = make_tls(dir.path());
+            cmd.arg(format!("--web.config.file={}", web.display()));
+            tls
+        });
+        let child = cmd.spawn().unwrap_or_else(|e| {
+            panic!(
+                "cannot start {} ({e}); scripts/test installs it: apt-get install prometheus-alertmanager",
+                alertmanager_bin().display()
+            )
+        });
         let mut am = Alertmanager {
             port,
             dir,
             child: Some(child),
+            tls,
         };
-        let addr = am.addr();
         let ready = wait_for(Duration::from_secs(30), || {
-            http(&addr, "GET", "/-/ready").0 == 200
+            am.get("/-/ready").is_some_and(|(code, _)| code == 200)
         });
         if !ready {
             am.stop();
@@ -83,35 +205,48 @@ impl Alertmanager {
         am
     }
 
-    fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
+    /// The URL newswatch is given (with the credentials, for HTTPS).
     fn url(&self) -> String {
-        format!("http://{}", self.addr())
+        match &self.tls {
+            None => format!("http://127.0.0.1:{}", self.port),
+            Some(t) => format!("https://{}:{}@127.0.0.1:{}", t.user, t.password, self.port),
+        }
     }
 
     fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("alertmanager.log")).unwrap_or_default()
     }
 
-    /// `GET /api/v2/alerts`: every alert Alertmanager holds.
-    fn alerts(&self) -> Vec<Value> {
-        let url = format!("{}/api/v2/alerts", self.url());
+    /// GET a path: (status, body), `None` when there is no answer.
+    fn get(&self, path: &str) -> Option<(u16, String)> {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let url = format!("{scheme}://127.0.0.1:{}{path}", self.port);
+        let mut b = reqwest::Client::builder().timeout(Duration::from_secs(5));
+        if let Some(t) = &self.tls {
+            let ca = reqwest::Certificate::from_pem(&std::fs::read(&t.ca).unwrap()).unwrap();
+            b = b.add_root_certificate(ca);
+        }
+        let client = b.build().unwrap();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
         rt.block_on(async {
-            let resp = reqwest::Client::new()
-                .get(&url)
-                .timeout(Duration::from_secs(5))
-                .send()
-                .await
-                .ok()?;
-            resp.json::<Vec<Value>>().await.ok()
+            let mut req = client.get(&url);
+            if let Some(t) = &self.tls {
+                req = req.basic_auth(t.user, Some(t.password));
+            }
+            let resp = req.send().await.ok()?;
+            let code = resp.status().as_u16();
+            Some((code, resp.text().await.ok()?))
         })
-        .unwrap_or_default()
+    }
+
+    /// `GET /api/v2/alerts`: every alert Alertmanager holds.
+    fn alerts(&self) -> Vec<Value> {
+        self.get("/api/v2/alerts")
+            .and_then(|(_, body)| serde_json::from_str(&body).ok())
+            .unwrap_or_default()
     }
 
     /// Poll until Alertmanager holds at least `n` alerts.
@@ -220,6 +355,31 @@ fn fixture(am_url: &str, am_timeout: &str) -> Fixture {
 impl Fixture {
     fn spawn(&self) -> DaemonProc {
         let mut d = DaemonProc::spawn(BIN, &self.config, self.dir.path(), &self.http);
+        d.wait_ready(Duration::from_secs(60));
+        d
+    }
+
+    /// The daemon trusting `ca` (rustls reads `SSL_CERT_FILE`), started
+    /// through a wrapper script since `DaemonProc` passes its own
+    /// environment on.
+    fn spawn_trusting(&self, ca: &Path) -> DaemonProc {
+        use std::os::unix::fs::PermissionsExt;
+        let wrapper = self.dir.path().join("newswatch-with-ca");
+        std::fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/sh\nSSL_CERT_FILE='{}' exec '{BIN}' \"$@\"\n",
+                ca.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut d = DaemonProc::spawn(
+            wrapper.to_str().unwrap(),
+            &self.config,
+            self.dir.path(),
+            &self.http,
+        );
         d.wait_ready(Duration::from_secs(60));
         d
     }
@@ -557,4 +717,34 @@ fn refused_posts_are_counted_not_retried() {
     );
     assert!(daemon.log().contains("alertmanager refused alerts"));
     assert!(am.alerts().is_empty());
+}
+
+/// HTTPS with credentials in the URL: the server certificate is checked
+/// against the system trust store (here a test CA through SSL_CERT_FILE),
+/// the credentials become basic auth, and they never appear in the log.
+#[test]
+fn https_with_basic_auth_from_the_url() {
+    let am = Alertmanager::start(free_port(), true);
+    let tls = am.tls.as_ref().unwrap();
+    // Without the credentials Alertmanager refuses (the auth is real).
+    assert_eq!(
+        http(&format!("127.0.0.1:{}", am.port), "GET", "/-/ready").0,
+        400,
+        "plain HTTP to an HTTPS port"
+    );
+    let fx = fixture(&am.url(), "5s");
+    let mut tail = Tail::new(&fx.broker.addr(), &fx.alerts);
+    let daemon = fx.spawn_trusting(&tls.ca);
+    fx.produce(&[lavrov("s1", Some("Lavrov over TLS"), None)]);
+    assert!(tail.wait(Duration::from_secs(60), |r| !r.is_empty()));
+    let got = am.wait_alerts(1, Duration::from_secs(30));
+    assert_eq!(got.len(), 1, "{got:#?}\n{}", daemon.log());
+    assert_eq!(got[0]["annotations"]["title"], "Lavrov over TLS");
+    assert_eq!(metric(&daemon, SENT), 1.0);
+    let log = daemon.log();
+    assert!(log.contains("alertmanager output on"), "{log}");
+    assert!(
+        !log.contains(tls.password),
+        "the password is logged:\n{log}"
+    );
 }
