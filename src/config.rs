@@ -444,12 +444,16 @@ fn validate(raw: RawConfig, file: Option<&Path>) -> Result<Config, String> {
         )
     })?;
     let am_url = raw.alertmanager.url.trim().to_owned();
-    if !(am_url.is_empty() || am_url.starts_with("http://") || am_url.starts_with("https://")) {
-        return Err(format!(
-            "alertmanager.url must start with http:// or https://, got {am_url:?}"
-        ));
+    if !am_url.is_empty() {
+        // The value is not echoed: it may carry a password (user:pass@host).
+        crate::daemon::alertmanager::endpoint(&am_url).map_err(|_| {
+            "alertmanager.url must be an http:// or https:// URL with a host, like http://127.0.0.1:9093".to_owned()
+        })?;
     }
     let am_timeout = duration("alertmanager.timeout", &raw.alertmanager.timeout)?;
+    if am_timeout.is_zero() {
+        return Err("alertmanager.timeout must be more than 0s".into());
+    }
     Ok(Config {
         file: file.map(Path::to_path_buf),
         kafka: KafkaConfig {
@@ -642,6 +646,13 @@ mod tests {
                 "[kafka]\nconsumer_properties = \"canary-Sup3rS3cret\"\n",
                 "kafka.consumer_properties",
             ),
+            ("[alertmanager]\nurl = \"ftp://x\"\n", "alertmanager.url"),
+            ("[alertmanager]\nurl = \"http://\"\n", "alertmanager.url"),
+            (
+                "[alertmanager]\nurl = \"127.0.0.1:9093\"\n",
+                "alertmanager.url",
+            ),
+            ("[alertmanager]\ntimeout = \"0s\"\n", "alertmanager.timeout"),
         ];
         for (toml, needle) in table {
             let e = load(toml, &[]).unwrap_err();

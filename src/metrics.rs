@@ -11,6 +11,7 @@ use prometheus::{
     Opts, Registry, TextEncoder,
 };
 
+use crate::daemon::alertmanager::DropReason;
 use crate::event::Reason;
 
 pub struct Metrics {
@@ -33,6 +34,8 @@ pub struct Metrics {
     state_entries: IntGaugeVec,
     state_evictions: IntCounterVec,
     state_records_invalid: IntCounter,
+    alertmanager_sent: IntCounter,
+    alertmanager_dropped: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -223,6 +226,24 @@ impl Metrics {
         for reason in Reason::ALL {
             events_invalid.with_label_values(&[reason.as_str()]);
         }
+        // The optional Alertmanager output (not in SPEC §11's table): every
+        // alert handed to it ends up sent or dropped, with a reason.
+        let alertmanager_sent = IntCounter::new(
+            "newswatch_alertmanager_alerts_sent_total",
+            "Alerts accepted by Alertmanager.",
+        )
+        .expect("valid metric");
+        r.register(Box::new(alertmanager_sent.clone()))
+            .expect("unique metric");
+        let alertmanager_dropped = counter_vec(
+            &r,
+            "newswatch_alertmanager_alerts_dropped_total",
+            "Alerts given up on the way to Alertmanager (they are on Kafka), by reason.",
+            &["reason"],
+        );
+        for reason in DropReason::ALL {
+            alertmanager_dropped.with_label_values(&[reason.as_str()]);
+        }
         #[cfg(target_os = "linux")]
         {
             let pc = prometheus::process_collector::ProcessCollector::for_self();
@@ -248,6 +269,8 @@ impl Metrics {
             state_entries,
             state_evictions,
             state_records_invalid,
+            alertmanager_sent,
+            alertmanager_dropped,
         }
     }
 
@@ -307,7 +330,8 @@ impl Metrics {
             .inc();
     }
 
-    /// `kind`: `alert` or `dlq`, plus the error class (see the pipeline).
+    /// `kind`: `alert` or `dlq`, plus the error class (see the pipeline),
+    /// or `alertmanager_…` (see `AlertmanagerError::kind`).
     pub fn publish_error(&self, kind: &str) {
         self.publish_errors.with_label_values(&[kind]).inc();
     }
@@ -348,6 +372,20 @@ impl Metrics {
         self.ruleset_info.with_label_values(&[version]).set(1.0);
     }
 
+    /// `n` alerts accepted by Alertmanager.
+    pub fn alertmanager_sent(&self, n: usize) {
+        self.alertmanager_sent.inc_by(n as u64);
+    }
+
+    /// `n` alerts given up on the way to Alertmanager.
+    pub fn alertmanager_dropped(&self, reason: DropReason, n: usize) {
+        if n > 0 {
+            self.alertmanager_dropped
+                .with_label_values(&[reason.as_str()])
+                .inc_by(n as u64);
+        }
+    }
+
     pub fn rules_reload(&self, success: bool) {
         self.rules_reloads
             .with_label_values(&[if success { "success" } else { "failure" }])
@@ -373,6 +411,8 @@ mod tests {
         m.matched_in(Duration::from_micros(20));
         m.event_delay(1.0);
         m.dlq_record();
+        m.alertmanager_sent(2);
+        m.alertmanager_dropped(DropReason::QueueFull, 1);
         let text = m.render();
         for name in [
             "newswatch_events_consumed_total",
@@ -390,6 +430,9 @@ mod tests {
             "newswatch_rules_reloads_total",
             "newswatch_ruleset_info",
             "newswatch_build_info",
+            "newswatch_alertmanager_alerts_sent_total 2",
+            "newswatch_alertmanager_alerts_dropped_total{reason=\"queue_full\"} 1",
+            "newswatch_alertmanager_alerts_dropped_total{reason=\"expired\"} 0",
         ] {
             assert!(text.contains(name), "{name} missing from:\n{text}");
         }

@@ -2,11 +2,13 @@
 //!
 //! [`run`] wires the pieces together: the rule set behind an `ArcSwap`
 //! (`rules`), the Kafka pipeline (`pipeline`), the HTTP endpoints (`http`),
-//! the metrics, and hot reload (files, SIGHUP, HTTP). It returns when the
+//! the metrics, hot reload (files, SIGHUP, HTTP) and the optional
+//! Alertmanager output (`alertmanager`). It returns when the
 //! `shutdown` token is cancelled and everything in flight has been drained
 //! (or `kafka.shutdown_timeout` ran out), so tests can run the daemon
 //! in-process and stop it.
 
+pub mod alertmanager;
 pub mod changelog;
 mod http;
 pub mod offsets;
@@ -46,6 +48,9 @@ pub enum DaemonError {
     /// The rule file watcher could not start.
     #[error("watching the rule files: {0}")]
     Watch(#[from] notify::Error),
+    /// The Alertmanager output could not start (its HTTP client).
+    #[error("{0}")]
+    Alertmanager(#[from] alertmanager::AlertmanagerError),
 }
 
 /// Liveness and readiness, set by the loops and read by `/healthz`, `/readyz`.
@@ -115,6 +120,8 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     pub rules: Arc<RulesHandle>,
     pub health: Health,
+    /// Where acknowledged alerts go next (a no-op while the output is off).
+    pub alertmanager: alertmanager::Output,
 }
 
 /// Run the daemon until `shutdown` is cancelled. Returns after a clean
@@ -130,17 +137,28 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Daem
         metrics.rules_in_force(engine.rules.rules.len(), &engine.rules.version);
         tracing::info!(rules = engine.rules.rules.len(), version = %engine.rules.version, "rules loaded");
     }
+    // Background tasks stop on `stop`, which is cancelled after the pipeline
+    // has drained (the HTTP server keeps answering during the drain, and the
+    // Alertmanager output flushes what the drain acknowledged).
+    let stop = CancellationToken::new();
+    // Also on an early error return below, so no background task outlives `run`.
+    let _stop_on_return = stop.clone().drop_guard();
+    let (am_output, am_task) = alertmanager::start(
+        &config.alertmanager,
+        config.kafka.shutdown_timeout,
+        metrics.clone(),
+        shutdown.clone(),
+        stop.clone(),
+    )?;
     let shared = Arc::new(Shared {
         config: config.clone(),
         metrics: metrics.clone(),
         rules: rules.clone(),
         health: Health::default(),
+        alertmanager: am_output,
     });
     shared.health.beat();
 
-    // Background tasks stop on `stop`, which is cancelled after the pipeline
-    // has drained (the HTTP server keeps answering during the drain).
-    let stop = CancellationToken::new();
     let listener = tokio::net::TcpListener::bind(config.http.listen)
         .await
         .map_err(|source| DaemonError::Http {
@@ -167,7 +185,13 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Daem
 
     let result = pipeline::run(shared.clone(), shutdown).await;
     stop.cancel();
-    let _ = server.await;
+    // The output bounds its own flush (FLUSH_MAX); the timeout is a backstop.
+    let am_done = async {
+        if let Some(t) = am_task {
+            let _ = tokio::time::timeout(alertmanager::FLUSH_MAX * 2, t).await;
+        }
+    };
+    let _ = tokio::join!(server, am_done);
     result
 }
 

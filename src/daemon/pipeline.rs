@@ -600,7 +600,13 @@ async fn acknowledge(
             }
         }
         match rec.kind {
-            "alert" => shared.metrics.alert_published(&rec.rule, &rec.severity),
+            "alert" => {
+                shared.metrics.alert_published(&rec.rule, &rec.severity);
+                // Only acknowledged alerts go on to Alertmanager; never blocks.
+                if let Some(p) = rec.payload {
+                    shared.alertmanager.push(p);
+                }
+            }
             "dlq" => shared.metrics.dlq_record(),
             _ => {}
         }
