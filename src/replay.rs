@@ -195,8 +195,8 @@ fn write_in_order(
                             input = %names[input],
                             line = number,
                             reason = error.reason.as_str(),
-                            "skipping invalid event: {}",
-                            error.detail
+                            detail = %error.detail,
+                            "skipping invalid event"
                         );
                     }
                     Outcome::Valid {

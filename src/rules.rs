@@ -232,6 +232,17 @@ pub fn expand_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Vec<Diagnostic>> 
 fn walk_dir(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
+        // Hidden entries are skipped: editors' swap files, and Kubernetes
+        // ConfigMap volumes, which hold `..data/` and `..<timestamp>/`
+        // copies of every file next to the visible symlinks (every rule
+        // would be loaded twice and refused as a duplicate).
+        if path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.'))
+        {
+            continue;
+        }
         if path.is_dir() {
             walk_dir(&path, out)?;
         } else if matches!(

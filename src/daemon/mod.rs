@@ -180,8 +180,15 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Daem
     };
     if config.rules.watch {
         rules.watch(metrics.clone(), stop.clone())?;
-        spawn_sighup(rules.clone(), metrics.clone(), stop.clone());
     }
+    // Always handled: SIGHUP's default action would end the daemon without
+    // a drain (`systemctl reload` sends it).
+    spawn_sighup(
+        rules.clone(),
+        metrics.clone(),
+        stop.clone(),
+        config.rules.watch,
+    );
 
     let result = pipeline::run(shared.clone(), shutdown).await;
     stop.cancel();
@@ -196,7 +203,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Daem
 }
 
 #[cfg(unix)]
-fn spawn_sighup(rules: Arc<RulesHandle>, metrics: Arc<Metrics>, stop: CancellationToken) {
+fn spawn_sighup(
+    rules: Arc<RulesHandle>,
+    metrics: Arc<Metrics>,
+    stop: CancellationToken,
+    reload: bool,
+) {
     use tokio::signal::unix::{signal, SignalKind};
     let Ok(mut hup) = signal(SignalKind::hangup()) else {
         tracing::warn!("cannot listen for SIGHUP; reload through POST /-/reload");
@@ -208,10 +220,14 @@ fn spawn_sighup(rules: Arc<RulesHandle>, metrics: Arc<Metrics>, stop: Cancellati
                 _ = stop.cancelled() => return,
                 got = hup.recv() => if got.is_none() { return },
             }
-            let _ = rules.reload(&metrics, "SIGHUP").await;
+            if reload {
+                let _ = rules.reload(&metrics, "SIGHUP").await;
+            } else {
+                tracing::info!("SIGHUP ignored: rules.watch = false; reload with POST /-/reload");
+            }
         }
     });
 }
 
 #[cfg(not(unix))]
-fn spawn_sighup(_: Arc<RulesHandle>, _: Arc<Metrics>, _: CancellationToken) {}
+fn spawn_sighup(_: Arc<RulesHandle>, _: Arc<Metrics>, _: CancellationToken, _: bool) {}

@@ -120,7 +120,7 @@ impl ConsumerContext for Ctx {
             Rebalance::Revoke(_) => {}
             Rebalance::Error(e) => {
                 self.shared.metrics.kafka_error("consumer");
-                tracing::warn!("rebalance error: {e}")
+                tracing::warn!(error = %e, "rebalance error")
             }
         }
     }
@@ -146,7 +146,7 @@ fn client_error(shared: &Shared, client: &str, error: KafkaError, reason: &str) 
         shared.health.set_broker_down(true);
     }
     shared.metrics.kafka_error(client);
-    tracing::warn!(target: "librdkafka", client, "kafka error: {error}: {reason}");
+    tracing::warn!(target: "librdkafka", client, error = %error, reason, "kafka client error");
 }
 
 /// librdkafka's log lines, into tracing at the matching level.
@@ -403,7 +403,7 @@ fn process(shared: &Shared, engine: &Arc<Engine>, scratch: &mut Scratch, work: W
                 Some(dlq) => {
                     tracing::warn!(
                         topic = %topic, partition, offset = work.ticket.offset, reason = e.reason.as_str(),
-                        "invalid event sent to the dead-letter topic: {}", e.detail
+                        detail = %e.detail, "invalid event sent to the dead-letter topic"
                     );
                     outs.push(Out::Record(OutRecord {
                         topic: dlq.clone(),
@@ -429,7 +429,7 @@ fn process(shared: &Shared, engine: &Arc<Engine>, scratch: &mut Scratch, work: W
                 }
                 None => tracing::warn!(
                     topic = %topic, partition, offset = work.ticket.offset, reason = e.reason.as_str(),
-                    "invalid event skipped (dead-letter topic off): {}", e.detail
+                    detail = %e.detail, "invalid event skipped (dead-letter topic off)"
                 ),
             }
         }
@@ -552,7 +552,7 @@ async fn enqueue(
                     Duration::from_millis(10)
                 } else {
                     shared.metrics.publish_error(rec.kind);
-                    tracing::warn!(topic = %rec.topic, "cannot enqueue {} record, retrying: {e}", rec.kind);
+                    tracing::warn!(topic = %rec.topic, kind = rec.kind, error = %e, "cannot enqueue record, retrying");
                     backoff = (backoff * 2).min(BACKOFF_MAX);
                     backoff
                 };
@@ -588,7 +588,7 @@ async fn acknowledge(
             shared
                 .metrics
                 .publish_error(&format!("{}_{}", rec.kind, error_kind(&err)));
-            tracing::warn!(topic = %rec.topic, "{} record not acknowledged, retrying in {backoff:?}: {err}", rec.kind);
+            tracing::warn!(topic = %rec.topic, kind = rec.kind, retry_in = ?backoff, error = %err, "record not acknowledged, retrying");
             tokio::select! {
                 _ = abort.cancelled() => return false,
                 _ = tokio::time::sleep(backoff) => {}
@@ -737,7 +737,7 @@ pub async fn run(shared: Arc<Shared>, shutdown: CancellationToken) -> Result<(),
                     // Every one is counted; the log is rate-limited.
                     shared.metrics.kafka_error("consumer");
                     if last_recv_error.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
-                        tracing::warn!("consumer: {e}");
+                        tracing::warn!(error = %e, "consumer error");
                     }
                     last_recv_error = Some(Instant::now());
                     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -771,7 +771,8 @@ pub async fn run(shared: Arc<Shared>, shutdown: CancellationToken) -> Result<(),
                 Ok(()) => tracing::info!("offsets committed"),
                 Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
                 Err(e) => tracing::warn!(
-                    "final commit failed (uncommitted events will be redelivered): {e}"
+                    error = %e,
+                    "final commit failed; uncommitted events will be redelivered"
                 ),
             }
             drop(consumer);
@@ -797,7 +798,7 @@ fn store_offset(consumer: &StreamConsumer<Ctx>, ticket: &Ticket, pos: i64) {
     {
         if let Err(e) = consumer.store_offsets(&tpl) {
             // The partition was revoked meanwhile: its new owner re-reads.
-            tracing::debug!(topic = %topic, partition, "offset not stored: {e}");
+            tracing::debug!(topic = %topic, partition, error = %e, "offset not stored");
         }
     }
 }
