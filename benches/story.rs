@@ -19,10 +19,8 @@
 //! Under `cargo test --benches` (no `--bench`) it runs a tiny smoke
 //! configuration.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Duration;
 
 use criterion::{black_box, criterion_group, Criterion, Throughput};
@@ -31,42 +29,9 @@ use serde::Deserialize;
 
 // ---------------------------------------------------------------- allocator
 
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: every method forwards to `System` unchanged; the counter only
-// observes sizes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        let p = System.alloc(l);
-        if !p.is_null() {
-            LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
-        }
-        p
-    }
-    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
-        let p = System.alloc_zeroed(l);
-        if !p.is_null() {
-            LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
-        }
-        p
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        System.dealloc(p, l);
-        LIVE.fetch_sub(l.size() as isize, Ordering::Relaxed);
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        let q = System.realloc(p, l, new);
-        if !q.is_null() {
-            LIVE.fetch_add(new as isize - l.size() as isize, Ordering::Relaxed);
-        }
-        q
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+#[path = "support/alloc.rs"]
+mod alloc;
+use alloc::live;
 
 // ---------------------------------------------------------------- corpus
 
@@ -256,12 +221,12 @@ fn benches(c: &mut Criterion) {
     configure(&mut g);
     g.throughput(Throughput::Elements(1));
     for &n in &counts {
-        let before = LIVE.load(Ordering::Relaxed);
+        let before = live();
         let mut idx: LshIndex<u64> = LshIndex::new();
         for (k, s) in stories.iter().take(n).enumerate() {
             idx.insert(k as u64, s);
         }
-        let index_bytes = LIVE.load(Ordering::Relaxed) - before;
+        let index_bytes = live() - before;
         // Queries: alternately a held-out article and an indexed real one.
         let indexed_real = n.min(real.len());
         let queries: Vec<&Signature> = (0..2_000)

@@ -296,6 +296,13 @@ impl LiveStory {
     }
 }
 
+fn parse<T: serde::de::DeserializeOwned>(key: &str, value: &str) -> Result<T, StateError> {
+    serde_json::from_str(value).map_err(|error| StateError::BadValue {
+        key: key.to_owned(),
+        error,
+    })
+}
+
 // ------------------------------------------------------------------ store
 
 /// All state of all stateful rules.
@@ -851,6 +858,11 @@ impl Store {
         }
     }
 
+    /// A record this instance wrote (its own changes coming back).
+    fn is_own(&self, writer: &str) -> bool {
+        !self.writer.is_empty() && writer == self.writer
+    }
+
     /// Apply a changelog record: at start-up (restore), or written by
     /// another instance while running. Records this instance wrote itself
     /// are skipped (its own state is already newer or equal).
@@ -868,12 +880,8 @@ impl Store {
                 match value {
                     None => self.remove_group(rest, &mut discard),
                     Some(v) => {
-                        let g: GroupRecord =
-                            serde_json::from_str(v).map_err(|error| StateError::BadValue {
-                                key: key.to_owned(),
-                                error,
-                            })?;
-                        if !self.writer.is_empty() && g.w == self.writer {
+                        let g: GroupRecord = parse(key, v)?;
+                        if self.is_own(&g.w) {
                             return Ok(());
                         }
                         self.watermark = self.watermark.max(g.last);
@@ -892,12 +900,8 @@ impl Store {
                 match value {
                     None => self.remove_story(skey, &mut discard),
                     Some(v) => {
-                        let rec: StoryRecord =
-                            serde_json::from_str(v).map_err(|error| StateError::BadValue {
-                                key: key.to_owned(),
-                                error,
-                            })?;
-                        if !self.writer.is_empty() && rec.w == self.writer {
+                        let rec: StoryRecord = parse(key, v)?;
+                        if self.is_own(&rec.w) {
                             return Ok(());
                         }
                         self.watermark = self.watermark.max(rec.last);

@@ -304,56 +304,18 @@ rules:
 "#;
 
 /// A broker, topics, a rule file and a config with `[alertmanager] url`.
-struct Fixture {
-    broker: Broker,
-    input: String,
-    alerts: String,
-    group: String,
-    http: String,
-    config: PathBuf,
-    dir: tempfile::TempDir,
-}
-
 fn fixture(am_url: &str, am_timeout: &str) -> Fixture {
-    let broker = Broker::start();
-    let input = unique("in");
-    let alerts = unique("alerts");
-    let dlq = unique("dlq");
-    broker.create_topic(&input, 1);
-    broker.create_topic(&alerts, 1);
-    broker.create_topic(&dlq, 1);
-    let dir = tempfile::tempdir().unwrap();
-    let rules = dir.path().join("rules.yaml");
-    std::fs::write(&rules, RULES).unwrap();
-    let http = format!("127.0.0.1:{}", free_port());
-    let group = unique("g");
-    let config = Setup {
-        brokers: &broker.addr(),
-        input: &input,
-        alerts: &alerts,
-        dlq: &dlq,
-        group: &group,
-        http: &http,
-        rules: &rules,
-    }
-    .write_config_with(
-        dir.path(),
+    Fixture::new(
+        RULES,
+        1,
         &[],
         &format!("\n[alertmanager]\nurl = \"{am_url}\"\ntimeout = \"{am_timeout}\"\n"),
-    );
-    Fixture {
-        broker,
-        input,
-        alerts,
-        group,
-        http,
-        config,
-        dir,
-    }
+    )
 }
 
 impl Fixture {
-    fn spawn(&self) -> DaemonProc {
+    /// The daemon, ready.
+    fn start(&self) -> DaemonProc {
         let mut d = DaemonProc::spawn(BIN, &self.config, self.dir.path(), &self.http);
         d.wait_ready(Duration::from_secs(60));
         d
@@ -451,7 +413,7 @@ fn alerts_reach_alertmanager_with_labels_and_annotations() {
     let am = Alertmanager::start_on(free_port());
     let fx = fixture(&am.url(), "5s");
     let mut tail = Tail::new(&fx.broker.addr(), &fx.alerts);
-    let mut daemon = fx.spawn();
+    let mut daemon = fx.start();
     let events = [
         lavrov(
             "e1",
@@ -561,7 +523,7 @@ fn alerts_reach_alertmanager_with_labels_and_annotations() {
     daemon.kill();
     let text = std::fs::read_to_string(&fx.config).unwrap();
     std::fs::write(&fx.config, text.replace(&fx.group, &unique("g2"))).unwrap();
-    let mut daemon = fx.spawn();
+    let mut daemon = fx.start();
     fx.produce(&[lavrov("e5", Some("Lavrov once more"), None)]);
     assert!(
         tail.wait(Duration::from_secs(60), |r| r.len() >= 9),
@@ -591,7 +553,7 @@ fn alertmanager_down_holds_back_nothing_and_is_retried() {
     let port = free_port();
     let fx = fixture(&format!("http://127.0.0.1:{port}"), "1s");
     let mut tail = Tail::new(&fx.broker.addr(), &fx.alerts);
-    let mut daemon = fx.spawn();
+    let mut daemon = fx.start();
     let n = 5;
     let events: Vec<Value> = (0..n)
         .map(|i| lavrov(&format!("d{i}"), Some("Lavrov"), None))
@@ -697,7 +659,7 @@ fn refused_posts_are_counted_not_retried() {
     let am = Alertmanager::start_on(free_port());
     let fx = fixture(&format!("{}/no-such-prefix", am.url()), "5s");
     let mut tail = Tail::new(&fx.broker.addr(), &fx.alerts);
-    let daemon = fx.spawn();
+    let daemon = fx.start();
     fx.produce(&[lavrov("r1", Some("Lavrov"), None)]);
     assert!(tail.wait(Duration::from_secs(60), |r| !r.is_empty()));
     let rejected = "newswatch_alertmanager_alerts_dropped_total{reason=\"rejected\"}";

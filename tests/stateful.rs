@@ -233,17 +233,11 @@ fn replay_gives_the_same_alerts_as_run() {
     // The changelog exists and holds the state.
     let state = consume_until(
         &fx.broker.addr(),
-        &newswatch::daemon::changelog::topic_name(&group_of(&fx)),
+        &newswatch::daemon::changelog::topic_name(&fx.group),
         Duration::from_secs(20),
         |r| r.len() >= STORIES,
     );
     assert!(state.len() >= STORIES, "{} changelog records", state.len());
-}
-
-fn group_of(fx: &Fixture) -> String {
-    let text = std::fs::read_to_string(&fx.config).unwrap();
-    let line = text.lines().find(|l| l.starts_with("group_id")).unwrap();
-    line.split('"').nth(1).unwrap().to_owned()
 }
 
 /// SIGKILL twice mid-stream: afterwards every story alerted exactly once
