@@ -603,10 +603,12 @@ impl Store {
             };
         }
         // Kafka partitions interleave: an event may be older than ones
-        // already seen. Hits are kept for the window plus the redelivery
-        // grace behind the group's latest event, and windows are evaluated
-        // around each event's own time, so moderate disorder changes nothing.
-        let horizon = g.last.saturating_sub(window + GRACE_MS);
+        // already seen. Hits are kept for two windows behind the group's
+        // latest event, and windows are evaluated around each event's own
+        // time, so disorder within a window changes nothing. (Not the whole
+        // 24h grace: every hit kept is rewritten to the changelog with each
+        // change of the group.)
+        let horizon = g.last.saturating_sub(window.saturating_mul(2));
         if g.hits.iter().any(|h| h.e == eid) || t <= horizon {
             // Counted already, or too late to count.
             return Decision::default();
