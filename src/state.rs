@@ -545,7 +545,7 @@ impl Store {
     /// oldest story, then the lowest key, so the choice is deterministic.
     fn most_similar(&mut self, gk: &str, sig: &Signature, threshold: f64) -> Option<u64> {
         let idx = self.lsh.get(gk)?;
-        self.scratch.clear();
+        // `candidates` clears the buffer first.
         idx.candidates(sig, &mut self.scratch);
         let mut best: Option<(f64, i64, u64)> = None;
         for &k in &self.scratch {

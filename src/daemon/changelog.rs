@@ -31,7 +31,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::Message;
+use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -221,7 +221,10 @@ pub fn restore(
             }
             Some(Ok(m)) => {
                 records += 1;
-                apply(&mut store, &metrics, m.key(), m.payload());
+                match decode(&m) {
+                    Ok(rec) => apply_tailed(&mut store, &metrics, rec),
+                    Err(e) => skipped(&metrics, e),
+                }
                 let (p, off) = (m.partition(), m.offset());
                 pending.retain(|(q, end)| !(*q == p && off + 1 >= *end));
             }
@@ -281,22 +284,19 @@ fn partitions_and_ends(
         .collect()
 }
 
-fn apply(store: &mut Store, metrics: &Metrics, key: Option<&[u8]>, value: Option<&[u8]>) {
-    let key = key.and_then(|k| std::str::from_utf8(k).ok());
-    let value = match value.map(std::str::from_utf8) {
-        None => Ok(None),
-        Some(Ok(v)) => Ok(Some(v)),
-        Some(Err(e)) => Err(e.to_string()),
+/// A changelog message as a record: a UTF-8 key, and a UTF-8 value or none
+/// (a tombstone). Anything else is not a record newswatch wrote.
+fn decode(m: &BorrowedMessage<'_>) -> Result<TailRecord, &'static str> {
+    let key = m
+        .key()
+        .and_then(|k| std::str::from_utf8(k).ok())
+        .ok_or("record without a UTF-8 key")?;
+    let value = match m.payload().map(std::str::from_utf8) {
+        None => None,
+        Some(Ok(v)) => Some(v.to_owned()),
+        Some(Err(_)) => return Err("record value is not UTF-8"),
     };
-    let res = match (key, value) {
-        (Some(k), Ok(v)) => store.load(k, v).map_err(|e| e.to_string()),
-        (None, _) => Err("record without a UTF-8 key".to_owned()),
-        (_, Err(e)) => Err(e),
-    };
-    if let Err(e) = res {
-        metrics.state_record_invalid();
-        tracing::warn!("state changelog record skipped: {e}");
-    }
+    Ok((key.to_owned(), value))
 }
 
 /// Follow the topic until `stop`, handing records to the pipeline loop.
@@ -319,20 +319,14 @@ fn tail(
                 last_error = Some(Instant::now());
             }
             Some(Ok(m)) => {
-                let key = m.key().and_then(|k| std::str::from_utf8(k).ok());
-                let Some(key) = key else {
-                    metrics.state_record_invalid();
-                    continue;
-                };
-                let value = match m.payload().map(std::str::from_utf8) {
-                    None => None,
-                    Some(Ok(v)) => Some(v.to_owned()),
-                    Some(Err(_)) => {
-                        metrics.state_record_invalid();
+                let rec = match decode(&m) {
+                    Ok(rec) => rec,
+                    Err(e) => {
+                        skipped(metrics, e);
                         continue;
                     }
                 };
-                if tx.blocking_send((key.to_owned(), value)).is_err() {
+                if tx.blocking_send(rec).is_err() {
                     return; // the pipeline is gone
                 }
             }
@@ -340,10 +334,16 @@ fn tail(
     }
 }
 
-/// Apply a tailed record (written by another instance, or our own echo).
+/// Apply a changelog record: restored, written by another instance, or
+/// this one's own echo.
 pub fn apply_tailed(store: &mut Store, metrics: &Metrics, rec: TailRecord) {
     if let Err(e) = store.load(&rec.0, rec.1.as_deref()) {
-        metrics.state_record_invalid();
-        tracing::warn!("state changelog record skipped: {e}");
+        skipped(metrics, e);
     }
+}
+
+/// A record that cannot be applied: counted and logged, never fatal.
+fn skipped(metrics: &Metrics, error: impl std::fmt::Display) {
+    metrics.state_record_invalid();
+    tracing::warn!(error = %error, "state changelog record skipped");
 }

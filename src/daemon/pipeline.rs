@@ -462,11 +462,13 @@ impl StateSide {
         let engine = &done.engine;
 
         let mut records = Vec::with_capacity(done.outs.len());
+        let mut decided = false;
         for out in done.outs {
             match out {
                 Out::Record(r) => records.push(r),
                 Out::Stateful { rule, m } => {
                     let Some(ev) = &done.event else { continue };
+                    decided = true;
                     self.changes.clear();
                     let (d, alert) = engine.settle_one(
                         ev,
@@ -498,7 +500,11 @@ impl StateSide {
                 }
             }
         }
-        self.account(shared);
+        // Only a decision changes the state (most events match no stateful
+        // rule: no gauge updates for them).
+        if decided {
+            self.account(shared);
+        }
         (done.ticket, done.received, records)
     }
 
@@ -688,6 +694,7 @@ pub async fn run(shared: Arc<Shared>, shutdown: CancellationToken) -> Result<(),
             }
             Some(rec) = state.tail.recv() => {
                 changelog::apply_tailed(&mut state.store, &shared.metrics, rec);
+                state.account(&shared);
             }
             Some(done) = matching.next() => {
                 let done: Result<Done, _> = done;
