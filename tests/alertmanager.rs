@@ -260,13 +260,10 @@ impl Alertmanager {
     }
 
     fn signal(&self, sig: &str) {
-        let pid = self.child.as_ref().expect("alertmanager not running").id();
-        let st = Command::new("kill")
-            .arg(format!("-{sig}"))
-            .arg(pid.to_string())
-            .status()
-            .unwrap();
-        assert!(st.success(), "kill -{sig} {pid}");
+        send_signal(
+            self.child.as_ref().expect("alertmanager not running").id(),
+            sig,
+        );
     }
 
     fn stop(&mut self) {

@@ -8,7 +8,9 @@
 //! promtool is required (scripts/test installs it); a missing promtool is a
 //! failure, not a skip.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -96,17 +98,9 @@ fn k8s_object(kind: &str, name: &str) -> Yaml {
         .unwrap_or_else(|| panic!("deploy/k8s: no {kind} named {name}"))
 }
 
-/// Load a config file's text through the daemon's own loader, with an
-/// explicit environment (so the test's own environment cannot leak in).
+/// Load a config file's text through the daemon's own loader.
 fn load_config(toml: &str, env: &[(&str, &str)]) -> Config {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("newswatch.toml");
-    std::fs::write(&p, toml).unwrap();
-    let env: HashMap<String, String> = env
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    Config::load_with_env(Some(&p), Some(env)).unwrap_or_else(|e| panic!("{e}"))
+    common::load_config_text(toml, env).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The Kubernetes ConfigMap's newswatch.toml, validated by the daemon.

@@ -18,6 +18,8 @@
 //! the built binary on `PATH`, expecting the exit code its comment states as
 //! `(exit N)`, else 0.
 
+mod common;
+
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -157,19 +159,10 @@ fn config_reference() -> Vec<KeyDoc> {
 
 /// Load `toml` (and `env`) as a config file; `file` cleared for comparison.
 fn load(toml: &str, env: &[(&str, &str)]) -> Result<Config, String> {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("c.toml");
-    std::fs::write(&p, toml).unwrap();
-    let env: HashMap<String, String> = env
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    Config::load_with_env(Some(&p), Some(env))
-        .map(|mut c| {
-            c.file = None;
-            c
-        })
-        .map_err(|e| e.to_string())
+    common::load_config_text(toml, env).map(|mut c| {
+        c.file = None;
+        c
+    })
 }
 
 fn builtin() -> Config {

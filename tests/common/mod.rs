@@ -122,13 +122,7 @@ impl Broker {
     }
 
     fn signal(&self, sig: &str) {
-        let pid = self.child.as_ref().expect("broker not running").id();
-        let st = Command::new("kill")
-            .arg(format!("-{sig}"))
-            .arg(pid.to_string())
-            .status()
-            .unwrap();
-        assert!(st.success(), "kill -{sig} {pid}");
+        send_signal(self.child.as_ref().expect("broker not running").id(), sig);
     }
 
     pub fn create_topic(&self, name: &str, partitions: u32) {
@@ -499,12 +493,7 @@ impl DaemonProc {
 
     /// Send a signal by name (`TERM`, `HUP`, `KILL`, …).
     pub fn signal(&self, sig: &str) {
-        let st = Command::new("kill")
-            .arg(format!("-{sig}"))
-            .arg(self.pid().to_string())
-            .status()
-            .unwrap();
-        assert!(st.success(), "kill -{sig} {}", self.pid());
+        send_signal(self.pid(), sig);
     }
 
     /// SIGKILL, and reap.
@@ -669,4 +658,28 @@ impl Fixture {
     pub fn spawn(&self, bin: &str) -> DaemonProc {
         DaemonProc::spawn(bin, &self.config, self.dir.path(), &self.http)
     }
+}
+
+/// Send signal `sig` (e.g. `TERM`, `STOP`) to process `pid`.
+pub fn send_signal(pid: u32, sig: &str) {
+    let st = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(st.success(), "kill -{sig} {pid}");
+}
+
+/// Load a config file's text through the daemon's own loader, with an
+/// explicit environment (so the test's own environment cannot leak in).
+/// The error is the loader's message.
+pub fn load_config_text(toml: &str, env: &[(&str, &str)]) -> Result<newswatch::Config, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("newswatch.toml");
+    std::fs::write(&p, toml).unwrap();
+    let env: HashMap<String, String> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    newswatch::Config::load_with_env(Some(&p), Some(env)).map_err(|e| e.to_string())
 }
