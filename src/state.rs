@@ -277,6 +277,8 @@ struct StoryRecord {
     /// Exact key (`id:<story_id>` or `text:<hash>`) when not found by similarity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     exact: Option<String>,
+    /// Hex signatures: filled only while the record is written or read;
+    /// in memory the parsed [`LiveStory::sigs`] are the one copy.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     sigs: Vec<String>,
 }
@@ -489,7 +491,6 @@ impl Store {
                         .all(|x| story::similarity(x, sig) < SAME_VERSION)
                 {
                     s.sigs.push(sig.clone());
-                    s.rec.sigs.push(sig.to_hex());
                     new_sig = Some(sig.clone());
                 }
             }
@@ -526,9 +527,9 @@ impl Store {
             window,
             events: 1,
             exact,
-            sigs: sig.map(|s| vec![s.to_hex()]).unwrap_or_default(),
+            sigs: Vec::new(),
         };
-        self.insert_story(gk.to_owned(), key, rec);
+        self.insert_story(gk.to_owned(), key, rec, sig.cloned().into_iter().collect());
         changes.push(Change {
             key: story_change_key(gk, key),
             value: self.story_value(key),
@@ -775,15 +776,13 @@ impl Store {
     fn story_value(&mut self, key: u64) -> Option<String> {
         let s = self.stories.get_mut(&key)?;
         s.rec.w = self.writer.clone();
-        serde_json::to_string(&s.rec).ok()
+        s.rec.sigs = s.sigs.iter().map(Signature::to_hex).collect();
+        let value = serde_json::to_string(&s.rec).ok();
+        s.rec.sigs = Vec::new();
+        value
     }
 
-    fn insert_story(&mut self, gk: String, key: u64, rec: StoryRecord) {
-        let sigs: Vec<Signature> = rec
-            .sigs
-            .iter()
-            .filter_map(|h| Signature::from_hex(h))
-            .collect();
+    fn insert_story(&mut self, gk: String, key: u64, rec: StoryRecord, sigs: Vec<Signature>) {
         if !sigs.is_empty() {
             let idx = self.lsh.entry(gk.clone()).or_default();
             for s in &sigs {
@@ -902,13 +901,17 @@ impl Store {
                 match value {
                     None => self.remove_story(skey, &mut discard),
                     Some(v) => {
-                        let rec: StoryRecord = parse(key, v)?;
+                        let mut rec: StoryRecord = parse(key, v)?;
                         if self.is_own(&rec.w) {
                             return Ok(());
                         }
                         self.watermark = self.watermark.max(rec.last);
+                        let sigs = std::mem::take(&mut rec.sigs)
+                            .iter()
+                            .filter_map(|h| Signature::from_hex(h))
+                            .collect();
                         self.remove_story(skey, &mut discard);
-                        self.insert_story(gk.to_owned(), skey, rec);
+                        self.insert_story(gk.to_owned(), skey, rec, sigs);
                     }
                 }
             }
