@@ -54,9 +54,9 @@ use rdkafka::util::Timeout;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
-use newswatch::event::{self, EventFields};
+use newswatch_core::event::{self, EventFields};
 
-#[path = "../benches/support/rulegen.rs"]
+#[path = "../crates/core/benches/support/rulegen.rs"]
 mod rulegen;
 use rulegen::Rng;
 

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::event::EventFields;
 use crate::redact;
+use newswatch_core::event::EventFields;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -404,11 +404,11 @@ fn validate(raw: RawConfig, file: Option<&Path>) -> Result<Config, String> {
         return Err("kafka.input_topics must list at least one topic, none empty".into());
     }
     for t in k.input_topics.iter().chain([&k.alert_topic]) {
-        if !crate::rules::is_valid_topic(t) {
+        if !newswatch_core::rules::is_valid_topic(t) {
             return Err(format!("bad Kafka topic name {t:?}"));
         }
     }
-    if !k.dlq_topic.is_empty() && !crate::rules::is_valid_topic(&k.dlq_topic) {
+    if !k.dlq_topic.is_empty() && !newswatch_core::rules::is_valid_topic(&k.dlq_topic) {
         return Err(format!(
             "kafka.dlq_topic: bad Kafka topic name {:?}",
             k.dlq_topic

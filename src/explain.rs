@@ -7,9 +7,9 @@
 
 use std::fmt::Write as _;
 
-use crate::event::Event;
-use crate::matcher::{field_name, Explained, TextSpan, TITLE};
-use crate::Engine;
+use newswatch_core::event::Event;
+use newswatch_core::matcher::{field_name, Explained, TextSpan, TITLE};
+use newswatch_core::Engine;
 
 /// Lists longer than this show only their matching entries.
 const LIST_SHOW_ALL: usize = 12;

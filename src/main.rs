@@ -10,7 +10,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use newswatch::config::{self, Config};
 use newswatch::replay::{self, Input};
-use newswatch::{explain, rules, ruletest, Engine};
+use newswatch::{explain, ruletest};
+use newswatch_core::{rules, Engine};
 
 #[derive(Parser)]
 #[command(

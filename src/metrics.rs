@@ -12,7 +12,7 @@ use prometheus::{
 };
 
 use crate::daemon::alertmanager::DropReason;
-use crate::event::Reason;
+use newswatch_core::event::Reason;
 
 pub struct Metrics {
     registry: Registry,

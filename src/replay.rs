@@ -17,11 +17,11 @@ use std::io::{self, BufRead, Write};
 use chrono::{DateTime, Utc};
 use crossbeam_channel::bounded;
 
-use crate::engine::{Slot, Staged};
-use crate::event::{format_time, DecodeError, Event};
-use crate::matcher::Scratch;
-use crate::state::Store;
-use crate::Engine;
+use newswatch_core::engine::{Slot, Staged};
+use newswatch_core::event::{format_time, DecodeError, Event};
+use newswatch_core::matcher::Scratch;
+use newswatch_core::state::Store;
+use newswatch_core::Engine;
 
 /// Lines per batch: large enough to amortize channel hand-offs, small enough
 /// to keep the reorder buffer small.

@@ -11,11 +11,11 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
-use crate::event::EventFields;
-use crate::matcher::Scratch;
-use crate::rules::{self, Diagnostic};
-use crate::yaml::{self, Kind, Node};
-use crate::Engine;
+use newswatch_core::event::EventFields;
+use newswatch_core::matcher::Scratch;
+use newswatch_core::rules::yaml::{self, Kind, Node};
+use newswatch_core::rules::{self, Diagnostic};
+use newswatch_core::Engine;
 
 /// The outcome of running test files.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -105,7 +105,7 @@ fn run_file(path: &Path, fields: &EventFields, report: &mut Report) {
         let mut scratch = Scratch::new();
         let mut latest: Option<DateTime<Utc>> = None;
         // Each test starts from empty state.
-        let mut store = crate::state::Store::default();
+        let mut store = newswatch_core::state::Store::default();
         for (line, ev) in &case.events {
             let bytes = ev.to_string();
             match engine.decode(bytes.as_bytes()) {

@@ -16,8 +16,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use newswatch::config::Config;
-use newswatch::event::Reason;
 use newswatch::metrics::Metrics;
+use newswatch_core::event::Reason;
 use yaml_rust2::{Yaml, YamlLoader};
 
 // ------------------------------------------------------------------ helpers
@@ -567,7 +567,7 @@ fn kubernetes_deployment_fits_the_daemon() {
         );
         inputs.push((PathBuf::from(rules_dir).join(k), text.to_owned()));
     }
-    let rs = newswatch::rules::load_strs(inputs.clone())
+    let rs = newswatch_core::rules::load_strs(inputs.clone())
         .unwrap_or_else(|e| panic!("the ConfigMap's rules do not load: {e}"));
     assert!(!rs.rules.is_empty());
     let expected: BTreeSet<PathBuf> = inputs.iter().map(|(p, _)| p.clone()).collect();
@@ -594,7 +594,7 @@ fn kubernetes_deployment_fits_the_daemon() {
     for p in &cfg.rules.paths {
         on_disk.push(vol.path().join(p.strip_prefix(rules_dir).unwrap()));
     }
-    let rs2 = newswatch::rules::load_paths(&on_disk)
+    let rs2 = newswatch_core::rules::load_paths(&on_disk)
         .unwrap_or_else(|e| panic!("rules.paths on a ConfigMap volume: {e}"));
     assert_eq!(rs2.rules.len(), rs.rules.len());
 

@@ -25,9 +25,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use newswatch::config::{self, Config};
-use newswatch::event::EventFields;
-use newswatch::matcher::Scratch;
-use newswatch::{rules, Engine};
+use newswatch_core::event::EventFields;
+use newswatch_core::matcher::Scratch;
+use newswatch_core::{rules, Engine};
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -7,10 +7,10 @@
 
 use std::path::PathBuf;
 
-use newswatch::alert::Alert;
-use newswatch::event::EventFields;
-use newswatch::matcher::Scratch;
-use newswatch::{rules, Engine};
+use newswatch_core::alert::Alert;
+use newswatch_core::event::EventFields;
+use newswatch_core::matcher::Scratch;
+use newswatch_core::{rules, Engine};
 use serde_json::{json, Value};
 
 /// Lists and macros shared by every row.

@@ -53,7 +53,7 @@ fn event(i: usize, padding: usize) -> Vec<u8> {
 }
 
 fn expected_id(i: usize) -> String {
-    newswatch::alert::alert_id(rule_of(i), &BTreeMap::new(), &format!("ev-{i}"))
+    newswatch_core::alert::alert_id(rule_of(i), &BTreeMap::new(), &format!("ev-{i}"))
 }
 
 fn fixture(rules: &str, consumer_properties: &[(&str, &str)], extra: &str) -> Fixture {

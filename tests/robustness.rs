@@ -4,9 +4,11 @@
 
 use std::path::PathBuf;
 
-use newswatch::event::{self, EventFields};
-use newswatch::matcher::Scratch;
-use newswatch::{explain, query, rules, Engine};
+use newswatch::explain;
+use newswatch_core::event::{self, EventFields};
+use newswatch_core::lang::query;
+use newswatch_core::matcher::Scratch;
+use newswatch_core::{rules, Engine};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 

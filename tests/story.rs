@@ -5,7 +5,7 @@
 //! reports, follow-ups, same company or topic). The full labelled
 //! evaluation needs the corpus and runs as `examples/story_eval.rs`.
 
-use newswatch::story::{self, LshIndex, Signature, DEFAULT_SIMILARITY};
+use newswatch_core::state::story::{self, LshIndex, Signature, DEFAULT_SIMILARITY};
 use serde::Deserialize;
 
 #[derive(Deserialize)]

@@ -36,9 +36,9 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::alert::Alert;
 use crate::config::AlertmanagerConfig;
 use crate::metrics::Metrics;
+use newswatch_core::alert::Alert;
 
 /// Alerts waiting for Alertmanager, at most (about 1–2 KB each).
 pub const QUEUE_CAP: usize = 10_000;
@@ -758,7 +758,7 @@ fn classify(e: reqwest::Error, timeout: Duration) -> AlertmanagerError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alert::{AlertEvent, AlertRule};
+    use newswatch_core::alert::{AlertEvent, AlertRule};
     use serde_json::json;
 
     fn t(s: &str) -> DateTime<Utc> {
@@ -767,7 +767,7 @@ mod tests {
 
     fn alert(labels: &[(&str, &str)], title: Option<&str>, url: Option<&str>) -> Alert {
         Alert {
-            schema: crate::alert::SCHEMA.into(),
+            schema: newswatch_core::alert::SCHEMA.into(),
             alert_id: "3f1c0000000000000000000000000001".into(),
             rule: AlertRule {
                 id: "ru-mfa-statement".into(),

@@ -1,7 +1,7 @@
 //! The state changelog: where stateful rules keep their state in Kafka.
 //!
 //! This is the Kafka Streams state-store design, on the state of
-//! [`crate::state::Store`]: every change is a record in a compacted topic,
+//! [`newswatch_core::state::Store`]: every change is a record in a compacted topic,
 //! `<group_id>-state-changelog`, keyed by rule and group (and story). The
 //! pipeline writes a change with the alerts of the event that caused it, and
 //! an input offset is stored only after all of them are acknowledged, so the
@@ -38,7 +38,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::KafkaConfig;
 use crate::metrics::Metrics;
-use crate::state::Store;
+use newswatch_core::state::Store;
 
 /// How long one metadata or watermark request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);

@@ -61,7 +61,7 @@ async fn rules(State(s): State<Arc<Shared>>) -> Response {
         .collect();
     axum::Json(json!({
         "version": rs.version,
-        "loaded_at": crate::event::format_time(&rs.loaded_at),
+        "loaded_at": newswatch_core::event::format_time(&rs.loaded_at),
         "rules": list,
     }))
     .into_response()

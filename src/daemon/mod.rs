@@ -29,7 +29,7 @@ use rules::RulesHandle;
 pub enum DaemonError {
     /// The rule files do not load; the daemon does not start without rules.
     #[error("the rules do not load:\n{0}")]
-    Rules(#[from] crate::rules::LoadErrors),
+    Rules(#[from] newswatch_core::rules::LoadErrors),
     /// A Kafka client could not be created (bad property, for instance).
     /// Rendered without configured values: rdkafka's own text would quote
     /// the value of a rejected (say, misspelt `sasl.pasword`) property.

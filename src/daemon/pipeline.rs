@@ -34,14 +34,14 @@ use tokio_util::sync::CancellationToken;
 use super::changelog;
 use super::offsets::{OffsetTracker, Ticket};
 use super::{DaemonError, Shared, HEARTBEAT_EVERY};
-use crate::alert;
 use crate::config::KafkaConfig;
-use crate::engine::Slot;
-use crate::event::Event;
-use crate::matcher::{Match, Scratch};
-use crate::state::{Change, Store};
-use crate::story::Signature;
-use crate::Engine;
+use newswatch_core::alert;
+use newswatch_core::engine::Slot;
+use newswatch_core::event::Event;
+use newswatch_core::matcher::{Match, Scratch};
+use newswatch_core::state::story::Signature;
+use newswatch_core::state::{Change, Store};
+use newswatch_core::Engine;
 
 /// Events between the consumer and their acknowledgement, at most.
 const MAX_IN_FLIGHT: usize = 1000;
@@ -365,8 +365,8 @@ fn process(shared: &Shared, engine: &Arc<Engine>, scratch: &mut Scratch, work: W
             .map(|ev| (engine.stage(&ev, scratch, work.kafka_time), ev))
     }));
     let decoded = decoded.unwrap_or_else(|_| {
-        Err(crate::event::DecodeError {
-            reason: crate::event::Reason::BadField,
+        Err(newswatch_core::event::DecodeError {
+            reason: newswatch_core::event::Reason::BadField,
             detail: "internal error while matching this event (a bug: please report it)".into(),
         })
     });

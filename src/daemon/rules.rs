@@ -14,10 +14,10 @@ use arc_swap::ArcSwap;
 use notify::{RecursiveMode, Watcher};
 use tokio_util::sync::CancellationToken;
 
-use crate::event::EventFields;
 use crate::metrics::Metrics;
-use crate::rules::{self, LoadErrors};
-use crate::Engine;
+use newswatch_core::event::EventFields;
+use newswatch_core::rules::{self, LoadErrors};
+use newswatch_core::Engine;
 
 pub struct RulesHandle {
     engine: ArcSwap<Engine>,

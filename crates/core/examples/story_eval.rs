@@ -1,4 +1,4 @@
-//! Evaluation of the "same story" detector (`newswatch::story`) on
+//! Evaluation of the "same story" detector (`newswatch_core::state::story`) on
 //! hand-labelled pairs of Reuters-21578 articles.
 //!
 //! ```sh
@@ -30,7 +30,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use chrono::DateTime;
-use newswatch::story::{
+use newswatch_core::state::story::{
     self, LshIndex, Signature, BANDS, DEFAULT_SIMILARITY, NUM_HASHES, ROWS, SHINGLE_WORDS,
 };
 use serde::Deserialize;

@@ -7,6 +7,8 @@
 //! rule set comes out, or nothing does; a caller that holds an older rule set
 //! keeps it (hot reload relies on this).
 
+pub mod yaml;
+
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -15,10 +17,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use crate::compile::{Compiler, ListEntry, MacroDef, SrcId};
+use crate::lang::compile::{Compiler, ListEntry, MacroDef, SrcId};
+use crate::lang::query::{self, Span};
 use crate::matcher::{CompiledRule, Matcher};
-use crate::query::{self, Span};
-use crate::yaml::{self, Kind, Node, Pos};
+use yaml::{Kind, Node, Pos};
 
 /// One problem in a rule file, printed as `FILE:LINE:COL: message`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]

@@ -24,6 +24,8 @@
 //!   values. Changelog keys are `g␟<group key>` for a group's threshold and
 //!   throttle state and `s␟<group key>␟<story>` for one story.
 
+pub mod story;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
@@ -34,7 +36,7 @@ use sha2::{Digest, Sha256};
 use crate::alert::Story as AlertStory;
 use crate::event::Event;
 use crate::rules::{AlertMode, Rule};
-use crate::story::{self, LshIndex, Signature};
+use story::{LshIndex, Signature};
 
 /// Live stories held at most, over all rules and groups.
 pub const MAX_STORIES: usize = 200_000;
@@ -173,7 +175,7 @@ fn text_key(ev: &Event) -> String {
         .into_iter()
         .flatten()
     {
-        crate::text::for_each_word(t, |_, w| {
+        crate::lang::text::for_each_word(t, |_, w| {
             h.update(w.as_bytes());
             h.update([0]);
         });
@@ -589,7 +591,7 @@ impl Store {
                 // Without the field an event proves nothing about
                 // independence: it does not count.
                 None => return Decision::default(),
-                Some(v) => (Some(crate::text::keyword_key(&v)), Some(v)),
+                Some(v) => (Some(crate::lang::text::keyword_key(&v)), Some(v)),
             },
             None => (None, ev.source.clone().filter(|s| !s.trim().is_empty())),
         };
@@ -924,9 +926,9 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::Engine;
     use crate::event::{decode, EventFields};
     use crate::matcher::Scratch;
-    use crate::Engine;
     use std::path::PathBuf;
 
     const BODY_A: &str = "The United States, South Korea and Japan began a three-day trilateral naval exercise \

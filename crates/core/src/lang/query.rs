@@ -14,7 +14,7 @@
 //! The tree keeps words raw (as written). Whether a word is text (to be
 //! normalized and segmented) or a keyword value (compared as written) is only
 //! known once field scopes, lists and macros are resolved, which
-//! [`crate::compile`] does. Every node carries the byte span of its source
+//! [`crate::lang::compile`] does. Every node carries the byte span of its source
 //! text so errors can point at the bad token.
 //!
 //! Pure: no IO, and no input makes it panic (see the property tests).

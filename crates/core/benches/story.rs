@@ -1,4 +1,4 @@
-//! Cost per event of the "same story" detector (`newswatch::story`).
+//! Cost per event of the "same story" detector (`newswatch_core::state::story`).
 //!
 //! * `signature/article_1.3KB`: `story::signature` on real Reuters articles
 //!   of 1.1–1.5 KB (title + body), taken round-robin, and the same up to the
@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use criterion::{black_box, criterion_group, Criterion, Throughput};
-use newswatch::story::{self, LshIndex, Signature, DEFAULT_SIMILARITY};
+use newswatch_core::state::story::{self, LshIndex, Signature, DEFAULT_SIMILARITY};
 use serde::Deserialize;
 
 // ---------------------------------------------------------------- allocator

@@ -26,10 +26,10 @@ use std::cell::RefCell;
 use rustc_hash::FxHashMap;
 use serde_json::Value;
 
-use crate::compile::{Dict, Expr, ExprKind, KeywordField, Pat, PatId, SrcId, TextScope};
 use crate::event::Event;
-use crate::query::Span;
-use crate::text::{self, Tokens};
+use crate::lang::compile::{Dict, Expr, ExprKind, KeywordField, Pat, PatId, SrcId, TextScope};
+use crate::lang::query::Span;
+use crate::lang::text::{self, Tokens};
 
 /// Field numbers used in occurrences and spans.
 pub const TITLE: u8 = 0;

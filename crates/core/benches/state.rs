@@ -15,10 +15,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion};
-use newswatch::event::{decode, Event, EventFields};
-use newswatch::rules::{load_strs, Rule};
-use newswatch::state::{group_of, Store};
-use newswatch::story::{signature, Signature};
+use newswatch_core::event::{decode, Event, EventFields};
+use newswatch_core::rules::{load_strs, Rule};
+use newswatch_core::state::story::{signature, Signature};
+use newswatch_core::state::{group_of, Store};
 
 const RULES: &str =
     "rules:\n- {id: fs, title: t, query: report, alert: {mode: first_seen, window: 24h}}\n";

@@ -14,8 +14,8 @@ use crate::alert::{self, Alert};
 use crate::event::{self, DecodeError, Event, EventFields};
 use crate::matcher::{Match, Scratch};
 use crate::rules::{AlertMode, RuleSet};
+use crate::state::story::{self, Signature};
 use crate::state::{self, Change, Decision, Store};
-use crate::story::{self, Signature};
 
 /// A loaded rule set plus the event field mapping.
 #[derive(Debug)]

@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use newswatch::text;
+use newswatch_core::lang::text;
 
 // ---------------------------------------------------------------- rng
 

@@ -14,7 +14,7 @@
 //! # The method
 //!
 //! 1. **Words.** Title and body are split and normalized with the matcher's
-//!    own [`crate::text`] functions, so case, accents, punctuation, `U.S.` vs
+//!    own [`crate::lang::text`] functions, so case, accents, punctuation, `U.S.` vs
 //!    `US` make no difference, in every script the tokenizer handles (a
 //!    Japanese kanji or hiragana is a word of its own, so Japanese shingles
 //!    are mostly character n-grams).
@@ -75,7 +75,7 @@
 //! finalizer (Steele, Lea, Flood, 2014) for mixing, and per-permutation
 //! multiply-add-shift `(a·x + b) >> 32` with 128 fixed odd multipliers. A
 //! unit test pins a signature value so that any change is noticed. The
-//! words are those of [`crate::text`]: a change to its normalization changes
+//! words are those of [`crate::lang::text`]: a change to its normalization changes
 //! the signatures of stored stories too (the state changelog then needs a
 //! migration).
 //!
@@ -85,7 +85,7 @@ use std::hash::Hash;
 
 use rustc_hash::{FxBuildHasher, FxHashMap, FxHashSet};
 
-use crate::text;
+use crate::lang::text;
 
 /// Number of MinHash functions in a [`Signature`].
 pub const NUM_HASHES: usize = 128;

@@ -20,9 +20,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use criterion::{black_box, criterion_group, Criterion, Throughput};
-use newswatch::event::{self, EventFields};
-use newswatch::matcher::{Match, Scratch};
-use newswatch::rules::{self, RuleSet};
+use newswatch_core::event::{self, EventFields};
+use newswatch_core::matcher::{Match, Scratch};
+use newswatch_core::rules::{self, RuleSet};
 
 #[path = "support/rulegen.rs"]
 mod rulegen;

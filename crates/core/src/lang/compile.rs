@@ -1,7 +1,7 @@
 //! From syntax trees to executable expressions.
 //!
 //! Resolves field scopes, `@lists` and `$macros`, normalizes text terms
-//! through [`crate::text`] into pattern ids of a shared [`Dict`], and runs the
+//! through [`crate::lang::text`] into pattern ids of a shared [`Dict`], and runs the
 //! semantic checks of SPEC §4: undefined references, macro cycles,
 //! AND/NOT/keyword fields inside NEAR, NEARs that can never match, and
 //! queries that would match every event.
@@ -12,8 +12,8 @@ use std::collections::HashMap;
 
 use rustc_hash::FxHashMap;
 
-use crate::query::{Ast, Span, MAX_DEPTH};
-use crate::text;
+use crate::lang::query::{Ast, Span, MAX_DEPTH};
+use crate::lang::text;
 
 /// Identifies the string a span points into (a rule's query, a macro, a list
 /// entry); the rule loader maps it back to a file position.
@@ -498,7 +498,7 @@ pub fn positive(e: &Expr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::query::parse;
+    use crate::lang::query::parse;
 
     fn compile(
         q: &str,

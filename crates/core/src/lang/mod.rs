@@ -1,0 +1,12 @@
+//! The query language, from words to executable expressions.
+//!
+//! [`text`] turns text and query words into normalized words (the one place
+//! where "what is a word" is decided), [`query`] parses a query into a syntax
+//! tree with spans, and [`compile`] resolves field scopes, `@lists` and
+//! `$macros` into [`compile::Expr`] trees over a shared pattern dictionary.
+//!
+//! Architecture invariant: pure functions of their inputs; no IO.
+
+pub mod compile;
+pub mod query;
+pub mod text;
