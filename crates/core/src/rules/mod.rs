@@ -1063,3 +1063,6 @@ pub fn is_valid_topic(s: &str) -> bool {
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
+
+#[cfg(test)]
+mod tests;
