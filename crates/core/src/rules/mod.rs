@@ -17,7 +17,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use crate::lang::compile::{Compiler, ListEntry, MacroDef, SrcId};
+use crate::lang::compile::{CompileErrorKind, Compiler, ListEntry, MacroDef, SrcId};
 use crate::lang::query::{self, Span};
 use crate::matcher::{CompiledRule, Matcher};
 use yaml::{Kind, Node, Pos};
@@ -625,9 +625,10 @@ impl Loader {
                 let ast = query::Ast::Macro(name.clone(), Span::default());
                 if let Err(errs) = checker.filter(&ast, src) {
                     for e in errs {
-                        if e.message.starts_with("undefined ")
-                            || e.message.starts_with("macro cycle")
-                        {
+                        if matches!(
+                            e.kind,
+                            CompileErrorKind::Undefined | CompileErrorKind::MacroCycle
+                        ) {
                             self.diag_at_span(e.src, e.span, e.message);
                         }
                     }
