@@ -35,10 +35,7 @@ fn load_one(yaml: &str) -> Rule {
     let rs = load_strs(vec![(PathBuf::from("a.yaml"), yaml.to_owned())])
         .unwrap_or_else(|e| panic!("{yaml}\n{e}"));
     assert_eq!(rs.rules.len(), 1);
-    rs.rules
-        .into_iter()
-        .next()
-        .unwrap_or_else(|| unreachable!())
+    rs.rules[0].clone()
 }
 
 const RULE_KEYS: &str =
