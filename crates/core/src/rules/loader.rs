@@ -322,7 +322,7 @@ impl Loader {
         self.check_macros(&lists, &macros);
         let mut compiler = Compiler::new(&lists, &macros);
         let compiled = self.compile(&mut compiler, raw_rules);
-        let matcher_dict = compiler.dict;
+        let dict = compiler.dict;
         if !self.diags.is_empty() {
             let mut d = self.diags;
             d.sort();
@@ -332,7 +332,7 @@ impl Loader {
         Ok(RuleSet {
             files: self.files.iter().map(|f| f.path.clone()).collect(),
             rules: compiled.rules,
-            matcher: Matcher::new(matcher_dict, compiled.exprs),
+            matcher: Matcher::new(dict, compiled.exprs),
             disabled: compiled.disabled,
             version,
             loaded_at: Utc::now(),
