@@ -1,5 +1,7 @@
-//! The `newswatch` command line (SPEC §1). Thin: parses arguments, sets up
-//! logging, calls into the library, maps outcomes to exit codes.
+//! The `newswatch` command line (SPEC §1). Thin: `main` parses arguments,
+//! sets up logging and dispatches to one `cmd_*` function per subcommand,
+//! which calls into the library and maps its outcome to an exit code. Errors
+//! that end a command early are `anyhow` errors, here and nowhere else.
 
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -103,120 +105,32 @@ fn main() -> ExitCode {
     }
 }
 
-fn load_config(cli: Option<&Path>) -> Result<Config> {
-    let path = config::resolve_path(cli);
-    Ok(Config::load(path.as_deref())?)
-}
-
-fn load_engine(
-    config: Option<&Path>,
-    rules_override: &[PathBuf],
-) -> Result<Result<Engine, rules::LoadErrors>> {
-    let cfg = load_config(config)?;
-    let paths = if rules_override.is_empty() {
-        cfg.rules.paths.clone()
-    } else {
-        rules_override.to_vec()
-    };
-    Ok(rules::load_paths(&paths).map(|rs| Engine::new(rs, cfg.event.clone())))
-}
-
+/// One function per subcommand; each returns its exit code, or an error
+/// that `main` prints with exit code 2.
 fn dispatch(cmd: Command) -> Result<ExitCode> {
     match cmd {
-        Command::Run { config } => {
-            let cfg = load_config(config.as_deref())?;
-            run_daemon(cfg)
-        }
-        Command::Check { config, paths } => check(config.as_deref(), &paths),
-        Command::Test { files } => {
-            let cfg = load_config(None)?;
-            let files = match ruletest::expand(&files) {
-                Ok(f) => f,
-                Err(diags) => {
-                    for d in diags {
-                        println!("{d}");
-                    }
-                    println!("0 passed, 1 failed");
-                    return Ok(ExitCode::from(1));
-                }
-            };
-            let report = ruletest::run_files(&files, &cfg.event);
-            for l in &report.lines {
-                println!("{l}");
-            }
-            println!("{}", report.summary());
-            Ok(if report.failed == 0 && report.passed > 0 {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
-        }
+        Command::Run { config } => cmd_run(config.as_deref()),
+        Command::Check { config, paths } => cmd_check(config.as_deref(), &paths),
+        Command::Test { files } => cmd_test(&files),
         Command::Replay {
             config,
             rules,
             files,
-        } => {
-            let engine = match load_engine(config.as_deref(), &rules)? {
-                Ok(e) => e,
-                Err(errs) => {
-                    eprintln!("{errs}");
-                    anyhow::bail!(
-                        "the rules do not load ({} errors); run `newswatch check`",
-                        errs.0.len()
-                    );
-                }
-            };
-            tracing::info!(rules = engine.rules.rules.len(), version = %engine.rules.version, "rules loaded");
-            let inputs = open_inputs(&files)?;
-            let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-            let stdout = io::stdout();
-            let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
-            let stats = match replay::replay(&engine, inputs, &mut out, threads) {
-                Ok(s) => s,
-                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
-                Err(e) => return Err(e).context("replay failed"),
-            };
-            eprintln!(
-                "events: {}, invalid: {}, alerts: {}",
-                stats.events, stats.invalid, stats.alerts
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+        } => cmd_replay(config.as_deref(), &rules, &files),
         Command::Explain {
             config,
             rules,
             rule,
             file,
-        } => {
-            let engine = match load_engine(config.as_deref(), &rules)? {
-                Ok(e) => e,
-                Err(errs) => {
-                    eprintln!("{errs}");
-                    anyhow::bail!("the rules do not load; run `newswatch check`");
-                }
-            };
-            let Some(idx) = engine.rules.rule_index(&rule) else {
-                anyhow::bail!("no enabled rule with id `{rule}`");
-            };
-            let bytes = read_event(file.as_deref())?;
-            let ev = engine.decode(&bytes).map_err(|e| {
-                anyhow::anyhow!("the event is invalid ({}): {}", e.reason, e.detail)
-            })?;
-            let (text, matched) = explain::explain(&engine, idx, &ev);
-            print!("{text}");
-            Ok(if matched {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
-        }
+        } => cmd_explain(config.as_deref(), &rules, &rule, file.as_deref()),
     }
 }
 
 /// `newswatch run`: the daemon on a tokio runtime, stopped by SIGTERM or
 /// SIGINT (a second signal exits at once: nothing acknowledged is lost,
 /// since offsets only move after acknowledgement).
-fn run_daemon(cfg: Config) -> Result<ExitCode> {
+fn cmd_run(config: Option<&Path>) -> Result<ExitCode> {
+    let cfg = load_config(config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("newswatch-io")
@@ -265,7 +179,9 @@ fn spawn_signal_handler(shutdown: tokio_util::sync::CancellationToken) -> Result
     Ok(())
 }
 
-fn check(config: Option<&Path>, paths: &[PathBuf]) -> Result<ExitCode> {
+/// `newswatch check`: every config and rule error on stdout, the count on
+/// stderr.
+fn cmd_check(config: Option<&Path>, paths: &[PathBuf]) -> Result<ExitCode> {
     let cfg = match load_config(config) {
         Ok(c) => c,
         Err(e) => {
@@ -303,6 +219,110 @@ fn check(config: Option<&Path>, paths: &[PathBuf]) -> Result<ExitCode> {
             Ok(ExitCode::from(1))
         }
     }
+}
+
+/// `newswatch test`: rule unit tests; a file list that cannot be expanded
+/// counts as one failure.
+fn cmd_test(files: &[PathBuf]) -> Result<ExitCode> {
+    let cfg = load_config(None)?;
+    let files = match ruletest::expand(files) {
+        Ok(f) => f,
+        Err(diags) => {
+            for d in diags {
+                println!("{d}");
+            }
+            println!("0 passed, 1 failed");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let report = ruletest::run_files(&files, &cfg.event);
+    for l in &report.lines {
+        println!("{l}");
+    }
+    println!("{}", report.summary());
+    Ok(if report.failed == 0 && report.passed > 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// `newswatch replay`: alerts as JSON lines on stdout, counts on stderr.
+fn cmd_replay(config: Option<&Path>, rules: &[PathBuf], files: &[PathBuf]) -> Result<ExitCode> {
+    let engine = match load_engine(config, rules)? {
+        Ok(e) => e,
+        Err(errs) => {
+            eprintln!("{errs}");
+            anyhow::bail!(
+                "the rules do not load ({} errors); run `newswatch check`",
+                errs.0.len()
+            );
+        }
+    };
+    tracing::info!(rules = engine.rules.rules.len(), version = %engine.rules.version, "rules loaded");
+    let inputs = open_inputs(files)?;
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    let stats = match replay::replay(&engine, inputs, &mut out, threads) {
+        Ok(s) => s,
+        // `replay … | head` is not a failure.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
+        Err(e) => return Err(e).context("replay failed"),
+    };
+    eprintln!(
+        "events: {}, invalid: {}, alerts: {}",
+        stats.events, stats.invalid, stats.alerts
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `newswatch explain`: exit code 0 when the rule matches the event, 1 when not.
+fn cmd_explain(
+    config: Option<&Path>,
+    rules: &[PathBuf],
+    rule: &str,
+    file: Option<&Path>,
+) -> Result<ExitCode> {
+    let engine = match load_engine(config, rules)? {
+        Ok(e) => e,
+        Err(errs) => {
+            eprintln!("{errs}");
+            anyhow::bail!("the rules do not load; run `newswatch check`");
+        }
+    };
+    let Some(idx) = engine.rules.rule_index(rule) else {
+        anyhow::bail!("no enabled rule with id `{rule}`");
+    };
+    let bytes = read_event(file)?;
+    let ev = engine
+        .decode(&bytes)
+        .map_err(|e| anyhow::anyhow!("the event is invalid ({}): {}", e.reason, e.detail))?;
+    let (text, matched) = explain::explain(&engine, idx, &ev);
+    print!("{text}");
+    Ok(if matched {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn load_config(cli: Option<&Path>) -> Result<Config> {
+    let path = config::resolve_path(cli);
+    Ok(Config::load(path.as_deref())?)
+}
+
+fn load_engine(
+    config: Option<&Path>,
+    rules_override: &[PathBuf],
+) -> Result<Result<Engine, rules::LoadErrors>> {
+    let cfg = load_config(config)?;
+    let paths = if rules_override.is_empty() {
+        cfg.rules.paths.clone()
+    } else {
+        rules_override.to_vec()
+    };
+    Ok(rules::load_paths(&paths).map(|rs| Engine::new(rs, cfg.event.clone())))
 }
 
 fn open_inputs(files: &[PathBuf]) -> Result<Vec<Input>> {

@@ -200,7 +200,6 @@ fn parse_file(path: &Path, text: &str) -> Result<Parsed, Vec<Diagnostic>> {
     let mut errs = Vec::new();
     let mut rule_files = Vec::new();
     let mut cases = Vec::new();
-    let base = path.parent().unwrap_or(Path::new("."));
     let Kind::Map(pairs) = &root.kind else {
         return Err(vec![diag(
             path,
@@ -214,44 +213,7 @@ fn parse_file(path: &Path, text: &str) -> Result<Parsed, Vec<Diagnostic>> {
         match k.as_scalar().unwrap_or("") {
             "rule_files" => {
                 have_rule_files = true;
-                let items: Vec<&Node> = match &v.kind {
-                    Kind::Seq(items) => items.iter().collect(),
-                    Kind::Scalar(..) => vec![v],
-                    Kind::Map(_) => {
-                        errs.push(diag(path, v, "`rule_files` must be a list of paths"));
-                        continue;
-                    }
-                };
-                for it in items {
-                    let Some(pat) = it.as_scalar() else {
-                        errs.push(diag(path, it, "`rule_files` entries must be paths"));
-                        continue;
-                    };
-                    let full = base.join(pat);
-                    let full_s = full.to_string_lossy().into_owned();
-                    if pat.contains(['*', '?', '[']) {
-                        match glob::glob(&full_s) {
-                            Ok(paths) => {
-                                let mut found: Vec<PathBuf> =
-                                    paths.filter_map(Result::ok).collect();
-                                if found.is_empty() {
-                                    errs.push(diag(path, it, format!("`{pat}` matches no file")));
-                                }
-                                found.sort();
-                                rule_files.extend(found);
-                            }
-                            Err(e) => errs.push(diag(path, it, format!("bad glob `{pat}`: {e}"))),
-                        }
-                    } else if full.exists() {
-                        rule_files.push(full);
-                    } else {
-                        errs.push(diag(
-                            path,
-                            it,
-                            format!("rule file `{pat}` not found (relative to this file)"),
-                        ));
-                    }
-                }
+                rule_files.extend(rule_file_paths(path, v, &mut errs));
             }
             "tests" => {
                 have_tests = true;
@@ -284,6 +246,52 @@ fn parse_file(path: &Path, text: &str) -> Result<Parsed, Vec<Diagnostic>> {
     } else {
         Err(errs)
     }
+}
+
+/// The rule files a `rule_files` value names: paths relative to the test
+/// file, or globs (their matches sorted). An entry that names no file is
+/// an error.
+fn rule_file_paths(path: &Path, v: &Node, errs: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
+    let base = path.parent().unwrap_or(Path::new("."));
+    let items: Vec<&Node> = match &v.kind {
+        Kind::Seq(items) => items.iter().collect(),
+        Kind::Scalar(..) => vec![v],
+        Kind::Map(_) => {
+            errs.push(diag(path, v, "`rule_files` must be a list of paths"));
+            return Vec::new();
+        }
+    };
+    let mut rule_files = Vec::new();
+    for it in items {
+        let Some(pat) = it.as_scalar() else {
+            errs.push(diag(path, it, "`rule_files` entries must be paths"));
+            continue;
+        };
+        let full = base.join(pat);
+        let full_s = full.to_string_lossy().into_owned();
+        if pat.contains(['*', '?', '[']) {
+            match glob::glob(&full_s) {
+                Ok(paths) => {
+                    let mut found: Vec<PathBuf> = paths.filter_map(Result::ok).collect();
+                    if found.is_empty() {
+                        errs.push(diag(path, it, format!("`{pat}` matches no file")));
+                    }
+                    found.sort();
+                    rule_files.extend(found);
+                }
+                Err(e) => errs.push(diag(path, it, format!("bad glob `{pat}`: {e}"))),
+            }
+        } else if full.exists() {
+            rule_files.push(full);
+        } else {
+            errs.push(diag(
+                path,
+                it,
+                format!("rule file `{pat}` not found (relative to this file)"),
+            ));
+        }
+    }
+    rule_files
 }
 
 fn parse_case(path: &Path, t: &Node) -> Result<TestCase, Vec<Diagnostic>> {

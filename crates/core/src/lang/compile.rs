@@ -4,7 +4,8 @@
 //! through [`crate::lang::text`] into pattern ids of a shared [`Dict`], and runs the
 //! semantic checks of SPEC §4: undefined references, macro cycles,
 //! AND/NOT/keyword fields inside NEAR, NEARs that can never match, and
-//! queries that would match every event.
+//! queries that would match every event. Every error carries a
+//! [`CompileErrorKind`], so callers never classify errors by their wording.
 //!
 //! Pure: no IO.
 
@@ -133,12 +134,45 @@ pub struct Expr {
     pub span: Span,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What kind of problem a [`CompileError`] is. The rule loader acts on it:
+/// an unused macro reports only [`Undefined`](Self::Undefined) and
+/// [`MacroCycle`](Self::MacroCycle), since whether the rest are errors
+/// depends on where the macro is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompileErrorKind {
+    /// A `@list` or `$macro` that is not defined.
+    Undefined,
+    /// A macro that uses itself, directly or through others.
+    MacroCycle,
+    /// Nesting deeper than the limit once macros are expanded.
+    TooDeep,
+    /// AND, NOT or a keyword field inside a NEAR operand, or a NEAR in a
+    /// keyword field: NEAR needs word positions.
+    NearOperand,
+    /// A field where a keyword field expects its value (`url:https://x`).
+    FieldInKeyword,
+    /// A term its field cannot take: `{…}` in a keyword field, a prefix
+    /// shorter than two characters.
+    BadTerm,
+    /// Something that can never match: a NEAR across title and body, an
+    /// empty list, a term without letters or digits.
+    NeverMatches,
+    /// A query that would match almost every event (nothing outside NOT).
+    MatchesEverything,
+}
+
+/// One problem in a query, at a span of one source string.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
 pub struct CompileError {
+    pub kind: CompileErrorKind,
     pub src: SrcId,
     pub span: Span,
     pub message: String,
 }
+
+/// A problem found in a term before its span is known.
+type Problem = (CompileErrorKind, String);
 
 /// A list entry: its text and where it was written.
 #[derive(Debug, Clone)]
@@ -159,6 +193,67 @@ pub struct MacroDef {
 enum Scope<'a> {
     Text(TextScope),
     Keyword(&'a str),
+}
+
+/// Where one step of [`Compiler::expand`] is in the tree: what changes from
+/// a node to its children.
+#[derive(Debug, Clone, Copy)]
+struct At<'a> {
+    /// The string the node's span points into (a rule's query, a macro).
+    src: SrcId,
+    /// The field the node's terms are matched in.
+    scope: Scope<'a>,
+    /// Inside a NEAR operand, which takes only terms with word positions.
+    in_near: bool,
+    /// Nesting so far, expanded macros included.
+    depth: usize,
+}
+
+impl<'a> At<'a> {
+    /// One level down, still inside (or outside) NEAR.
+    fn child(self) -> Self {
+        At {
+            depth: self.depth + 1,
+            ..self
+        }
+    }
+
+    /// One level down, as an operand of NEAR (`true`) or of AND/NOT (`false`).
+    fn operand(self, in_near: bool) -> Self {
+        At {
+            in_near,
+            ..self.child()
+        }
+    }
+}
+
+/// What one expansion shares across its whole tree.
+#[derive(Debug, Default)]
+struct Expansion {
+    /// The macros being expanded, outermost first, to find cycles.
+    macro_stack: Vec<String>,
+    /// Every error so far: expansion goes on after one so that all of a
+    /// query's errors are reported together.
+    errs: Vec<CompileError>,
+}
+
+impl Expansion {
+    /// Record an error; `None` for the node that has it.
+    fn fail(
+        &mut self,
+        src: SrcId,
+        span: Span,
+        kind: CompileErrorKind,
+        message: String,
+    ) -> Option<Expr> {
+        self.errs.push(CompileError {
+            kind,
+            src,
+            span,
+            message,
+        });
+        None
+    }
 }
 
 /// Compiles queries of one rule set against shared lists, macros and dict.
@@ -185,6 +280,7 @@ impl<'d> Compiler<'d> {
         let e = self.filter(ast, src)?;
         if !positive(&e) {
             return Err(vec![CompileError {
+                kind: CompileErrorKind::MatchesEverything,
                 src,
                 span: ast.span(),
                 message: "query would match almost every event: it needs a term outside NOT \
@@ -197,78 +293,47 @@ impl<'d> Compiler<'d> {
 
     /// Compile a rule's `filter` (may be purely negative).
     pub fn filter(&mut self, ast: &Ast, src: SrcId) -> Result<Expr, Vec<CompileError>> {
-        let mut errs = Vec::new();
-        let mut stack = Vec::new();
-        let e = self.expand(
-            ast,
+        let mut cx = Expansion::default();
+        let at = At {
             src,
-            Scope::Text(TextScope::Any),
-            false,
-            0,
-            &mut stack,
-            &mut errs,
-        );
-        match e {
-            Some(e) if errs.is_empty() => Ok(e),
-            _ => Err(errs),
+            scope: Scope::Text(TextScope::Any),
+            in_near: false,
+            depth: 0,
+        };
+        match self.expand(ast, at, &mut cx) {
+            Some(e) if cx.errs.is_empty() => Ok(e),
+            _ => Err(cx.errs),
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn expand(
-        &mut self,
-        ast: &Ast,
-        src: SrcId,
-        scope: Scope<'_>,
-        in_near: bool,
-        depth: usize,
-        macro_stack: &mut Vec<String>,
-        errs: &mut Vec<CompileError>,
-    ) -> Option<Expr> {
+    /// Resolve one node and its children into an expression, checking it
+    /// where it stands; `None` when it has an error (recorded in `cx`).
+    fn expand(&mut self, ast: &Ast, at: At<'_>, cx: &mut Expansion) -> Option<Expr> {
         let span = ast.span();
-        macro_rules! error {
-            ($m:expr) => {{
-                errs.push(CompileError {
-                    src,
-                    span,
-                    message: $m,
-                });
-                return None;
-            }};
-        }
-        if depth > MAX_DEPTH * 4 {
-            error!(format!(
+        let fail = |cx: &mut Expansion, kind, message| cx.fail(at.src, span, kind, message);
+        if at.depth > MAX_DEPTH * 4 {
+            let m = format!(
                 "query nests deeper than {} levels once macros are expanded",
                 MAX_DEPTH * 4
-            ));
+            );
+            return fail(cx, CompileErrorKind::TooDeep, m);
         }
-        let mk = |kind| Some(Expr { kind, src, span });
-        match ast {
-            Ast::Or(items, _) => {
-                let v: Vec<_> = items
-                    .iter()
-                    .map(|a| self.expand(a, src, scope, in_near, depth + 1, macro_stack, errs))
-                    .collect();
-                let v: Option<Vec<_>> = v.into_iter().collect();
-                mk(ExprKind::Or(v?))
-            }
+        let kind = match ast {
+            Ast::Or(items, _) => ExprKind::Or(self.expand_all(items, at.child(), cx)?),
             Ast::And(items, _) => {
-                if in_near {
-                    error!("AND is not allowed inside a NEAR operand: NEAR takes terms, phrases, lists, and ORs or NEARs of those".into());
+                if at.in_near {
+                    let m = "AND is not allowed inside a NEAR operand: NEAR takes terms, \
+                             phrases, lists, and ORs or NEARs of those";
+                    return fail(cx, CompileErrorKind::NearOperand, m.into());
                 }
-                let v: Vec<_> = items
-                    .iter()
-                    .map(|a| self.expand(a, src, scope, false, depth + 1, macro_stack, errs))
-                    .collect();
-                let v: Option<Vec<_>> = v.into_iter().collect();
-                mk(ExprKind::And(v?))
+                ExprKind::And(self.expand_all(items, at.operand(false), cx)?)
             }
             Ast::Not(inner, _) => {
-                if in_near {
-                    error!("NOT is not allowed inside a NEAR operand".into());
+                if at.in_near {
+                    let m = "NOT is not allowed inside a NEAR operand".into();
+                    return fail(cx, CompileErrorKind::NearOperand, m);
                 }
-                let e = self.expand(inner, src, scope, false, depth + 1, macro_stack, errs)?;
-                mk(ExprKind::Not(Box::new(e)))
+                ExprKind::Not(Box::new(self.expand(inner, at.operand(false), cx)?))
             }
             Ast::Near {
                 left,
@@ -277,112 +342,193 @@ impl<'d> Compiler<'d> {
                 ordered,
                 ..
             } => {
-                if let Scope::Keyword(f) = scope {
-                    error!(format!(
-                        "NEAR needs text, but keyword field `{f}` has no word positions"
-                    ));
-                }
-                let l = self.expand(left, src, scope, true, depth + 1, macro_stack, errs);
-                let r = self.expand(right, src, scope, true, depth + 1, macro_stack, errs);
-                let (l, r) = (l?, r?);
-                if text_fields(&l) & text_fields(&r) == 0 {
-                    error!("this NEAR can never match: its operands are in different fields (title vs body)".into());
-                }
-                mk(ExprKind::Near {
+                let (l, r) = self.near_operands(left, right, span, at, cx)?;
+                ExprKind::Near {
                     left: Box::new(l),
                     right: Box::new(r),
                     dist: *dist,
                     ordered: *ordered,
-                })
-            }
-            Ast::Field { name, inner, .. } => {
-                // `url:https://x` would otherwise silently become the field
-                // `https` (never matching), and `source:title:x` a title term.
-                if let Scope::Keyword(outer) = scope {
-                    error!(format!(
-                        "keyword field `{outer}` takes a value, not the field `{name}:`; \
-                         quote a value that holds ':' ({outer}:\"…\")"
-                    ));
                 }
-                let new_scope = match name.as_str() {
-                    "text" => Scope::Text(TextScope::Any),
-                    "title" => Scope::Text(TextScope::Title),
-                    "body" => Scope::Text(TextScope::Body),
-                    other => {
-                        if in_near {
-                            error!(format!("keyword field `{other}` cannot be a NEAR operand: it has no word positions"));
-                        }
-                        Scope::Keyword(other)
-                    }
-                };
-                self.expand(inner, src, new_scope, in_near, depth + 1, macro_stack, errs)
             }
+            Ast::Field { name, inner, .. } => return self.expand_field(name, inner, span, at, cx),
             Ast::Word {
                 raw, prefix, exact, ..
-            } => match self.term(raw, *prefix, *exact, false, scope) {
-                Ok(kind) => mk(kind),
-                Err(m) => error!(m),
+            } => match self.term(raw, *prefix, *exact, false, at.scope) {
+                Ok(kind) => kind,
+                Err((kind, m)) => return fail(cx, kind, m),
             },
-            Ast::Phrase { raw, exact, .. } => match self.term(raw, false, *exact, true, scope) {
-                Ok(kind) => mk(kind),
-                Err(m) => error!(m),
+            Ast::Phrase { raw, exact, .. } => match self.term(raw, false, *exact, true, at.scope) {
+                Ok(kind) => kind,
+                Err((kind, m)) => return fail(cx, kind, m),
             },
-            Ast::List(name, _) => {
-                let Some(entries) = self.lists.get(name) else {
-                    error!(format!("undefined list @{name}"));
-                };
-                let mut items = Vec::with_capacity(entries.len());
-                for entry in entries {
-                    match self.list_entry(&entry.raw, scope) {
-                        Ok(kind) => items.push(Expr {
-                            kind,
-                            src: entry.src,
-                            span: Span {
-                                start: 0,
-                                end: entry.raw.len() as u32,
-                            },
-                        }),
-                        Err(m) => errs.push(CompileError {
-                            src: entry.src,
-                            span: Span {
-                                start: 0,
-                                end: entry.raw.len() as u32,
-                            },
-                            message: format!("in list @{name}: {m}"),
-                        }),
-                    }
+            Ast::List(name, _) => self.expand_list(name, span, at, cx)?,
+            Ast::Macro(name, _) => self.expand_macro(name, span, at, cx)?,
+        };
+        Some(Expr {
+            kind,
+            src: at.src,
+            span,
+        })
+    }
+
+    /// Every item, each expanded even after one fails (to report them all).
+    fn expand_all(&mut self, items: &[Ast], at: At<'_>, cx: &mut Expansion) -> Option<Vec<Expr>> {
+        let v: Vec<Option<Expr>> = items.iter().map(|a| self.expand(a, at, cx)).collect();
+        v.into_iter().collect()
+    }
+
+    /// Both operands of a NEAR, which must have word positions in a
+    /// common field.
+    fn near_operands(
+        &mut self,
+        left: &Ast,
+        right: &Ast,
+        span: Span,
+        at: At<'_>,
+        cx: &mut Expansion,
+    ) -> Option<(Expr, Expr)> {
+        if let Scope::Keyword(f) = at.scope {
+            let m = format!("NEAR needs text, but keyword field `{f}` has no word positions");
+            cx.fail(at.src, span, CompileErrorKind::NearOperand, m);
+            return None;
+        }
+        let l = self.expand(left, at.operand(true), cx);
+        let r = self.expand(right, at.operand(true), cx);
+        let (l, r) = (l?, r?);
+        if text_fields(&l) & text_fields(&r) == 0 {
+            let m =
+                "this NEAR can never match: its operands are in different fields (title vs body)";
+            cx.fail(at.src, span, CompileErrorKind::NeverMatches, m.into());
+            return None;
+        }
+        Some((l, r))
+    }
+
+    /// `name:inner`: a text field narrows where words match, a keyword
+    /// field turns the terms below into values.
+    fn expand_field(
+        &mut self,
+        name: &str,
+        inner: &Ast,
+        span: Span,
+        at: At<'_>,
+        cx: &mut Expansion,
+    ) -> Option<Expr> {
+        // `url:https://x` would otherwise silently become the field
+        // `https` (never matching), and `source:title:x` a title term.
+        if let Scope::Keyword(outer) = at.scope {
+            let m = format!(
+                "keyword field `{outer}` takes a value, not the field `{name}:`; \
+                 quote a value that holds ':' ({outer}:\"…\")"
+            );
+            return cx.fail(at.src, span, CompileErrorKind::FieldInKeyword, m);
+        }
+        let scope = match name {
+            "text" => Scope::Text(TextScope::Any),
+            "title" => Scope::Text(TextScope::Title),
+            "body" => Scope::Text(TextScope::Body),
+            other => {
+                if at.in_near {
+                    let m = format!("keyword field `{other}` cannot be a NEAR operand: it has no word positions");
+                    return cx.fail(at.src, span, CompileErrorKind::NearOperand, m);
                 }
-                if items.len() != entries.len() {
-                    return None;
-                }
-                if items.is_empty() {
-                    error!(format!("list @{name} is empty, so this can never match"));
-                }
-                let or = Expr {
-                    kind: ExprKind::Or(items),
-                    src,
-                    span,
-                };
-                mk(ExprKind::Group(Box::new(or)))
+                Scope::Keyword(other)
             }
-            Ast::Macro(name, _) => {
-                let Some(def) = self.macros.get(name) else {
-                    error!(format!("undefined macro ${name}"));
-                };
-                if let Some(i) = macro_stack.iter().position(|m| m == name) {
-                    let mut cycle: Vec<String> =
-                        macro_stack[i..].iter().map(|m| format!("${m}")).collect();
-                    cycle.push(format!("${name}"));
-                    error!(format!("macro cycle: {}", cycle.join(" -> ")));
+        };
+        self.expand(
+            inner,
+            At {
+                scope,
+                ..at.child()
+            },
+            cx,
+        )
+    }
+
+    /// `@name`: an OR of its entries, each pointing at where it is written.
+    fn expand_list(
+        &mut self,
+        name: &str,
+        span: Span,
+        at: At<'_>,
+        cx: &mut Expansion,
+    ) -> Option<ExprKind> {
+        let lists = self.lists;
+        let Some(entries) = lists.get(name) else {
+            let m = format!("undefined list @{name}");
+            cx.fail(at.src, span, CompileErrorKind::Undefined, m);
+            return None;
+        };
+        let mut items = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let entry_span = Span {
+                start: 0,
+                end: entry.raw.len() as u32,
+            };
+            match self.list_entry(&entry.raw, at.scope) {
+                Ok(kind) => items.push(Expr {
+                    kind,
+                    src: entry.src,
+                    span: entry_span,
+                }),
+                Err((kind, m)) => {
+                    cx.fail(entry.src, entry_span, kind, format!("in list @{name}: {m}"));
                 }
-                // A macro that failed to parse was reported where it is defined.
-                let ast = def.ast.as_ref()?;
-                macro_stack.push(name.clone());
-                let inner = self.expand(ast, def.src, scope, in_near, depth + 1, macro_stack, errs);
-                macro_stack.pop();
-                mk(ExprKind::Group(Box::new(inner?)))
             }
         }
+        if items.len() != entries.len() {
+            return None;
+        }
+        if items.is_empty() {
+            let m = format!("list @{name} is empty, so this can never match");
+            cx.fail(at.src, span, CompileErrorKind::NeverMatches, m);
+            return None;
+        }
+        let or = Expr {
+            kind: ExprKind::Or(items),
+            src: at.src,
+            span,
+        };
+        Some(ExprKind::Group(Box::new(or)))
+    }
+
+    /// `$name`: the macro's query, expanded where it is written.
+    fn expand_macro(
+        &mut self,
+        name: &str,
+        span: Span,
+        at: At<'_>,
+        cx: &mut Expansion,
+    ) -> Option<ExprKind> {
+        let macros = self.macros;
+        let Some(def) = macros.get(name) else {
+            let m = format!("undefined macro ${name}");
+            cx.fail(at.src, span, CompileErrorKind::Undefined, m);
+            return None;
+        };
+        if let Some(i) = cx.macro_stack.iter().position(|m| m == name) {
+            let mut cycle: Vec<String> = cx.macro_stack[i..]
+                .iter()
+                .map(|m| format!("${m}"))
+                .collect();
+            cycle.push(format!("${name}"));
+            let m = format!("macro cycle: {}", cycle.join(" -> "));
+            cx.fail(at.src, span, CompileErrorKind::MacroCycle, m);
+            return None;
+        }
+        // A macro that failed to parse was reported where it is defined.
+        let ast = def.ast.as_ref()?;
+        cx.macro_stack.push(name.to_owned());
+        let inner = self.expand(
+            ast,
+            At {
+                src: def.src,
+                ..at.child()
+            },
+            cx,
+        );
+        cx.macro_stack.pop();
+        Some(ExprKind::Group(Box::new(inner?)))
     }
 
     fn term(
@@ -392,13 +538,13 @@ impl<'d> Compiler<'d> {
         exact: bool,
         phrase: bool,
         scope: Scope<'_>,
-    ) -> Result<ExprKind, String> {
+    ) -> Result<ExprKind, Problem> {
         match scope {
             Scope::Keyword(field) => {
                 if exact {
-                    return Err(format!(
+                    return Err((CompileErrorKind::BadTerm, format!(
                         "case-sensitive {{…}} applies to text fields; keyword field `{field}` already compares values ignoring case only"
-                    ));
+                    )));
                 }
                 Ok(ExprKind::Keyword {
                     field: KeywordField::from_name(field),
@@ -429,15 +575,16 @@ impl<'d> Compiler<'d> {
                 };
                 if pats.is_empty() {
                     let what = if phrase { "phrase" } else { "term" };
-                    return Err(format!(
-                        "{what} {raw:?} has no letters or digits, so it can never match"
+                    return Err((
+                        CompileErrorKind::NeverMatches,
+                        format!("{what} {raw:?} has no letters or digits, so it can never match"),
                     ));
                 }
                 if let Some(Pat::Prefix(p)) = pats.last() {
                     if p.chars().count() < 2 {
-                        return Err(format!(
+                        return Err((CompileErrorKind::BadTerm, format!(
                             "prefix {raw:?}* normalizes to {p:?}: a prefix needs at least 2 characters"
-                        ));
+                        )));
                     }
                 }
                 let pats = pats.into_iter().map(|p| self.dict.intern(p)).collect();
@@ -448,7 +595,7 @@ impl<'d> Compiler<'d> {
 
     /// A list entry: a word or phrase, `word*` for a prefix, `{…}` for a
     /// case-sensitive word or phrase.
-    fn list_entry(&mut self, raw: &str, scope: Scope<'_>) -> Result<ExprKind, String> {
+    fn list_entry(&mut self, raw: &str, scope: Scope<'_>) -> Result<ExprKind, Problem> {
         let t = raw.trim();
         if let Some(inner) = t.strip_prefix('{').and_then(|x| x.strip_suffix('}')) {
             let inner = inner.trim_matches('"');
@@ -457,8 +604,9 @@ impl<'d> Compiler<'d> {
         match t.strip_suffix('*') {
             Some(stem) if !stem.contains(char::is_whitespace) => {
                 if stem.chars().count() < 2 {
-                    return Err(format!(
-                        "{t:?}: a prefix needs at least 2 characters before '*'"
+                    return Err((
+                        CompileErrorKind::BadTerm,
+                        format!("{t:?}: a prefix needs at least 2 characters before '*'"),
                     ));
                 }
                 self.term(stem, true, false, false, scope)
@@ -535,10 +683,10 @@ mod tests {
         c.query(&parse(q).unwrap(), SrcId(0))
     }
 
-    fn check_err(q: &str, msg: &str) {
+    fn check_err(q: &str, kind: CompileErrorKind, msg: &str) {
         match compile(
             q,
-            &[("l", &["a", "b c"])],
+            &[("l", &["a", "b c"]), ("short", &["x*"]), ("empty", &[])],
             &[
                 ("m", "x OR y"),
                 ("c1", "$c2"),
@@ -548,30 +696,81 @@ mod tests {
         ) {
             Ok(e) => panic!("{q:?} compiled: {e:?}"),
             Err(errs) => assert!(
-                errs.iter().any(|e| e.message.contains(msg)),
-                "{q:?}: {errs:?} lacks {msg:?}"
+                errs.iter()
+                    .any(|e| e.kind == kind && e.message.contains(msg)),
+                "{q:?}: {errs:?} lacks {kind:?} {msg:?}"
             ),
         }
     }
 
     #[test]
     fn semantic_errors() {
+        use CompileErrorKind::*;
         let table = [
-            ("NOT a", "match almost every event"),
-            ("a OR NOT b", "match almost every event"),
-            ("@nope", "undefined list @nope"),
-            ("$nope", "undefined macro $nope"),
-            ("$c1", "macro cycle: $c1 -> $c2 -> $c1"),
-            ("(a AND b) NEAR/3 c", "AND is not allowed inside a NEAR"),
-            ("$and NEAR/3 c", "AND is not allowed inside a NEAR"),
-            ("source:x NEAR/3 c", "no word positions"),
-            ("title:a NEAR/3 body:b", "can never match"),
-            ("\"—\"", "no letters or digits"),
-            ("{lavrov} source:{x}", "case-sensitive"),
+            ("NOT a", MatchesEverything, "match almost every event"),
+            ("a OR NOT b", MatchesEverything, "match almost every event"),
+            ("@nope", Undefined, "undefined list @nope"),
+            ("$nope", Undefined, "undefined macro $nope"),
+            ("$c1", MacroCycle, "macro cycle: $c1 -> $c2 -> $c1"),
+            (
+                "(a AND b) NEAR/3 c",
+                NearOperand,
+                "AND is not allowed inside a NEAR",
+            ),
+            (
+                "$and NEAR/3 c",
+                NearOperand,
+                "AND is not allowed inside a NEAR",
+            ),
+            (
+                "(NOT a) NEAR/3 c",
+                NearOperand,
+                "NOT is not allowed inside a NEAR",
+            ),
+            ("source:x NEAR/3 c", NearOperand, "no word positions"),
+            ("source:(x NEAR/3 c)", NearOperand, "NEAR needs text"),
+            ("title:a NEAR/3 body:b", NeverMatches, "can never match"),
+            ("\"—\"", NeverMatches, "no letters or digits"),
+            ("@empty", NeverMatches, "list @empty is empty"),
+            ("{lavrov} source:{x}", BadTerm, "case-sensitive"),
+            (
+                "@short",
+                BadTerm,
+                "in list @short: \"x*\": a prefix needs at least 2",
+            ),
+            (
+                "url:https:x",
+                FieldInKeyword,
+                "takes a value, not the field",
+            ),
         ];
-        for (q, msg) in table {
-            check_err(q, msg);
+        for (q, kind, msg) in table {
+            check_err(q, kind, msg);
         }
+    }
+
+    #[test]
+    fn deep_macro_nesting_is_refused() {
+        // Each macro nests a little; together they pass the limit only
+        // once expanded.
+        let n = MAX_DEPTH * 4 + 2;
+        let names: Vec<String> = (0..n).map(|i| format!("m{i}")).collect();
+        let bodies: Vec<String> = (0..n)
+            .map(|i| match names.get(i + 1) {
+                Some(next) => format!("a OR ${next}"),
+                None => "a".to_owned(),
+            })
+            .collect();
+        let macros: Vec<(&str, &str)> = names
+            .iter()
+            .zip(&bodies)
+            .map(|(n, b)| (n.as_str(), b.as_str()))
+            .collect();
+        let errs = compile("$m0", &[], &macros).unwrap_err();
+        assert!(
+            errs.iter().all(|e| e.kind == CompileErrorKind::TooDeep),
+            "{errs:?}"
+        );
     }
 
     #[test]

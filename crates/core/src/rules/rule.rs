@@ -1,0 +1,427 @@
+//! A rule and its keys (SPEC §4, §6): the [`Rule`] type with its
+//! [`Severity`] and [`AlertMode`], and the validation of each key of a rule
+//! mapping. Queries are only kept here; they are compiled by the loader
+//! once every list and macro is known.
+
+use std::collections::btree_map::Entry;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::loader::{Keys, Loader, RawRule};
+use super::yaml::{Kind, Node, Style};
+use crate::lang::compile::SrcId;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "info" => Severity::Info,
+            "low" => Severity::Low,
+            "medium" => Severity::Medium,
+            "high" => Severity::High,
+            "critical" => Severity::Critical,
+            _ => return None,
+        })
+    }
+}
+
+/// How a rule turns matches into alerts (SPEC §6).
+#[derive(Debug, Clone, PartialEq)]
+pub enum AlertMode {
+    Each,
+    FirstSeen {
+        window: Duration,
+        similarity: Option<f64>,
+    },
+    Threshold {
+        count: u64,
+        window: Duration,
+        distinct: Option<String>,
+    },
+}
+
+impl AlertMode {
+    pub fn name(&self) -> &'static str {
+        match self {
+            AlertMode::Each => "each",
+            AlertMode::FirstSeen { .. } => "first_seen",
+            AlertMode::Threshold { .. } => "threshold",
+        }
+    }
+}
+
+/// A validated rule. Its index in [`super::RuleSet::rules`] is its index in the matcher.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub id: String,
+    pub title: String,
+    pub description: Option<String>,
+    pub severity: Severity,
+    pub labels: BTreeMap<String, String>,
+    pub topic: Option<String>,
+    pub group_by: Vec<String>,
+    pub throttle: Option<Duration>,
+    pub mode: AlertMode,
+    pub query: String,
+    pub filter: Option<String>,
+    pub query_src: SrcId,
+    pub filter_src: Option<SrcId>,
+    pub file: PathBuf,
+    pub line: usize,
+}
+
+/// A field name for `group_by` and `distinct`: a decoded field (`source`)
+/// or a dotted path into the event JSON (`meta.desk`).
+pub fn is_field_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.split('.').all(|p| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+        })
+}
+
+pub fn is_valid_rule_id(s: &str) -> bool {
+    let mut c = s.chars();
+    matches!(c.next(), Some(x) if x.is_ascii_lowercase() || x.is_ascii_digit())
+        && c.all(|x| x.is_ascii_lowercase() || x.is_ascii_digit() || matches!(x, '.' | '_' | '-'))
+}
+
+pub fn is_valid_topic(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 249
+        && s != "."
+        && s != ".."
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+const RULE_KEYS: &[&str] = &[
+    "id",
+    "title",
+    "description",
+    "severity",
+    "query",
+    "filter",
+    "labels",
+    "topic",
+    "enabled",
+    "group_by",
+    "throttle",
+    "alert",
+];
+
+const ALERT_KEYS: &[&str] = &["mode", "window", "similarity", "count", "distinct"];
+
+/// `first_seen` without a `window`.
+const DEFAULT_FIRST_SEEN_WINDOW: Duration = Duration::from_secs(24 * 3600);
+/// `threshold` without a `window` (already an error; keeps checking going).
+const DEFAULT_THRESHOLD_WINDOW: Duration = Duration::from_secs(3600);
+
+impl Loader {
+    /// Validate one rule's keys and values (queries are compiled later).
+    /// `None` only when the rule is not even a mapping.
+    pub(super) fn rule<'n>(&mut self, file: usize, node: &'n Node) -> Option<RawRule<'n>> {
+        if !matches!(node.kind, Kind::Map(_)) {
+            self.diag(
+                file,
+                node.pos,
+                format!("a rule must be a mapping, got {}", node.describe()),
+            );
+            return None;
+        }
+        let keys = self.keys(file, node, "rule", RULE_KEYS);
+        let errors_before = self.error_count();
+        let id = self.rule_id(&keys);
+        let name = if id.is_empty() {
+            "rule".to_owned()
+        } else {
+            format!("rule `{id}`")
+        };
+        let title = self
+            .required(&keys, "title", &name)
+            .and_then(|n| self.title(file, n));
+        let description = keys
+            .get("description")
+            .and_then(|n| self.string(file, n, "`description`"));
+        let severity = keys
+            .get("severity")
+            .map_or(Severity::Medium, |n| self.severity(file, n));
+        let query = self
+            .required(&keys, "query", &name)
+            .filter(|n| self.string(file, n, "`query`").is_some());
+        let filter = keys
+            .get("filter")
+            .filter(|n| self.string(file, n, "`filter`").is_some());
+        let labels = keys
+            .get("labels")
+            .map(|n| self.labels(file, n))
+            .unwrap_or_default();
+        let topic = keys.get("topic").and_then(|n| self.topic(file, n));
+        if let Some(n) = keys.get("enabled") {
+            self.check_enabled(file, n);
+        }
+        let group_by = keys
+            .get("group_by")
+            .map(|n| self.group_by(file, n))
+            .unwrap_or_default();
+        let throttle = keys
+            .get("throttle")
+            .and_then(|n| self.duration(file, n, "`throttle`"));
+        let mode = keys
+            .get("alert")
+            .map_or(AlertMode::Each, |n| self.alert(file, n));
+
+        let valid = self.error_count() == errors_before;
+        let rule = valid.then(|| Rule {
+            id: id.clone(),
+            title: title.unwrap_or_default(),
+            description,
+            severity,
+            labels,
+            topic,
+            group_by,
+            throttle,
+            mode,
+            query: query.and_then(Node::as_scalar).unwrap_or("").to_owned(),
+            filter: filter.and_then(Node::as_scalar).map(str::to_owned),
+            query_src: SrcId::default(),
+            filter_src: None,
+            file: self.path(file).to_path_buf(),
+            line: node.pos.line,
+        });
+        Some(RawRule {
+            file,
+            node,
+            id,
+            query,
+            filter,
+            rule,
+        })
+    }
+
+    /// A required key; its absence is reported at the rule.
+    fn required<'n>(&mut self, keys: &Keys<'n>, key: &str, rule_name: &str) -> Option<&'n Node> {
+        let node = keys.get(key);
+        if node.is_none() {
+            let message = format!("{rule_name} is missing required key `{key}`");
+            self.diag(keys.file, keys.node.pos, message);
+        }
+        node
+    }
+
+    /// The rule's id, or empty when it is missing or invalid.
+    fn rule_id(&mut self, keys: &Keys<'_>) -> String {
+        let file = keys.file;
+        let Some(n) = self.required(keys, "id", "rule") else {
+            return String::new();
+        };
+        let Some(id) = self.string(file, n, "`id`") else {
+            return String::new();
+        };
+        if !is_valid_rule_id(&id) {
+            let message = format!("bad rule id {id:?}: it must match [a-z0-9][a-z0-9._-]*");
+            self.diag(file, n.pos, message);
+            return String::new();
+        }
+        id
+    }
+
+    fn title(&mut self, file: usize, node: &Node) -> Option<String> {
+        let title = self.string(file, node, "`title`")?;
+        if title.trim().is_empty() {
+            self.diag(file, node.pos, "`title` must not be empty");
+            return None;
+        }
+        Some(title)
+    }
+
+    fn severity(&mut self, file: usize, node: &Node) -> Severity {
+        if let Some(s) = node.as_scalar().and_then(Severity::parse) {
+            return s;
+        }
+        let got = match node.as_scalar() {
+            Some(s) => format!("{s:?}"),
+            None => node.describe().to_owned(),
+        };
+        let message =
+            format!("bad severity {got}: expected one of info, low, medium, high, critical");
+        self.diag(file, node.pos, message);
+        Severity::Medium
+    }
+
+    fn labels(&mut self, file: usize, node: &Node) -> BTreeMap<String, String> {
+        let mut labels = BTreeMap::new();
+        let Kind::Map(pairs) = &node.kind else {
+            if !node.is_null() {
+                let message = format!("`labels` must be a mapping, got {}", node.describe());
+                self.diag(file, node.pos, message);
+            }
+            return labels;
+        };
+        for (k, v) in pairs {
+            let key = k.as_scalar().unwrap_or("").to_owned();
+            if key.is_empty() {
+                self.diag(file, k.pos, "label names must not be empty");
+                continue;
+            }
+            let Entry::Vacant(slot) = labels.entry(key.clone()) else {
+                self.diag(file, k.pos, format!("duplicate label `{key}`"));
+                continue;
+            };
+            if let Some(val) = self.string(file, v, &format!("label `{key}`")) {
+                slot.insert(val);
+            }
+        }
+        labels
+    }
+
+    fn topic(&mut self, file: usize, node: &Node) -> Option<String> {
+        let topic = self.string(file, node, "`topic`")?;
+        if !is_valid_topic(&topic) {
+            let message = format!("bad topic name {topic:?}: Kafka topics use letters, digits, '.', '_' and '-' (at most 249)");
+            self.diag(file, node.pos, message);
+            return None;
+        }
+        Some(topic)
+    }
+
+    /// `enabled` is read by the loader; here it is only checked.
+    fn check_enabled(&mut self, file: usize, node: &Node) {
+        if !matches!(node.as_scalar(), Some("true" | "false"))
+            || !matches!(node.kind, Kind::Scalar(_, Style::Plain))
+        {
+            self.diag(file, node.pos, "`enabled` must be true or false");
+        }
+    }
+
+    fn group_by(&mut self, file: usize, node: &Node) -> Vec<String> {
+        let mut group_by = Vec::new();
+        match &node.kind {
+            Kind::Seq(items) => {
+                for it in items {
+                    let Some(s) = self.string(file, it, "a `group_by` field") else {
+                        continue;
+                    };
+                    if !is_field_name(&s) {
+                        let message = format!("bad `group_by` field {s:?}: expected a field name such as source, lang or a.b");
+                        self.diag(file, it.pos, message);
+                    } else if group_by.contains(&s) {
+                        self.diag(file, it.pos, format!("`group_by` lists {s:?} twice"));
+                    } else {
+                        group_by.push(s);
+                    }
+                }
+            }
+            Kind::Scalar(..) if !node.is_null() => {
+                group_by.push(node.as_scalar().unwrap_or("").to_owned())
+            }
+            _ => self.diag(file, node.pos, "`group_by` must be a list of field names"),
+        }
+        group_by
+    }
+
+    /// The `alert` mapping: a mode and the keys that apply to it.
+    fn alert(&mut self, file: usize, node: &Node) -> AlertMode {
+        let keys = self.keys(file, node, "`alert`", ALERT_KEYS);
+        let mode_node = keys.get("mode");
+        let mode = mode_node.and_then(|n| n.as_scalar()).unwrap_or("each");
+        let allowed: &[&str] = match mode {
+            "each" => &["mode"],
+            "first_seen" => &["mode", "window", "similarity"],
+            "threshold" => &["mode", "window", "count", "distinct"],
+            other => {
+                let pos = mode_node.map_or(node.pos, |n| n.pos);
+                let message =
+                    format!("bad alert mode {other:?}: expected each, first_seen or threshold");
+                self.diag(file, pos, message);
+                return AlertMode::Each;
+            }
+        };
+        for (k, v) in &keys.fields {
+            if !allowed.contains(k) {
+                let message = format!("`{k}` does not apply to alert mode `{mode}`");
+                self.diag(file, v.pos, message);
+            }
+        }
+        let window = keys
+            .get("window")
+            .and_then(|n| self.duration(file, n, "`window`"));
+        match mode {
+            "first_seen" => AlertMode::FirstSeen {
+                window: window.unwrap_or(DEFAULT_FIRST_SEEN_WINDOW),
+                similarity: keys
+                    .get("similarity")
+                    .and_then(|n| self.similarity(file, n)),
+            },
+            "threshold" => self.threshold(&keys, window),
+            _ => AlertMode::Each,
+        }
+    }
+
+    fn similarity(&mut self, file: usize, node: &Node) -> Option<f64> {
+        match node.as_scalar().and_then(|s| s.parse::<f64>().ok()) {
+            Some(x) if (0.0..=1.0).contains(&x) => Some(x),
+            _ => {
+                self.diag(file, node.pos, "`similarity` must be a number from 0 to 1");
+                None
+            }
+        }
+    }
+
+    /// `threshold`: `count` and `window` are required.
+    fn threshold(&mut self, keys: &Keys<'_>, window: Option<Duration>) -> AlertMode {
+        let file = keys.file;
+        let count = match keys.get("count") {
+            None => {
+                self.diag(file, keys.node.pos, "alert mode `threshold` needs `count`");
+                1
+            }
+            Some(n) => match n.as_scalar().and_then(|s| s.parse::<u64>().ok()) {
+                Some(c) if c >= 1 => c,
+                _ => {
+                    self.diag(file, n.pos, "`count` must be a whole number of at least 1");
+                    1
+                }
+            },
+        };
+        if keys.get("window").is_none() {
+            self.diag(file, keys.node.pos, "alert mode `threshold` needs `window`");
+        }
+        let distinct = keys.get("distinct").and_then(|n| {
+            let s = self.string(file, n, "`distinct`")?;
+            if is_field_name(&s) {
+                return Some(s);
+            }
+            let message =
+                format!("bad `distinct` field {s:?}: expected a field name such as source");
+            self.diag(file, n.pos, message);
+            None
+        });
+        AlertMode::Threshold {
+            count,
+            window: window.unwrap_or(DEFAULT_THRESHOLD_WINDOW),
+            distinct,
+        }
+    }
+}
