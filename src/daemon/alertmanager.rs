@@ -10,7 +10,7 @@
 //! the oldest alert is dropped and counted) and wakes the sender task. The
 //! sender takes up to [`MAX_BATCH`] alerts at a time, maps them
 //! ([`to_postable`]) and POSTs them as one array. A failed POST is retried
-//! with exponential backoff ([`retry_delay`]) while its alerts are younger
+//! with exponential backoff ([`RETRY`]) while its alerts are younger
 //! than [`MAX_AGE`]; a 4xx answer is not retried (the same request would be
 //! refused again). Every failure is counted
 //! (`newswatch_publish_errors_total{kind="alertmanager_…"}`), every alert
@@ -36,6 +36,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::backoff::Backoff;
+use super::ratelimit::LogLimiter;
 use crate::config::AlertmanagerConfig;
 use crate::metrics::Metrics;
 use newswatch_core::alert::Alert;
@@ -53,9 +55,8 @@ pub const MAX_AGE: Duration = Duration::from_secs(10 * 60);
 /// goes out while the alert fires; short enough that later notifications of
 /// the same group do not list stale news for long.
 pub const ALERT_TTL: Duration = Duration::from_secs(15 * 60);
-/// Retry backoff: doubling from the first to the second.
-pub const BACKOFF_MIN: Duration = Duration::from_millis(250);
-pub const BACKOFF_MAX: Duration = Duration::from_secs(10);
+/// Retry delays of a failed POST: 250 ms doubling up to 10 s.
+pub const RETRY: Backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(10));
 /// At shutdown, the flush gets at most this long (and never more than is
 /// left of `kafka.shutdown_timeout`).
 pub const FLUSH_MAX: Duration = Duration::from_secs(2);
@@ -297,14 +298,6 @@ fn redacted(u: &url::Url) -> String {
     u.to_string()
 }
 
-/// Retry delay after the `attempt`-th consecutive failure (0-based):
-/// [`BACKOFF_MIN`] doubling, capped at [`BACKOFF_MAX`].
-pub fn retry_delay(attempt: u32) -> Duration {
-    BACKOFF_MIN
-        .saturating_mul(2u32.saturating_pow(attempt.min(16)))
-        .min(BACKOFF_MAX)
-}
-
 // ------------------------------------------------------------------ the queue
 
 /// A FIFO of at most `cap` items that drops the oldest to make room.
@@ -452,7 +445,7 @@ pub fn start(
     let inner = Arc::new(Inner {
         state: Mutex::new(QueueState {
             queue: DropOldest::new(QUEUE_CAP),
-            full_log: LogLimiter::default(),
+            full_log: LogLimiter::new(LOG_EVERY),
         }),
         wake: Notify::new(),
         metrics: metrics.clone(),
@@ -470,8 +463,8 @@ pub fn start(
             signalled_at: None,
             flush_by: None,
         },
-        log: LogLimiter::default(),
-        drop_log: LogLimiter::default(),
+        log: LogLimiter::new(LOG_EVERY),
+        drop_log: LogLimiter::new(LOG_EVERY),
         failures_in_a_row: None,
     };
     let task = tokio::spawn(sender.run());
@@ -515,25 +508,6 @@ impl Lifecycle {
 
     fn out_of_time(&self) -> bool {
         self.flush_by.is_some_and(|t| Instant::now() >= t)
-    }
-}
-
-/// Logs at most once per [`LOG_EVERY`]; says how many were held back.
-#[derive(Debug, Default)]
-struct LogLimiter {
-    last: Option<std::time::Instant>,
-    held_back: u64,
-}
-
-impl LogLimiter {
-    /// `Some(n)`: log now, `n` lines were held back since the last one.
-    fn allow(&mut self) -> Option<u64> {
-        if self.last.is_some_and(|t| t.elapsed() < LOG_EVERY) {
-            self.held_back += 1;
-            return None;
-        }
-        self.last = Some(std::time::Instant::now());
-        Some(std::mem::take(&mut self.held_back))
     }
 }
 
@@ -650,7 +624,7 @@ impl Sender {
     /// POST the batch until it is delivered, refused, expired, or the
     /// flush time is up.
     async fn deliver(&mut self, mut batch: Vec<Pending>) -> Flow {
-        let mut attempt = 0u32;
+        let mut backoff = RETRY;
         loop {
             self.expire(&mut batch);
             if batch.is_empty() {
@@ -687,8 +661,7 @@ impl Sender {
                 }
                 return Flow::Continue;
             }
-            let delay = retry_delay(attempt);
-            attempt = attempt.saturating_add(1);
+            let delay = backoff.next();
             if let Some(held) = self.log.allow() {
                 tracing::warn!(
                     endpoint = %redacted(&self.endpoint), alerts = batch.len(), held_back = held,
@@ -1015,11 +988,10 @@ mod tests {
     fn retry_delays_double_up_to_the_cap() {
         let want = [250, 500, 1000, 2000, 4000, 8000, 10_000, 10_000];
         for (attempt, ms) in want.iter().enumerate() {
-            assert_eq!(retry_delay(attempt as u32), Duration::from_millis(*ms));
+            assert_eq!(RETRY.delay(attempt as u32), Duration::from_millis(*ms));
         }
-        assert_eq!(retry_delay(u32::MAX), BACKOFF_MAX);
         // Give-up is by age: at least a dozen attempts before MAX_AGE.
-        let total: Duration = (0..12).map(retry_delay).sum();
+        let total: Duration = (0..12).map(|n| RETRY.delay(n)).sum();
         assert!(total < MAX_AGE, "{total:?}");
     }
 
@@ -1066,23 +1038,13 @@ mod tests {
     }
 
     #[test]
-    fn log_limiter_counts_what_it_holds_back() {
-        let mut l = LogLimiter::default();
-        assert_eq!(l.allow(), Some(0));
-        assert_eq!(l.allow(), None);
-        assert_eq!(l.allow(), None);
-        l.last = std::time::Instant::now().checked_sub(LOG_EVERY);
-        assert_eq!(l.allow(), Some(2));
-    }
-
-    #[test]
     fn output_off_is_a_no_op_and_on_counts_drops() {
         Output::default().push(b"{}".to_vec());
         let metrics = Arc::new(Metrics::new());
         let inner = Arc::new(Inner {
             state: Mutex::new(QueueState {
                 queue: DropOldest::new(2),
-                full_log: LogLimiter::default(),
+                full_log: LogLimiter::new(LOG_EVERY),
             }),
             wake: Notify::new(),
             metrics: metrics.clone(),

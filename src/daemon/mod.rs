@@ -9,10 +9,12 @@
 //! in-process and stop it.
 
 pub mod alertmanager;
+mod backoff;
 pub mod changelog;
 mod http;
 pub mod offsets;
 mod pipeline;
+mod ratelimit;
 pub mod rules;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

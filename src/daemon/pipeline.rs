@@ -31,8 +31,10 @@ use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::{ClientContext, Offset, Statistics, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
+use super::backoff::Backoff;
 use super::changelog;
 use super::offsets::{OffsetTracker, Ticket};
+use super::ratelimit::LogLimiter;
 use super::{DaemonError, Shared, HEARTBEAT_EVERY};
 use crate::config::KafkaConfig;
 use newswatch_core::alert;
@@ -45,9 +47,17 @@ use newswatch_core::Engine;
 
 /// Events between the consumer and their acknowledgement, at most.
 const MAX_IN_FLIGHT: usize = 1000;
-/// Retry backoff for failed publishes.
-const BACKOFF_MIN: Duration = Duration::from_millis(100);
-const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// Retry delays when the broker did not acknowledge a record.
+const ACK_RETRY: Backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+/// Retry delays when the producer refuses a record (other than a full
+/// queue). Starts a step later than [`ACK_RETRY`], as it always did.
+const ENQUEUE_RETRY: Backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
+/// While librdkafka's queue is full, try again this often.
+const QUEUE_FULL_WAIT: Duration = Duration::from_millis(10);
+/// Consumer errors are logged at most this often (all are counted).
+const RECV_ERROR_LOG_EVERY: Duration = Duration::from_secs(10);
+/// The state cap is logged at most this often (all evictions are counted).
+const STATE_CAP_LOG_EVERY: Duration = Duration::from_secs(60);
 
 // ------------------------------------------------------------------ contexts
 
@@ -451,7 +461,7 @@ struct StateSide {
     topic: String,
     tail: tokio::sync::mpsc::Receiver<changelog::TailRecord>,
     changes: Vec<Change>,
-    last_cap_log: Option<Instant>,
+    cap_log: LogLimiter,
 }
 
 impl StateSide {
@@ -515,18 +525,15 @@ impl StateSide {
         if ev.stories + ev.groups > 0 {
             shared.metrics.state_evicted("story", ev.stories);
             shared.metrics.state_evicted("group", ev.groups);
-            if self
-                .last_cap_log
-                .is_none_or(|t| t.elapsed() > Duration::from_secs(60))
-            {
+            if let Some(held_back) = self.cap_log.allow() {
                 tracing::warn!(
                     stories,
                     groups,
                     evicted_stories = ev.stories,
                     evicted_groups = ev.groups,
+                    held_back,
                     "state cap reached: the oldest stories/groups are evicted before their window ends"
                 );
-                self.last_cap_log = Some(Instant::now());
             }
         }
     }
@@ -549,18 +556,17 @@ async fn enqueue(
     shared: &Shared,
     abort: &CancellationToken,
 ) -> Option<DeliveryFuture> {
-    let mut backoff = BACKOFF_MIN;
+    let mut backoff = ENQUEUE_RETRY;
     loop {
         match producer.send_result(rec.future_record()) {
             Ok(f) => return Some(f),
             Err((e, _)) => {
                 let wait = if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull) {
-                    Duration::from_millis(10)
+                    QUEUE_FULL_WAIT
                 } else {
                     shared.metrics.publish_error(rec.kind);
                     tracing::warn!(topic = %rec.topic, kind = rec.kind, error = %e, "cannot enqueue record, retrying");
-                    backoff = (backoff * 2).min(BACKOFF_MAX);
-                    backoff
+                    backoff.next()
                 };
                 tokio::select! {
                     _ = abort.cancelled() => return None,
@@ -580,7 +586,7 @@ async fn acknowledge(
     abort: CancellationToken,
 ) -> bool {
     for (rec, mut fut) in pending {
-        let mut backoff = BACKOFF_MIN;
+        let mut backoff = ACK_RETRY;
         loop {
             let res = tokio::select! {
                 r = &mut fut => r,
@@ -594,12 +600,12 @@ async fn acknowledge(
             shared
                 .metrics
                 .publish_error(&format!("{}_{}", rec.kind, error_kind(&err)));
-            tracing::warn!(topic = %rec.topic, kind = rec.kind, retry_in = ?backoff, error = %err, "record not acknowledged, retrying");
+            let delay = backoff.next();
+            tracing::warn!(topic = %rec.topic, kind = rec.kind, retry_in = ?delay, error = %err, "record not acknowledged, retrying");
             tokio::select! {
                 _ = abort.cancelled() => return false,
-                _ = tokio::time::sleep(backoff) => {}
+                _ = tokio::time::sleep(delay) => {}
             }
-            backoff = (backoff * 2).min(BACKOFF_MAX);
             match enqueue(&producer, &rec, &shared, &abort).await {
                 Some(f) => fut = f,
                 None => return false,
@@ -656,7 +662,7 @@ pub async fn run(shared: Arc<Shared>, shutdown: CancellationToken) -> Result<(),
     let mut stop_by: Option<Instant> = None;
     let deadline = tokio::time::sleep(Duration::from_secs(365 * 24 * 3600));
     tokio::pin!(deadline);
-    let mut last_recv_error: Option<Instant> = None;
+    let mut recv_error_log = LogLimiter::new(RECV_ERROR_LOG_EVERY);
 
     loop {
         for ev in consumer.context().take_rebalances() {
@@ -743,10 +749,9 @@ pub async fn run(shared: Arc<Shared>, shutdown: CancellationToken) -> Result<(),
                     // librdkafka retries by itself. Don't spin on them.
                     // Every one is counted; the log is rate-limited.
                     shared.metrics.kafka_error("consumer");
-                    if last_recv_error.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
-                        tracing::warn!(error = %e, "consumer error");
+                    if let Some(held_back) = recv_error_log.allow() {
+                        tracing::warn!(error = %e, held_back, "consumer error");
                     }
-                    last_recv_error = Some(Instant::now());
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             },
@@ -845,6 +850,6 @@ async fn restore_state(
         topic,
         tail: r.tail,
         changes: Vec::new(),
-        last_cap_log: None,
+        cap_log: LogLimiter::new(STATE_CAP_LOG_EVERY),
     }))
 }
