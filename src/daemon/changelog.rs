@@ -39,7 +39,7 @@ use tokio_util::sync::CancellationToken;
 use super::backoff::Backoff;
 use super::ratelimit::LogLimiter;
 use crate::config::KafkaConfig;
-use crate::metrics::Metrics;
+use crate::metrics::{KafkaClient, Metrics};
 use newswatch_core::state::Store;
 
 /// How long one metadata or watermark request may take.
@@ -221,7 +221,7 @@ pub fn restore(
         match consumer.poll(Duration::from_millis(200)) {
             None => {}
             Some(Err(e)) => {
-                metrics.kafka_error("changelog");
+                metrics.kafka_client_error(KafkaClient::Changelog);
                 tracing::warn!(topic, "state changelog read error (retrying): {e}");
             }
             Some(Ok(m)) => {
@@ -317,7 +317,7 @@ fn tail(
         match consumer.poll(Duration::from_millis(200)) {
             None => {}
             Some(Err(e)) => {
-                metrics.kafka_error("changelog");
+                metrics.kafka_client_error(KafkaClient::Changelog);
                 if let Some(held_back) = error_log.allow() {
                     tracing::warn!(
                         topic,

@@ -37,6 +37,7 @@ use super::offsets::{OffsetTracker, Ticket};
 use super::ratelimit::LogLimiter;
 use super::{DaemonError, Shared, HEARTBEAT_EVERY};
 use crate::config::KafkaConfig;
+use crate::metrics::{KafkaClient, Label, PublishError, RecordKind, StateKind, Suppression};
 use newswatch_core::alert;
 use newswatch_core::engine::Slot;
 use newswatch_core::event::Event;
@@ -102,7 +103,7 @@ impl ClientContext for Ctx {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        client_error(&self.shared, "consumer", error, reason);
+        client_error(&self.shared, KafkaClient::Consumer, error, reason);
     }
 }
 
@@ -129,7 +130,9 @@ impl ConsumerContext for Ctx {
             }
             Rebalance::Revoke(_) => {}
             Rebalance::Error(e) => {
-                self.shared.metrics.kafka_error("consumer");
+                self.shared
+                    .metrics
+                    .kafka_client_error(KafkaClient::Consumer);
                 tracing::warn!(error = %e, "rebalance error")
             }
         }
@@ -146,17 +149,17 @@ impl ClientContext for ProducerCtx {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        client_error(&self.shared, "producer", error, reason);
+        client_error(&self.shared, KafkaClient::Producer, error, reason);
     }
 }
 
 /// A global error from either Kafka client: readiness, counter, log line.
-fn client_error(shared: &Shared, client: &str, error: KafkaError, reason: &str) {
+fn client_error(shared: &Shared, client: KafkaClient, error: KafkaError, reason: &str) {
     if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
         shared.health.set_broker_down(true);
     }
-    shared.metrics.kafka_error(client);
-    tracing::warn!(target: "librdkafka", client, error = %error, reason, "kafka client error");
+    shared.metrics.kafka_client_error(client);
+    tracing::warn!(target: "librdkafka", client = client.as_str(), error = %error, reason, "kafka client error");
 }
 
 /// librdkafka's log lines, into tracing at the matching level.
@@ -241,7 +244,7 @@ struct OutRecord {
     payload: Option<Vec<u8>>,
     headers: Vec<(&'static str, Vec<u8>)>,
     /// For metrics: ("alert", rule, severity), ("dlq", "", "") or ("state", "", "").
-    kind: &'static str,
+    kind: RecordKind,
     rule: String,
     severity: String,
 }
@@ -355,7 +358,7 @@ fn alert_record(a: &alert::Alert, topic: Option<&String>, default_topic: &str) -
             ("newswatch-severity", a.rule.severity.clone().into_bytes()),
             ("newswatch-alert-id", a.alert_id.clone().into_bytes()),
         ],
-        kind: "alert",
+        kind: RecordKind::Alert,
         rule: a.rule.id.clone(),
         severity: a.rule.severity.clone(),
     }
@@ -432,7 +435,7 @@ fn process(shared: &Shared, engine: &Arc<Engine>, scratch: &mut Scratch, work: W
                                 work.ticket.offset.to_string().into_bytes(),
                             ),
                         ],
-                        kind: "dlq",
+                        kind: RecordKind::DeadLetter,
                         rule: String::new(),
                         severity: String::new(),
                     }));
@@ -491,7 +494,9 @@ impl StateSide {
                     );
                     let r = &engine.rules.rules[rule];
                     if d.throttled {
-                        shared.metrics.alert_suppressed(&r.id, "throttle");
+                        shared
+                            .metrics
+                            .alert_suppressed_by(&r.id, Suppression::Throttle);
                     }
                     if let Some(a) = alert {
                         records.push(alert_record(&a, r.topic.as_ref(), &cfg.alert_topic));
@@ -502,7 +507,7 @@ impl StateSide {
                             key: Some(c.key.into_bytes()),
                             payload: c.value.map(String::into_bytes),
                             headers: Vec::new(),
-                            kind: "state",
+                            kind: RecordKind::State,
                             rule: String::new(),
                             severity: String::new(),
                         });
@@ -523,8 +528,8 @@ impl StateSide {
         let (stories, groups) = self.store.sizes();
         shared.metrics.state_sizes(stories, groups);
         if ev.stories + ev.groups > 0 {
-            shared.metrics.state_evicted("story", ev.stories);
-            shared.metrics.state_evicted("group", ev.groups);
+            shared.metrics.state_evicted(StateKind::Story, ev.stories);
+            shared.metrics.state_evicted(StateKind::Group, ev.groups);
             if let Some(held_back) = self.cap_log.allow() {
                 tracing::warn!(
                     stories,
@@ -540,13 +545,6 @@ impl StateSide {
 }
 
 // ------------------------------------------------------------------ publishing
-
-fn error_kind(e: &KafkaError) -> String {
-    match e.rdkafka_error_code() {
-        Some(code) => format!("{code:?}").to_lowercase(),
-        None => "other".into(),
-    }
-}
 
 /// Enqueue a record, waiting while librdkafka's queue is full. `None` when
 /// aborted.
@@ -564,8 +562,10 @@ async fn enqueue(
                 let wait = if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull) {
                     QUEUE_FULL_WAIT
                 } else {
-                    shared.metrics.publish_error(rec.kind);
-                    tracing::warn!(topic = %rec.topic, kind = rec.kind, error = %e, "cannot enqueue record, retrying");
+                    shared
+                        .metrics
+                        .publish_failed(PublishError::Enqueue(rec.kind));
+                    tracing::warn!(topic = %rec.topic, kind = rec.kind.as_str(), error = %e, "cannot enqueue record, retrying");
                     backoff.next()
                 };
                 tokio::select! {
@@ -597,11 +597,12 @@ async fn acknowledge(
                 Ok(Err((e, _))) => e,
                 Err(_) => KafkaError::Canceled,
             };
-            shared
-                .metrics
-                .publish_error(&format!("{}_{}", rec.kind, error_kind(&err)));
+            shared.metrics.publish_failed(PublishError::Unacknowledged(
+                rec.kind,
+                err.rdkafka_error_code(),
+            ));
             let delay = backoff.next();
-            tracing::warn!(topic = %rec.topic, kind = rec.kind, retry_in = ?delay, error = %err, "record not acknowledged, retrying");
+            tracing::warn!(topic = %rec.topic, kind = rec.kind.as_str(), retry_in = ?delay, error = %err, "record not acknowledged, retrying");
             tokio::select! {
                 _ = abort.cancelled() => return false,
                 _ = tokio::time::sleep(delay) => {}
@@ -612,15 +613,15 @@ async fn acknowledge(
             }
         }
         match rec.kind {
-            "alert" => {
+            RecordKind::Alert => {
                 shared.metrics.alert_published(&rec.rule, &rec.severity);
                 // Only acknowledged alerts go on to Alertmanager; never blocks.
                 if let Some(p) = rec.payload {
                     shared.alertmanager.push(p);
                 }
             }
-            "dlq" => shared.metrics.dlq_record(),
-            _ => {}
+            RecordKind::DeadLetter => shared.metrics.dlq_record(),
+            RecordKind::State => {}
         }
     }
     true
@@ -748,7 +749,7 @@ pub async fn run(shared: Arc<Shared>, shutdown: CancellationToken) -> Result<(),
                     // Errors here are transient (broker down, rebalance);
                     // librdkafka retries by itself. Don't spin on them.
                     // Every one is counted; the log is rate-limited.
-                    shared.metrics.kafka_error("consumer");
+                    shared.metrics.kafka_client_error(KafkaClient::Consumer);
                     if let Some(held_back) = recv_error_log.allow() {
                         tracing::warn!(error = %e, held_back, "consumer error");
                     }
