@@ -202,7 +202,7 @@ pub fn restore(
                     topic,
                     "cannot read the state changelog yet, retrying in {delay:?}: {e}"
                 );
-                std::thread::sleep(delay);
+                sleep_unless_stopped(delay, &stop);
             }
         }
     };
@@ -260,6 +260,20 @@ pub fn restore(
         records,
         tail: rx,
     }))
+}
+
+/// Sleep `d` on this (blocking) thread, waking early when `stop` is
+/// cancelled: a restore waiting for the broker must not hold up shutdown.
+fn sleep_unless_stopped(d: Duration, stop: &CancellationToken) {
+    const SLICE: Duration = Duration::from_millis(50);
+    let until = Instant::now() + d;
+    while !stop.is_cancelled() {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        std::thread::sleep(left.min(SLICE));
+    }
 }
 
 /// The topic's partitions, each with its high watermark.

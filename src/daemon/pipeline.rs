@@ -264,7 +264,10 @@ impl EventLoop {
                 if let Some(held_back) = self.recv_error_log.allow() {
                     tracing::warn!(error = %e, held_back, "consumer error");
                 }
-                tokio::time::sleep(RECV_ERROR_PAUSE).await;
+                tokio::select! {
+                    _ = self.shutdown.cancelled() => {}
+                    _ = tokio::time::sleep(RECV_ERROR_PAUSE) => {}
+                }
                 return;
             }
         };
