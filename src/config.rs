@@ -278,9 +278,59 @@ pub struct HttpConfig {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertmanagerConfig {
-    /// `None` when `url = ""` (output off).
-    pub url: Option<String>,
+    /// Where `alertmanager.url` says to POST; `None` when `url = ""`
+    /// (output off).
+    pub endpoint: Option<AlertmanagerEndpoint>,
     pub timeout: Duration,
+}
+
+/// Alertmanager's `POST /api/v2/alerts` endpoint, validated from
+/// `alertmanager.url`: an http(s) URL with a host. `/api/v2/alerts` is
+/// appended to its path (Alertmanager may run under a
+/// `--web.route-prefix`) unless the URL already ends with it; query and
+/// fragment are dropped.
+///
+/// The URL may carry credentials (`user:pass@host`): `Debug` and
+/// [`AlertmanagerEndpoint::redacted`] leave them out, for log lines.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AlertmanagerEndpoint(url::Url);
+
+impl AlertmanagerEndpoint {
+    /// The endpoint for `base`; `None` when it is no http(s) URL with a host.
+    pub fn parse(base: &str) -> Option<Self> {
+        let mut u = url::Url::parse(base.trim()).ok()?;
+        if !matches!(u.scheme(), "http" | "https") || u.host().is_none() {
+            return None;
+        }
+        let path = u.path().trim_end_matches('/').to_owned();
+        if path.ends_with("/api/v2/alerts") {
+            u.set_path(&path);
+        } else {
+            u.set_path(&format!("{path}/api/v2/alerts"));
+        }
+        u.set_query(None);
+        u.set_fragment(None);
+        Some(AlertmanagerEndpoint(u))
+    }
+
+    /// The URL to POST to, credentials included.
+    pub fn url(&self) -> &url::Url {
+        &self.0
+    }
+
+    /// The URL without credentials.
+    pub fn redacted(&self) -> String {
+        let mut u = self.0.clone();
+        let _ = u.set_username("");
+        let _ = u.set_password(None);
+        u.to_string()
+    }
+}
+
+impl std::fmt::Debug for AlertmanagerEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AlertmanagerEndpoint({})", self.redacted())
+    }
 }
 
 impl Default for Config {
@@ -443,13 +493,15 @@ fn validate(raw: RawConfig, file: Option<&Path>) -> Result<Config, String> {
             raw.http.listen
         )
     })?;
-    let am_url = raw.alertmanager.url.trim().to_owned();
-    if !am_url.is_empty() {
+    let am_url = raw.alertmanager.url.trim();
+    let am_endpoint = if am_url.is_empty() {
+        None
+    } else {
         // The value is not echoed: it may carry a password (user:pass@host).
-        crate::daemon::alertmanager::endpoint(&am_url).map_err(|_| {
-            "alertmanager.url must be an http:// or https:// URL with a host, like http://127.0.0.1:9093".to_owned()
-        })?;
-    }
+        Some(AlertmanagerEndpoint::parse(am_url).ok_or(
+            "alertmanager.url must be an http:// or https:// URL with a host, like http://127.0.0.1:9093",
+        )?)
+    };
     let am_timeout = duration("alertmanager.timeout", &raw.alertmanager.timeout)?;
     if am_timeout.is_zero() {
         return Err("alertmanager.timeout must be more than 0s".into());
@@ -473,7 +525,7 @@ fn validate(raw: RawConfig, file: Option<&Path>) -> Result<Config, String> {
         event: raw.event,
         http: HttpConfig { listen },
         alertmanager: AlertmanagerConfig {
-            url: (!am_url.is_empty()).then_some(am_url),
+            endpoint: am_endpoint,
             timeout: am_timeout,
         },
     })
@@ -505,7 +557,7 @@ mod tests {
         assert_eq!(c.rules.paths, [PathBuf::from("config/rules")]);
         assert_eq!(c.event.max_bytes, 1_048_576);
         assert_eq!(c.http.listen.to_string(), "127.0.0.1:9464");
-        assert_eq!(c.alertmanager.url, None);
+        assert_eq!(c.alertmanager.endpoint, None);
     }
 
     #[test]
@@ -659,5 +711,47 @@ mod tests {
             assert!(e.contains(needle), "{toml:?}: {e}");
             assert!(!e.contains("canary"), "{toml:?}: {e}");
         }
+    }
+
+    #[test]
+    fn alertmanager_endpoint_table() {
+        let table = [
+            (
+                "http://127.0.0.1:9093",
+                Some("http://127.0.0.1:9093/api/v2/alerts"),
+            ),
+            (
+                "http://127.0.0.1:9093/",
+                Some("http://127.0.0.1:9093/api/v2/alerts"),
+            ),
+            (
+                "https://am.example/prefix/",
+                Some("https://am.example/prefix/api/v2/alerts"),
+            ),
+            (
+                "http://am:9093/api/v2/alerts",
+                Some("http://am:9093/api/v2/alerts"),
+            ),
+            (
+                "http://am:9093/api/v2/alerts/",
+                Some("http://am:9093/api/v2/alerts"),
+            ),
+            (
+                "http://u:p@am:9093?x=1#f",
+                Some("http://u:p@am:9093/api/v2/alerts"),
+            ),
+            ("ftp://am", None),
+            ("http://", None),
+            ("am:9093", None),
+            ("127.0.0.1:9093", None),
+            ("", None),
+        ];
+        for (base, want) in table {
+            let got = AlertmanagerEndpoint::parse(base).map(|u| u.url().to_string());
+            assert_eq!(got.as_deref(), want, "{base}");
+        }
+        let u = AlertmanagerEndpoint::parse("http://user:secret@am:9093").unwrap();
+        assert_eq!(u.redacted(), "http://am:9093/api/v2/alerts");
+        assert!(!format!("{u:?}").contains("secret"));
     }
 }

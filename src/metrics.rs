@@ -1,18 +1,273 @@
 //! Prometheus metrics (SPEC §11), in one typed struct that owns its own
 //! `Registry` (never the global one, so tests can run daemons side by side).
 //!
-//! Every event the daemon counts has exactly one method here; call sites
-//! never touch label strings, so a metric cannot be misspelled elsewhere.
+//! Every event the daemon counts has exactly one method here, and every
+//! label with a closed set of values is an enum of this module
+//! ([`KafkaClient`], [`PublishError`], [`StateKind`], [`Suppression`],
+//! [`DropReason`], and the core's [`Reason`]): call sites pass values, never
+//! label strings, so a label value cannot be misspelled elsewhere. The open
+//! labels (topic, partition, rule, severity, rule-set version) are data.
+//!
+//! This module depends on nothing of the daemon's: the daemon reports to it.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
+use prometheus::core::{Collector, MetricVec, MetricVecBuilder};
 use prometheus::{
     Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGaugeVec,
     Opts, Registry, TextEncoder,
 };
+use rdkafka::error::RDKafkaErrorCode;
 
-use crate::daemon::alertmanager::DropReason;
 use newswatch_core::event::Reason;
+
+// ------------------------------------------------------------------ label values
+
+/// A label whose values are a closed set: an enum.
+pub trait Label: Copy + Sized + 'static {
+    /// Every value, for series created at zero and for parsing.
+    const ALL: &'static [Self];
+    /// The exported label value.
+    fn as_str(self) -> &'static str;
+    /// The value exported as `text`, if any.
+    fn parse(text: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|l| l.as_str() == text)
+    }
+}
+
+/// Declares a label enum: its variants with their exported values.
+macro_rules! label_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $text:literal,)+ }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$vdoc])* $variant,)+
+        }
+
+        impl Label for $name {
+            const ALL: &'static [Self] = &[$(Self::$variant,)+];
+            fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $text,)+
+                }
+            }
+        }
+    };
+}
+
+label_enum! {
+    /// The `client` of `newswatch_kafka_errors_total`.
+    KafkaClient {
+        Consumer => "consumer",
+        Producer => "producer",
+        /// The state changelog's reader.
+        Changelog => "changelog",
+    }
+}
+
+label_enum! {
+    /// The kind of a record published to Kafka.
+    RecordKind {
+        Alert => "alert",
+        DeadLetter => "dlq",
+        /// A state changelog record.
+        State => "state",
+    }
+}
+
+label_enum! {
+    /// How a POST to Alertmanager failed.
+    AlertmanagerFailure {
+        /// The HTTP client could not be built.
+        Client => "alertmanager_client",
+        Connect => "alertmanager_connect",
+        Timeout => "alertmanager_timeout",
+        /// A 5xx, 408 or 429: retried.
+        ServerError => "alertmanager_server_error",
+        /// Any other answer but success: not retried.
+        Rejected => "alertmanager_rejected",
+        Request => "alertmanager_request",
+    }
+}
+
+label_enum! {
+    /// The `kind` of `newswatch_state_entries` and `newswatch_state_evictions_total`.
+    StateKind {
+        /// A story of a `first_seen` rule.
+        Story => "story",
+        /// A group of a `threshold` rule or a throttle.
+        Group => "group",
+    }
+}
+
+label_enum! {
+    /// The `reason` of `newswatch_alerts_suppressed_total`.
+    Suppression {
+        /// Held back by the rule's throttle.
+        Throttle => "throttle",
+    }
+}
+
+label_enum! {
+    /// Why alerts were given up on the way to Alertmanager, the `reason` of
+    /// `newswatch_alertmanager_alerts_dropped_total`.
+    DropReason {
+        /// The queue was full; the oldest alert made room.
+        QueueFull => "queue_full",
+        /// Not delivered within the output's maximum age.
+        Expired => "expired",
+        /// Alertmanager refused the POST (4xx): retrying would not help.
+        Rejected => "rejected",
+        /// Still queued when the shutdown's flush time ran out.
+        Shutdown => "shutdown",
+        /// The payload did not parse as an alert (a bug).
+        Invalid => "invalid",
+    }
+}
+
+label_enum! {
+    /// The `result` of `newswatch_rules_reloads_total`.
+    ReloadResult {
+        Success => "success",
+        Failure => "failure",
+    }
+}
+
+impl Label for Reason {
+    const ALL: &'static [Self] = &Reason::ALL;
+    fn as_str(self) -> &'static str {
+        Reason::as_str(self)
+    }
+}
+
+/// The `kind` of `newswatch_publish_errors_total`: a failed attempt to
+/// publish (every one is retried or accounted for elsewhere).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublishError {
+    /// The producer refused to take the record (`alert`, `dlq`, `state`).
+    Enqueue(RecordKind),
+    /// The broker did not acknowledge the record: `<kind>_<error code>`,
+    /// e.g. `alert_msgtimedout`, or `<kind>_other` without a code.
+    Unacknowledged(RecordKind, Option<RDKafkaErrorCode>),
+    /// A POST to Alertmanager failed (`alertmanager_…`).
+    Alertmanager(AlertmanagerFailure),
+}
+
+impl PublishError {
+    /// The exported label value.
+    pub fn label(self) -> Cow<'static, str> {
+        match self {
+            Self::Enqueue(kind) => kind.as_str().into(),
+            Self::Unacknowledged(kind, code) => {
+                let code =
+                    code.map_or_else(|| "other".to_owned(), |c| format!("{c:?}").to_lowercase());
+                format!("{}_{code}", kind.as_str()).into()
+            }
+            Self::Alertmanager(f) => f.as_str().into(),
+        }
+    }
+
+    /// The value whose label is `text`, for the closed part of the set
+    /// (not the broker's error codes).
+    fn parse(text: &str) -> Option<Self> {
+        RecordKind::parse(text)
+            .map(Self::Enqueue)
+            .or_else(|| AlertmanagerFailure::parse(text).map(Self::Alertmanager))
+    }
+}
+
+// ------------------------------------------------------------------ registration
+
+/// Creates metrics and registers them: the one place that talks to the
+/// registry. Definitions are static, so an invalid or duplicate one is a
+/// bug caught by the first test that builds [`Metrics`].
+struct Registrar(Registry);
+
+impl Registrar {
+    /// A registry with what every newswatch exports besides its own
+    /// counters: the build and, on Linux, the process metrics.
+    fn new() -> Self {
+        let r = Registrar(Registry::new());
+        r.gauge_vec(
+            "newswatch_build_info",
+            "The newswatch build (value 1).",
+            &["version"],
+        )
+        .with_label_values(&[env!("CARGO_PKG_VERSION")])
+        .set(1.0);
+        #[cfg(target_os = "linux")]
+        {
+            let pc = prometheus::process_collector::ProcessCollector::for_self();
+            let _ = r.0.register(Box::new(pc));
+        }
+        r
+    }
+
+    fn add<M: Collector + Clone + 'static>(&self, m: prometheus::Result<M>) -> M {
+        let m = m.expect("valid metric");
+        self.0.register(Box::new(m.clone())).expect("unique metric");
+        m
+    }
+
+    fn counter(&self, name: &str, help: &str) -> IntCounter {
+        self.add(IntCounter::new(name, help))
+    }
+
+    fn counter_vec(&self, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+        self.add(IntCounterVec::new(Opts::new(name, help), labels))
+    }
+
+    fn gauge(&self, name: &str, help: &str) -> Gauge {
+        self.add(Gauge::new(name, help))
+    }
+
+    fn gauge_vec(&self, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
+        self.add(GaugeVec::new(Opts::new(name, help), labels))
+    }
+
+    fn int_gauge_vec(&self, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+        self.add(IntGaugeVec::new(Opts::new(name, help), labels))
+    }
+
+    fn histogram(&self, name: &str, help: &str, buckets: &[f64]) -> Histogram {
+        self.add(Histogram::with_opts(
+            HistogramOpts::new(name, help).buckets(buckets.to_vec()),
+        ))
+    }
+}
+
+/// Create the series of every value of `L` (at zero), so dashboards see
+/// them before the first occurrence.
+fn every_series<L: Label, T: MetricVecBuilder>(vec: &MetricVec<T>) {
+    for l in L::ALL {
+        vec.with_label_values(&[l.as_str()]);
+    }
+}
+
+/// Matcher time per event: 10 µs to 100 ms.
+const FAST: &[f64] = &[
+    0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025,
+    0.05, 0.1,
+];
+/// Consume to acknowledgement: 1 ms to 30 s.
+const SLOW: &[f64] = &[
+    0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+/// Publication to consumption: 1 s to a day.
+const DELAY: &[f64] = &[
+    1.0,
+    5.0,
+    15.0,
+    60.0,
+    300.0,
+    900.0,
+    3600.0,
+    6.0 * 3600.0,
+    24.0 * 3600.0,
+];
+
+// ------------------------------------------------------------------ the metrics
 
 pub struct Metrics {
     registry: Registry,
@@ -44,19 +299,6 @@ impl std::fmt::Debug for Metrics {
     }
 }
 
-fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
-    r.register(Box::new(c.clone())).expect("unique metric");
-    c
-}
-
-fn histogram(r: &Registry, name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
-    let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))
-        .expect("valid metric");
-    r.register(Box::new(h.clone())).expect("unique metric");
-    h
-}
-
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
@@ -65,232 +307,116 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Self {
-        let r = Registry::new();
-        let fast = vec![
-            0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01,
-            0.025, 0.05, 0.1,
-        ];
-        let slow = vec![
-            0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-        ];
-        let delay = vec![
-            1.0,
-            5.0,
-            15.0,
-            60.0,
-            300.0,
-            900.0,
-            3600.0,
-            6.0 * 3600.0,
-            24.0 * 3600.0,
-        ];
-        let events_consumed = counter_vec(
-            &r,
-            "newswatch_events_consumed_total",
-            "Events consumed from the input topics.",
-            &["topic"],
-        );
-        let events_invalid = counter_vec(
-            &r,
-            "newswatch_events_invalid_total",
-            "Events that could not be used, by reason.",
-            &["reason"],
-        );
-        let dlq_records = IntCounter::new(
-            "newswatch_dlq_records_total",
-            "Records written to the dead-letter topic.",
-        )
-        .expect("valid metric");
-        r.register(Box::new(dlq_records.clone()))
-            .expect("unique metric");
-        let rule_matches = counter_vec(
-            &r,
-            "newswatch_rule_matches_total",
-            "Events that matched a rule.",
-            &["rule"],
-        );
-        let alerts_published = counter_vec(
-            &r,
-            "newswatch_alerts_published_total",
-            "Alerts acknowledged by the broker.",
-            &["rule", "severity"],
-        );
-        let alerts_suppressed = counter_vec(
-            &r,
-            "newswatch_alerts_suppressed_total",
-            "Alerts suppressed by a rule's mode or throttle.",
-            &["rule", "reason"],
-        );
-        let publish_errors = counter_vec(
-            &r,
-            "newswatch_publish_errors_total",
-            "Failed attempts to publish an alert or dead letter (retried).",
-            &["kind"],
-        );
-        // Not in SPEC §11's table: every Kafka client error that is logged is
-        // also counted here, so dashboards see what the logs say.
-        let kafka_errors = counter_vec(
-            &r,
-            "newswatch_kafka_errors_total",
-            "Errors reported by the Kafka clients (logged too).",
-            &["client"],
-        );
-        let event_processing = histogram(
-            &r,
-            "newswatch_event_processing_seconds",
-            "From consuming an event to its alerts being acknowledged.",
-            slow,
-        );
-        let match_seconds = histogram(
-            &r,
-            "newswatch_match_seconds",
-            "Matcher time per event.",
-            fast,
-        );
-        let event_delay = histogram(
-            &r,
-            "newswatch_event_delay_seconds",
-            "Consume time minus the event's published_at.",
-            delay,
-        );
-        let consumer_lag = IntGaugeVec::new(
-            Opts::new(
+        let r = Registrar::new();
+        let m = Metrics {
+            events_consumed: r.counter_vec(
+                "newswatch_events_consumed_total",
+                "Events consumed from the input topics.",
+                &["topic"],
+            ),
+            events_invalid: r.counter_vec(
+                "newswatch_events_invalid_total",
+                "Events that could not be used, by reason.",
+                &["reason"],
+            ),
+            dlq_records: r.counter(
+                "newswatch_dlq_records_total",
+                "Records written to the dead-letter topic.",
+            ),
+            rule_matches: r.counter_vec(
+                "newswatch_rule_matches_total",
+                "Events that matched a rule.",
+                &["rule"],
+            ),
+            alerts_published: r.counter_vec(
+                "newswatch_alerts_published_total",
+                "Alerts acknowledged by the broker.",
+                &["rule", "severity"],
+            ),
+            alerts_suppressed: r.counter_vec(
+                "newswatch_alerts_suppressed_total",
+                "Alerts suppressed by a rule's mode or throttle.",
+                &["rule", "reason"],
+            ),
+            publish_errors: r.counter_vec(
+                "newswatch_publish_errors_total",
+                "Failed attempts to publish an alert or dead letter (retried).",
+                &["kind"],
+            ),
+            // Not in SPEC §11's table: every Kafka client error that is
+            // logged is also counted here, so dashboards see what the logs say.
+            kafka_errors: r.counter_vec(
+                "newswatch_kafka_errors_total",
+                "Errors reported by the Kafka clients (logged too).",
+                &["client"],
+            ),
+            event_processing: r.histogram(
+                "newswatch_event_processing_seconds",
+                "From consuming an event to its alerts being acknowledged.",
+                SLOW,
+            ),
+            match_seconds: r.histogram(
+                "newswatch_match_seconds",
+                "Matcher time per event.",
+                FAST,
+            ),
+            event_delay: r.histogram(
+                "newswatch_event_delay_seconds",
+                "Consume time minus the event's published_at.",
+                DELAY,
+            ),
+            consumer_lag: r.int_gauge_vec(
                 "newswatch_consumer_lag_messages",
                 "Consumer lag, from librdkafka statistics.",
+                &["topic", "partition"],
             ),
-            &["topic", "partition"],
-        )
-        .expect("valid metric");
-        r.register(Box::new(consumer_lag.clone()))
-            .expect("unique metric");
-        let rules_loaded =
-            Gauge::new("newswatch_rules_loaded", "Rules in force.").expect("valid metric");
-        r.register(Box::new(rules_loaded.clone()))
-            .expect("unique metric");
-        let rules_reloads = counter_vec(
-            &r,
-            "newswatch_rules_reloads_total",
-            "Rule reloads, by result.",
-            &["result"],
-        );
-        for result in ["success", "failure"] {
-            rules_reloads.with_label_values(&[result]);
-        }
-        let ruleset_info = GaugeVec::new(
-            Opts::new("newswatch_ruleset_info", "The rule set in force (value 1)."),
-            &["version"],
-        )
-        .expect("valid metric");
-        r.register(Box::new(ruleset_info.clone()))
-            .expect("unique metric");
-        let build_info = GaugeVec::new(
-            Opts::new("newswatch_build_info", "The newswatch build (value 1)."),
-            &["version"],
-        )
-        .expect("valid metric");
-        r.register(Box::new(build_info.clone()))
-            .expect("unique metric");
-        build_info
-            .with_label_values(&[env!("CARGO_PKG_VERSION")])
-            .set(1.0);
-        // Not in SPEC §11's table: the size of stateful rules' state and the
-        // cap that bounds it (issue: memory is bounded, and when the cap
-        // bites it shows here and in the log).
-        let state_entries = IntGaugeVec::new(
-            Opts::new(
+            rules_loaded: r.gauge("newswatch_rules_loaded", "Rules in force."),
+            rules_reloads: r.counter_vec(
+                "newswatch_rules_reloads_total",
+                "Rule reloads, by result.",
+                &["result"],
+            ),
+            ruleset_info: r.gauge_vec(
+                "newswatch_ruleset_info",
+                "The rule set in force (value 1).",
+                &["version"],
+            ),
+            // Not in SPEC §11's table: the size of stateful rules' state and
+            // the cap that bounds it (memory is bounded, and when the cap
+            // bites it shows here and in the log).
+            state_entries: r.int_gauge_vec(
                 "newswatch_state_entries",
                 "Live state of stateful rules: stories (first_seen) and groups (threshold, throttle).",
+                &["kind"],
             ),
-            &["kind"],
-        )
-        .expect("valid metric");
-        r.register(Box::new(state_entries.clone()))
-            .expect("unique metric");
-        let state_evictions = counter_vec(
-            &r,
-            "newswatch_state_evictions_total",
-            "State evicted before its window ended because the cap was reached.",
-            &["kind"],
-        );
-        for kind in ["story", "group"] {
-            state_entries.with_label_values(&[kind]);
-            state_evictions.with_label_values(&[kind]);
-        }
-        let state_records_invalid = IntCounter::new(
-            "newswatch_state_records_invalid_total",
-            "State changelog records that could not be read (skipped, logged).",
-        )
-        .expect("valid metric");
-        r.register(Box::new(state_records_invalid.clone()))
-            .expect("unique metric");
-        for reason in Reason::ALL {
-            events_invalid.with_label_values(&[reason.as_str()]);
-        }
-        // The optional Alertmanager output (not in SPEC §11's table): every
-        // alert handed to it ends up sent or dropped, with a reason.
-        let alertmanager_sent = IntCounter::new(
-            "newswatch_alertmanager_alerts_sent_total",
-            "Alerts accepted by Alertmanager.",
-        )
-        .expect("valid metric");
-        r.register(Box::new(alertmanager_sent.clone()))
-            .expect("unique metric");
-        let alertmanager_dropped = counter_vec(
-            &r,
-            "newswatch_alertmanager_alerts_dropped_total",
-            "Alerts given up on the way to Alertmanager (they are on Kafka), by reason.",
-            &["reason"],
-        );
-        for reason in DropReason::ALL {
-            alertmanager_dropped.with_label_values(&[reason.as_str()]);
-        }
-        #[cfg(target_os = "linux")]
-        {
-            let pc = prometheus::process_collector::ProcessCollector::for_self();
-            let _ = r.register(Box::new(pc));
-        }
-        Metrics {
-            registry: r,
-            events_consumed,
-            events_invalid,
-            dlq_records,
-            rule_matches,
-            alerts_published,
-            alerts_suppressed,
-            publish_errors,
-            kafka_errors,
-            event_processing,
-            match_seconds,
-            event_delay,
-            consumer_lag,
-            rules_loaded,
-            rules_reloads,
-            ruleset_info,
-            state_entries,
-            state_evictions,
-            state_records_invalid,
-            alertmanager_sent,
-            alertmanager_dropped,
-        }
-    }
-
-    /// Live stories and groups of stateful rules.
-    pub fn state_sizes(&self, stories: usize, groups: usize) {
-        self.state_entries
-            .with_label_values(&["story"])
-            .set(stories as i64);
-        self.state_entries
-            .with_label_values(&["group"])
-            .set(groups as i64);
-    }
-
-    /// State evicted by the cap: `kind` is `story` or `group`.
-    pub fn state_evicted(&self, kind: &str, n: u64) {
-        self.state_evictions.with_label_values(&[kind]).inc_by(n);
-    }
-
-    pub fn state_record_invalid(&self) {
-        self.state_records_invalid.inc();
+            state_evictions: r.counter_vec(
+                "newswatch_state_evictions_total",
+                "State evicted before its window ended because the cap was reached.",
+                &["kind"],
+            ),
+            state_records_invalid: r.counter(
+                "newswatch_state_records_invalid_total",
+                "State changelog records that could not be read (skipped, logged).",
+            ),
+            // The optional Alertmanager output (not in SPEC §11's table):
+            // every alert handed to it ends up sent or dropped, with a reason.
+            alertmanager_sent: r.counter(
+                "newswatch_alertmanager_alerts_sent_total",
+                "Alerts accepted by Alertmanager.",
+            ),
+            alertmanager_dropped: r.counter_vec(
+                "newswatch_alertmanager_alerts_dropped_total",
+                "Alerts given up on the way to Alertmanager (they are on Kafka), by reason.",
+                &["reason"],
+            ),
+            registry: r.0,
+        };
+        every_series::<Reason, _>(&m.events_invalid);
+        every_series::<ReloadResult, _>(&m.rules_reloads);
+        every_series::<StateKind, _>(&m.state_entries);
+        every_series::<StateKind, _>(&m.state_evictions);
+        every_series::<DropReason, _>(&m.alertmanager_dropped);
+        m
     }
 
     /// The Prometheus text exposition of every metric.
@@ -324,21 +450,25 @@ impl Metrics {
             .inc();
     }
 
-    pub fn alert_suppressed(&self, rule: &str, reason: &str) {
+    /// An alert of `rule` held back.
+    pub fn alert_suppressed_by(&self, rule: &str, reason: Suppression) {
         self.alerts_suppressed
-            .with_label_values(&[rule, reason])
+            .with_label_values(&[rule, reason.as_str()])
             .inc();
     }
 
-    /// `kind`: `alert` or `dlq`, plus the error class (see the pipeline),
-    /// or `alertmanager_…` (see `AlertmanagerError::kind`).
-    pub fn publish_error(&self, kind: &str) {
-        self.publish_errors.with_label_values(&[kind]).inc();
+    /// A failed attempt to publish.
+    pub fn publish_failed(&self, kind: PublishError) {
+        self.publish_errors
+            .with_label_values(&[&kind.label()])
+            .inc();
     }
 
-    /// `client`: `consumer` or `producer`.
-    pub fn kafka_error(&self, client: &str) {
-        self.kafka_errors.with_label_values(&[client]).inc();
+    /// A Kafka client reported an error.
+    pub fn kafka_client_error(&self, client: KafkaClient) {
+        self.kafka_errors
+            .with_label_values(&[client.as_str()])
+            .inc();
     }
 
     pub fn event_processed(&self, took: Duration) {
@@ -372,6 +502,37 @@ impl Metrics {
         self.ruleset_info.with_label_values(&[version]).set(1.0);
     }
 
+    pub fn rules_reload(&self, success: bool) {
+        let result = if success {
+            ReloadResult::Success
+        } else {
+            ReloadResult::Failure
+        };
+        self.rules_reloads
+            .with_label_values(&[result.as_str()])
+            .inc();
+    }
+
+    /// Live stories and groups of stateful rules.
+    pub fn state_sizes(&self, stories: usize, groups: usize) {
+        for (kind, n) in [(StateKind::Story, stories), (StateKind::Group, groups)] {
+            self.state_entries
+                .with_label_values(&[kind.as_str()])
+                .set(n as i64);
+        }
+    }
+
+    /// `n` stories or groups evicted by the cap.
+    pub fn state_evicted(&self, kind: StateKind, n: u64) {
+        self.state_evictions
+            .with_label_values(&[kind.as_str()])
+            .inc_by(n);
+    }
+
+    pub fn state_record_invalid(&self) {
+        self.state_records_invalid.inc();
+    }
+
     /// `n` alerts accepted by Alertmanager.
     pub fn alertmanager_sent(&self, n: usize) {
         self.alertmanager_sent.inc_by(n as u64);
@@ -385,11 +546,31 @@ impl Metrics {
                 .inc_by(n as u64);
         }
     }
+}
 
-    pub fn rules_reload(&self, success: bool) {
-        self.rules_reloads
-            .with_label_values(&[if success { "success" } else { "failure" }])
-            .inc();
+/// The label values as text, for callers outside the daemon that name them
+/// so (the deployment tests). Text that is no value of the label is not
+/// counted, so no series can appear that the typed methods would not make.
+impl Metrics {
+    #[doc(hidden)]
+    pub fn alert_suppressed(&self, rule: &str, reason: &str) {
+        if let Some(reason) = Suppression::parse(reason) {
+            self.alert_suppressed_by(rule, reason);
+        }
+    }
+
+    #[doc(hidden)]
+    pub fn publish_error(&self, kind: &str) {
+        if let Some(kind) = PublishError::parse(kind) {
+            self.publish_failed(kind);
+        }
+    }
+
+    #[doc(hidden)]
+    pub fn kafka_error(&self, client: &str) {
+        if let Some(client) = KafkaClient::parse(client) {
+            self.kafka_client_error(client);
+        }
     }
 }
 
@@ -403,8 +584,8 @@ mod tests {
         m.event_consumed("news.events");
         m.rule_matched("r");
         m.alert_published("r", "high");
-        m.alert_suppressed("r", "throttle");
-        m.publish_error("alert");
+        m.alert_suppressed_by("r", Suppression::Throttle);
+        m.publish_failed(PublishError::Enqueue(RecordKind::Alert));
         m.consumer_lag("news.events", 0, 3);
         m.rules_in_force(2, "abc");
         m.event_processed(Duration::from_millis(2));
@@ -436,5 +617,111 @@ mod tests {
         ] {
             assert!(text.contains(name), "{name} missing from:\n{text}");
         }
+    }
+
+    /// Each call, and the one series it must leave at 1.
+    #[test]
+    fn label_values_table() {
+        type Call = fn(&Metrics);
+        let table: &[(Call, &str)] = &[
+            (
+                |m| m.kafka_client_error(KafkaClient::Consumer),
+                "newswatch_kafka_errors_total{client=\"consumer\"} 1",
+            ),
+            (
+                |m| m.kafka_client_error(KafkaClient::Producer),
+                "newswatch_kafka_errors_total{client=\"producer\"} 1",
+            ),
+            (
+                |m| m.kafka_client_error(KafkaClient::Changelog),
+                "newswatch_kafka_errors_total{client=\"changelog\"} 1",
+            ),
+            (
+                |m| m.publish_failed(PublishError::Enqueue(RecordKind::DeadLetter)),
+                "newswatch_publish_errors_total{kind=\"dlq\"} 1",
+            ),
+            (
+                |m| m.publish_failed(PublishError::Enqueue(RecordKind::State)),
+                "newswatch_publish_errors_total{kind=\"state\"} 1",
+            ),
+            (
+                |m| {
+                    m.publish_failed(PublishError::Unacknowledged(
+                        RecordKind::Alert,
+                        Some(RDKafkaErrorCode::MessageTimedOut),
+                    ))
+                },
+                "newswatch_publish_errors_total{kind=\"alert_messagetimedout\"} 1",
+            ),
+            (
+                |m| m.publish_failed(PublishError::Unacknowledged(RecordKind::State, None)),
+                "newswatch_publish_errors_total{kind=\"state_other\"} 1",
+            ),
+            (
+                |m| m.publish_failed(PublishError::Alertmanager(AlertmanagerFailure::ServerError)),
+                "newswatch_publish_errors_total{kind=\"alertmanager_server_error\"} 1",
+            ),
+            (
+                |m| m.alert_suppressed_by("r", Suppression::Throttle),
+                "newswatch_alerts_suppressed_total{reason=\"throttle\",rule=\"r\"} 1",
+            ),
+            (
+                |m| m.state_evicted(StateKind::Story, 1),
+                "newswatch_state_evictions_total{kind=\"story\"} 1",
+            ),
+            (
+                |m| m.state_sizes(0, 1),
+                "newswatch_state_entries{kind=\"group\"} 1",
+            ),
+            (
+                |m| m.rules_reload(false),
+                "newswatch_rules_reloads_total{result=\"failure\"} 1",
+            ),
+            // The text forms count what they name, and only that.
+            (
+                |m| m.publish_error("alert"),
+                "newswatch_publish_errors_total{kind=\"alert\"} 1",
+            ),
+            (
+                |m| m.kafka_error("consumer"),
+                "newswatch_kafka_errors_total{client=\"consumer\"} 1",
+            ),
+            (
+                |m| m.alert_suppressed("r", "throttle"),
+                "newswatch_alerts_suppressed_total{reason=\"throttle\",rule=\"r\"} 1",
+            ),
+        ];
+        for (call, want) in table {
+            let m = Metrics::new();
+            call(&m);
+            let text = m.render();
+            assert!(text.contains(want), "{want} missing from:\n{text}");
+        }
+        let m = Metrics::new();
+        m.publish_error("nonsense");
+        m.kafka_error("nonsense");
+        m.alert_suppressed("r", "nonsense");
+        assert!(!m.render().contains("nonsense"));
+    }
+
+    fn distinct<L: Label + std::fmt::Debug>() {
+        for (i, a) in L::ALL.iter().enumerate() {
+            assert_eq!(L::parse(a.as_str()).map(|l| l.as_str()), Some(a.as_str()));
+            for b in &L::ALL[i + 1..] {
+                assert_ne!(a.as_str(), b.as_str(), "{a:?} and {b:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn label_values_are_distinct_and_parse_back() {
+        distinct::<KafkaClient>();
+        distinct::<RecordKind>();
+        distinct::<AlertmanagerFailure>();
+        distinct::<StateKind>();
+        distinct::<Suppression>();
+        distinct::<DropReason>();
+        distinct::<ReloadResult>();
+        distinct::<Reason>();
     }
 }

@@ -10,7 +10,7 @@
 //! the oldest alert is dropped and counted) and wakes the sender task. The
 //! sender takes up to [`MAX_BATCH`] alerts at a time, maps them
 //! ([`to_postable`]) and POSTs them as one array. A failed POST is retried
-//! with exponential backoff ([`retry_delay`]) while its alerts are younger
+//! with exponential backoff ([`RETRY`]) while its alerts are younger
 //! than [`MAX_AGE`]; a 4xx answer is not retried (the same request would be
 //! refused again). Every failure is counted
 //! (`newswatch_publish_errors_total{kind="alertmanager_…"}`), every alert
@@ -36,8 +36,10 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::AlertmanagerConfig;
-use crate::metrics::Metrics;
+use super::backoff::Backoff;
+use super::ratelimit::LogLimiter;
+use crate::config::{AlertmanagerConfig, AlertmanagerEndpoint};
+use crate::metrics::{AlertmanagerFailure, DropReason, Metrics, PublishError};
 use newswatch_core::alert::Alert;
 
 /// Alerts waiting for Alertmanager, at most (about 1–2 KB each).
@@ -53,9 +55,8 @@ pub const MAX_AGE: Duration = Duration::from_secs(10 * 60);
 /// goes out while the alert fires; short enough that later notifications of
 /// the same group do not list stale news for long.
 pub const ALERT_TTL: Duration = Duration::from_secs(15 * 60);
-/// Retry backoff: doubling from the first to the second.
-pub const BACKOFF_MIN: Duration = Duration::from_millis(250);
-pub const BACKOFF_MAX: Duration = Duration::from_secs(10);
+/// Retry delays of a failed POST: 250 ms doubling up to 10 s.
+pub const RETRY: Backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(10));
 /// At shutdown, the flush gets at most this long (and never more than is
 /// left of `kafka.shutdown_timeout`).
 pub const FLUSH_MAX: Duration = Duration::from_secs(2);
@@ -73,10 +74,6 @@ pub enum AlertmanagerError {
     /// The HTTP client could not be built (TLS set-up); fatal at start-up.
     #[error("alertmanager: cannot build the HTTP client: {0}")]
     Client(String),
-    /// `alertmanager.url` is not a usable URL (config validation should
-    /// have refused it already).
-    #[error("alertmanager.url: {0}")]
-    Url(String),
     #[error("cannot connect: {0}")]
     Connect(String),
     #[error("no answer within {0:?} (alertmanager.timeout)")]
@@ -88,15 +85,15 @@ pub enum AlertmanagerError {
 }
 
 impl AlertmanagerError {
-    /// The `kind` label of `newswatch_publish_errors_total`.
-    pub fn kind(&self) -> &'static str {
+    /// What it is counted as in `newswatch_publish_errors_total`.
+    pub fn kind(&self) -> AlertmanagerFailure {
         match self {
-            Self::Client(_) | Self::Url(_) => "alertmanager_client",
-            Self::Connect(_) => "alertmanager_connect",
-            Self::Timeout(_) => "alertmanager_timeout",
-            Self::Status { .. } if self.retryable() => "alertmanager_server_error",
-            Self::Status { .. } => "alertmanager_rejected",
-            Self::Request(_) => "alertmanager_request",
+            Self::Client(_) => AlertmanagerFailure::Client,
+            Self::Connect(_) => AlertmanagerFailure::Connect,
+            Self::Timeout(_) => AlertmanagerFailure::Timeout,
+            Self::Status { .. } if self.retryable() => AlertmanagerFailure::ServerError,
+            Self::Status { .. } => AlertmanagerFailure::Rejected,
+            Self::Request(_) => AlertmanagerFailure::Request,
         }
     }
 
@@ -108,44 +105,8 @@ impl AlertmanagerError {
             Self::Status { status, .. } => {
                 !matches!(status, 300..=499) || matches!(status, 408 | 429)
             }
-            Self::Client(_) | Self::Url(_) => false,
+            Self::Client(_) => false,
             _ => true,
-        }
-    }
-}
-
-/// Why alerts were given up, the `reason` of
-/// `newswatch_alertmanager_alerts_dropped_total`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DropReason {
-    /// The queue was full; the oldest alert made room.
-    QueueFull,
-    /// Not delivered within [`MAX_AGE`].
-    Expired,
-    /// Alertmanager refused the POST (4xx): retrying would not help.
-    Rejected,
-    /// Still queued when the shutdown's flush time ran out.
-    Shutdown,
-    /// The payload did not parse as an alert (a bug).
-    Invalid,
-}
-
-impl DropReason {
-    pub const ALL: [DropReason; 5] = [
-        Self::QueueFull,
-        Self::Expired,
-        Self::Rejected,
-        Self::Shutdown,
-        Self::Invalid,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::QueueFull => "queue_full",
-            Self::Expired => "expired",
-            Self::Rejected => "rejected",
-            Self::Shutdown => "shutdown",
-            Self::Invalid => "invalid",
         }
     }
 }
@@ -266,43 +227,6 @@ pub fn to_postable(a: &Alert, raised: DateTime<Utc>, now: DateTime<Utc>) -> Post
         ends_at: rfc3339(ends.max(starts)),
         generator_url: generator_url(a.event.url.as_deref()),
     }
-}
-
-/// The POST endpoint for `alertmanager.url`: `/api/v2/alerts` under its
-/// path (Alertmanager may run under a `--web.route-prefix`), unless the
-/// URL already ends with it.
-pub fn endpoint(base: &str) -> Result<url::Url, AlertmanagerError> {
-    let mut u = url::Url::parse(base.trim()).map_err(|e| AlertmanagerError::Url(e.to_string()))?;
-    if !matches!(u.scheme(), "http" | "https") || u.host().is_none() {
-        return Err(AlertmanagerError::Url(
-            "must be an http:// or https:// URL with a host".into(),
-        ));
-    }
-    let path = u.path().trim_end_matches('/').to_owned();
-    if path.ends_with("/api/v2/alerts") {
-        u.set_path(&path);
-    } else {
-        u.set_path(&format!("{path}/api/v2/alerts"));
-    }
-    u.set_query(None);
-    u.set_fragment(None);
-    Ok(u)
-}
-
-/// The endpoint without credentials, for log lines.
-fn redacted(u: &url::Url) -> String {
-    let mut u = u.clone();
-    let _ = u.set_username("");
-    let _ = u.set_password(None);
-    u.to_string()
-}
-
-/// Retry delay after the `attempt`-th consecutive failure (0-based):
-/// [`BACKOFF_MIN`] doubling, capped at [`BACKOFF_MAX`].
-pub fn retry_delay(attempt: u32) -> Duration {
-    BACKOFF_MIN
-        .saturating_mul(2u32.saturating_pow(attempt.min(16)))
-        .min(BACKOFF_MAX)
 }
 
 // ------------------------------------------------------------------ the queue
@@ -436,10 +360,9 @@ pub fn start(
     shutdown: CancellationToken,
     drained: CancellationToken,
 ) -> Result<(Output, Option<JoinHandle<()>>), AlertmanagerError> {
-    let Some(url) = &cfg.url else {
+    let Some(endpoint) = cfg.endpoint.clone() else {
         return Ok((Output::default(), None));
     };
-    let endpoint = endpoint(url)?;
     let client = reqwest::Client::builder()
         .timeout(cfg.timeout)
         .connect_timeout(cfg.timeout)
@@ -452,12 +375,12 @@ pub fn start(
     let inner = Arc::new(Inner {
         state: Mutex::new(QueueState {
             queue: DropOldest::new(QUEUE_CAP),
-            full_log: LogLimiter::default(),
+            full_log: LogLimiter::new(LOG_EVERY),
         }),
         wake: Notify::new(),
         metrics: metrics.clone(),
     });
-    tracing::info!(endpoint = %redacted(&endpoint), timeout = ?cfg.timeout, "alertmanager output on");
+    tracing::info!(endpoint = %endpoint.redacted(), timeout = ?cfg.timeout, "alertmanager output on");
     let sender = Sender {
         inner: inner.clone(),
         client,
@@ -470,8 +393,8 @@ pub fn start(
             signalled_at: None,
             flush_by: None,
         },
-        log: LogLimiter::default(),
-        drop_log: LogLimiter::default(),
+        log: LogLimiter::new(LOG_EVERY),
+        drop_log: LogLimiter::new(LOG_EVERY),
         failures_in_a_row: None,
     };
     let task = tokio::spawn(sender.run());
@@ -518,25 +441,6 @@ impl Lifecycle {
     }
 }
 
-/// Logs at most once per [`LOG_EVERY`]; says how many were held back.
-#[derive(Debug, Default)]
-struct LogLimiter {
-    last: Option<std::time::Instant>,
-    held_back: u64,
-}
-
-impl LogLimiter {
-    /// `Some(n)`: log now, `n` lines were held back since the last one.
-    fn allow(&mut self) -> Option<u64> {
-        if self.last.is_some_and(|t| t.elapsed() < LOG_EVERY) {
-            self.held_back += 1;
-            return None;
-        }
-        self.last = Some(std::time::Instant::now());
-        Some(std::mem::take(&mut self.held_back))
-    }
-}
-
 /// An error and its causes, one line (reqwest's own message is generic;
 /// the cause says "connection refused").
 fn chain(e: &(dyn std::error::Error + 'static)) -> String {
@@ -562,7 +466,7 @@ enum Flow {
 struct Sender {
     inner: Arc<Inner>,
     client: reqwest::Client,
-    endpoint: url::Url,
+    endpoint: AlertmanagerEndpoint,
     timeout: Duration,
     life: Lifecycle,
     /// For failed POSTs.
@@ -650,7 +554,7 @@ impl Sender {
     /// POST the batch until it is delivered, refused, expired, or the
     /// flush time is up.
     async fn deliver(&mut self, mut batch: Vec<Pending>) -> Flow {
-        let mut attempt = 0u32;
+        let mut backoff = RETRY;
         loop {
             self.expire(&mut batch);
             if batch.is_empty() {
@@ -675,23 +579,22 @@ impl Sender {
                 }
                 Err(e) => e,
             };
-            m.publish_error(e.kind());
+            m.publish_failed(PublishError::Alertmanager(e.kind()));
             *self.failures_in_a_row.get_or_insert(0) += 1;
             if !e.retryable() {
                 m.alertmanager_dropped(DropReason::Rejected, batch.len());
                 if let Some(held) = self.log.allow() {
                     tracing::error!(
-                        endpoint = %redacted(&self.endpoint), alerts = batch.len(), held_back = held,
+                        endpoint = %self.endpoint.redacted(), alerts = batch.len(), held_back = held,
                         "alertmanager refused alerts, not retried (check alertmanager.url and the labels): {e}"
                     );
                 }
                 return Flow::Continue;
             }
-            let delay = retry_delay(attempt);
-            attempt = attempt.saturating_add(1);
+            let delay = backoff.next();
             if let Some(held) = self.log.allow() {
                 tracing::warn!(
-                    endpoint = %redacted(&self.endpoint), alerts = batch.len(), held_back = held,
+                    endpoint = %self.endpoint.redacted(), alerts = batch.len(), held_back = held,
                     "alertmanager: POST failed, retrying in {delay:?}: {e}"
                 );
             }
@@ -704,7 +607,11 @@ impl Sender {
     /// One POST; `None` when the flush time ran out first.
     async fn post(&mut self, body: &[PostableAlert]) -> Option<Result<(), AlertmanagerError>> {
         let timeout = self.timeout;
-        let req = self.client.post(self.endpoint.clone()).json(body).send();
+        let req = self
+            .client
+            .post(self.endpoint.url().clone())
+            .json(body)
+            .send();
         let fut = async move {
             let resp = req.await.map_err(|e| classify(e, timeout))?;
             let status = resp.status();
@@ -758,6 +665,7 @@ fn classify(e: reqwest::Error, timeout: Duration) -> AlertmanagerError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::Label;
     use newswatch_core::alert::{AlertEvent, AlertRule};
     use serde_json::json;
 
@@ -971,55 +879,13 @@ mod tests {
     }
 
     #[test]
-    fn endpoint_table() {
-        let table = [
-            (
-                "http://127.0.0.1:9093",
-                Some("http://127.0.0.1:9093/api/v2/alerts"),
-            ),
-            (
-                "http://127.0.0.1:9093/",
-                Some("http://127.0.0.1:9093/api/v2/alerts"),
-            ),
-            (
-                "https://am.example/prefix/",
-                Some("https://am.example/prefix/api/v2/alerts"),
-            ),
-            (
-                "http://am:9093/api/v2/alerts",
-                Some("http://am:9093/api/v2/alerts"),
-            ),
-            (
-                "http://am:9093/api/v2/alerts/",
-                Some("http://am:9093/api/v2/alerts"),
-            ),
-            (
-                "http://u:p@am:9093?x=1#f",
-                Some("http://u:p@am:9093/api/v2/alerts"),
-            ),
-            ("ftp://am", None),
-            ("http://", None),
-            ("am:9093", None),
-            ("127.0.0.1:9093", None),
-            ("", None),
-        ];
-        for (base, want) in table {
-            let got = endpoint(base).ok().map(|u| u.to_string());
-            assert_eq!(got.as_deref(), want, "{base}");
-        }
-        let u = endpoint("http://user:secret@am:9093").unwrap();
-        assert_eq!(redacted(&u), "http://am:9093/api/v2/alerts");
-    }
-
-    #[test]
     fn retry_delays_double_up_to_the_cap() {
         let want = [250, 500, 1000, 2000, 4000, 8000, 10_000, 10_000];
         for (attempt, ms) in want.iter().enumerate() {
-            assert_eq!(retry_delay(attempt as u32), Duration::from_millis(*ms));
+            assert_eq!(RETRY.delay(attempt as u32), Duration::from_millis(*ms));
         }
-        assert_eq!(retry_delay(u32::MAX), BACKOFF_MAX);
         // Give-up is by age: at least a dozen attempts before MAX_AGE.
-        let total: Duration = (0..12).map(retry_delay).sum();
+        let total: Duration = (0..12).map(|n| RETRY.delay(n)).sum();
         assert!(total < MAX_AGE, "{total:?}");
     }
 
@@ -1049,7 +915,7 @@ mod tests {
             (E::Client("tls".into()), "alertmanager_client", false),
         ];
         for (e, kind, retry) in table {
-            assert_eq!(e.kind(), kind, "{e}");
+            assert_eq!(e.kind().as_str(), kind, "{e}");
             assert_eq!(e.retryable(), retry, "{e}");
         }
     }
@@ -1066,23 +932,13 @@ mod tests {
     }
 
     #[test]
-    fn log_limiter_counts_what_it_holds_back() {
-        let mut l = LogLimiter::default();
-        assert_eq!(l.allow(), Some(0));
-        assert_eq!(l.allow(), None);
-        assert_eq!(l.allow(), None);
-        l.last = std::time::Instant::now().checked_sub(LOG_EVERY);
-        assert_eq!(l.allow(), Some(2));
-    }
-
-    #[test]
     fn output_off_is_a_no_op_and_on_counts_drops() {
         Output::default().push(b"{}".to_vec());
         let metrics = Arc::new(Metrics::new());
         let inner = Arc::new(Inner {
             state: Mutex::new(QueueState {
                 queue: DropOldest::new(2),
-                full_log: LogLimiter::default(),
+                full_log: LogLimiter::new(LOG_EVERY),
             }),
             wake: Notify::new(),
             metrics: metrics.clone(),

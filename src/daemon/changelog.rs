@@ -36,13 +36,18 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::backoff::Backoff;
+use super::ratelimit::LogLimiter;
 use crate::config::KafkaConfig;
-use crate::metrics::Metrics;
+use crate::metrics::{KafkaClient, Metrics};
 use newswatch_core::state::Store;
 
 /// How long one metadata or watermark request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// Retry delays while the broker cannot create or describe the topic.
+const RETRY: Backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
+/// Read errors of the tail are logged at most this often (all are counted).
+const TAIL_ERROR_LOG_EVERY: Duration = Duration::from_secs(10);
 /// Records buffered between the tail reader and the pipeline loop.
 const TAIL_BUFFER: usize = 4096;
 
@@ -95,7 +100,7 @@ pub async fn ensure_topic(
         base_config(k, &k.producer_properties).create()?;
     let new = NewTopic::new(topic, 1, TopicReplication::Fixed(-1)).set("cleanup.policy", "compact");
     let opts = AdminOptions::new().operation_timeout(Some(REQUEST_TIMEOUT));
-    let mut backoff = Duration::from_millis(200);
+    let mut backoff = RETRY;
     loop {
         let res = tokio::select! {
             _ = shutdown.cancelled() => return Ok(false),
@@ -134,15 +139,15 @@ pub async fn ensure_topic(
             },
             Err(e) => e.to_string(),
         };
+        let delay = backoff.next();
         tracing::warn!(
             topic,
-            "cannot create the state changelog topic yet, retrying in {backoff:?}: {err}"
+            "cannot create the state changelog topic yet, retrying in {delay:?}: {err}"
         );
         tokio::select! {
             _ = shutdown.cancelled() => return Ok(false),
-            _ = tokio::time::sleep(backoff) => {}
+            _ = tokio::time::sleep(delay) => {}
         }
-        backoff = (backoff * 2).min(BACKOFF_MAX);
     }
 }
 
@@ -183,7 +188,7 @@ pub fn restore(
         c.create()?
     };
     let started = Instant::now();
-    let mut backoff = Duration::from_millis(200);
+    let mut backoff = RETRY;
     // The partitions and where they end now.
     let ends: Vec<(i32, i64)> = loop {
         if stop.is_cancelled() {
@@ -192,12 +197,12 @@ pub fn restore(
         match partitions_and_ends(&consumer, topic) {
             Ok(v) => break v,
             Err(e) => {
+                let delay = backoff.next();
                 tracing::warn!(
                     topic,
-                    "cannot read the state changelog yet, retrying in {backoff:?}: {e}"
+                    "cannot read the state changelog yet, retrying in {delay:?}: {e}"
                 );
-                std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(BACKOFF_MAX);
+                sleep_unless_stopped(delay, &stop);
             }
         }
     };
@@ -216,7 +221,7 @@ pub fn restore(
         match consumer.poll(Duration::from_millis(200)) {
             None => {}
             Some(Err(e)) => {
-                metrics.kafka_error("changelog");
+                metrics.kafka_client_error(KafkaClient::Changelog);
                 tracing::warn!(topic, "state changelog read error (retrying): {e}");
             }
             Some(Ok(m)) => {
@@ -255,6 +260,20 @@ pub fn restore(
         records,
         tail: rx,
     }))
+}
+
+/// Sleep `d` on this (blocking) thread, waking early when `stop` is
+/// cancelled: a restore waiting for the broker must not hold up shutdown.
+fn sleep_unless_stopped(d: Duration, stop: &CancellationToken) {
+    const SLICE: Duration = Duration::from_millis(50);
+    let until = Instant::now() + d;
+    while !stop.is_cancelled() {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        std::thread::sleep(left.min(SLICE));
+    }
 }
 
 /// The topic's partitions, each with its high watermark.
@@ -307,16 +326,19 @@ fn tail(
     metrics: &Metrics,
     stop: CancellationToken,
 ) {
-    let mut last_error: Option<Instant> = None;
+    let mut error_log = LogLimiter::new(TAIL_ERROR_LOG_EVERY);
     while !stop.is_cancelled() {
         match consumer.poll(Duration::from_millis(200)) {
             None => {}
             Some(Err(e)) => {
-                metrics.kafka_error("changelog");
-                if last_error.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
-                    tracing::warn!(topic, "state changelog read error (retrying): {e}");
+                metrics.kafka_client_error(KafkaClient::Changelog);
+                if let Some(held_back) = error_log.allow() {
+                    tracing::warn!(
+                        topic,
+                        held_back,
+                        "state changelog read error (retrying): {e}"
+                    );
                 }
-                last_error = Some(Instant::now());
             }
             Some(Ok(m)) => {
                 let rec = match decode(&m) {

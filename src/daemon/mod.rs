@@ -1,19 +1,41 @@
 //! `newswatch run`: the daemon (SPEC §2, §3, §8–§11).
 //!
 //! [`run`] wires the pieces together: the rule set behind an `ArcSwap`
-//! (`rules`), the Kafka pipeline (`pipeline`), the HTTP endpoints (`http`),
-//! the metrics, hot reload (files, SIGHUP, HTTP) and the optional
-//! Alertmanager output (`alertmanager`). It returns when the
-//! `shutdown` token is cancelled and everything in flight has been drained
-//! (or `kafka.shutdown_timeout` ran out), so tests can run the daemon
-//! in-process and stop it.
+//! (`rules`), the Kafka pipeline, the HTTP endpoints (`http`), the metrics,
+//! hot reload (files, SIGHUP, HTTP) and the optional Alertmanager output
+//! (`alertmanager`). It returns when the `shutdown` token is cancelled and
+//! everything in flight has been drained (or `kafka.shutdown_timeout` ran
+//! out), so tests can run the daemon in-process and stop it.
+//!
+//! The pipeline, one role per file:
+//!
+//! * `pipeline`: the loop, a struct with one method per event it waits on,
+//!   and the shutdown's drain and final commit.
+//! * `kafka`: client properties and librdkafka's callbacks.
+//! * `matching`: the matcher threads (decode, match, records in rule order).
+//! * `state`: stateful rules' state, restored from and kept in the
+//!   changelog (`changelog`), settled in consumption order.
+//! * `records`: the records published (alert, dead letter, state change),
+//!   built by pure functions.
+//! * `publish`: enqueueing and acknowledgement, with retries.
+//! * `offsets`: which offset may be stored (pure).
+//!
+//! Shared by all: `backoff` (the one retry policy type) and `ratelimit`
+//! (the one rate-limited logger). Every wait also waits on shutdown.
 
 pub mod alertmanager;
+mod backoff;
 pub mod changelog;
 mod http;
+mod kafka;
+mod matching;
 pub mod offsets;
 mod pipeline;
+mod publish;
+mod ratelimit;
+mod records;
 pub mod rules;
+mod state;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;

@@ -144,7 +144,10 @@ impl RulesHandle {
                     }
                 }
                 // Debounce: an editor's save is several events.
-                tokio::time::sleep(Duration::from_millis(300)).await;
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_millis(300)) => {}
+                }
                 while rx.try_recv().is_ok() {}
                 let paths = this.paths.clone();
                 let now = tokio::task::spawn_blocking(move || fingerprint(&paths))

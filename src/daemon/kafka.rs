@@ -1,0 +1,295 @@
+//! The pipeline's Kafka clients: their properties and librdkafka's callbacks.
+//!
+//! The callbacks (log lines, statistics, global errors, rebalances) run on
+//! librdkafka's threads or inside `recv()`, so they only record: health
+//! flags, metrics, log lines, and the partitions revoked, which the loop
+//! takes with [`ConsumerCtx::take_revoked`] before its next turn. They
+//! never block and never touch the loop's state.
+//!
+//! Properties newswatch sets for correctness are set after the user's
+//! `kafka.*_properties` (config validation refuses those keys anyway), so
+//! at-least-once delivery cannot be configured away.
+
+use std::sync::{Arc, Mutex};
+
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance, StreamConsumer,
+};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::FutureProducer;
+use rdkafka::{ClientContext, Offset, Statistics, TopicPartitionList};
+
+use super::Shared;
+use crate::config::KafkaConfig;
+use crate::metrics::{KafkaClient, Label};
+
+/// The input consumer, with its callbacks.
+pub type Consumer = StreamConsumer<ConsumerCtx>;
+/// The producer of alerts, dead letters and state changes.
+pub type Producer = FutureProducer<ProducerCtx>;
+
+/// Both clients. Nothing connects yet: the consumer joins its group when
+/// it subscribes.
+pub fn clients(shared: &Arc<Shared>) -> Result<(Consumer, Producer), KafkaError> {
+    let cfg = &shared.config.kafka;
+    let consumer = consumer_config(cfg).create_with_context(ConsumerCtx {
+        shared: shared.clone(),
+        revoked: Mutex::new(Vec::new()),
+    })?;
+    let producer =
+        producer_config(cfg, shared.config.event.max_bytes).create_with_context(ProducerCtx {
+            shared: shared.clone(),
+        })?;
+    Ok((consumer, producer))
+}
+
+/// Properties newswatch sets for correctness; `kafka.consumer_properties`
+/// may add or tune anything else.
+fn consumer_config(k: &KafkaConfig) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &k.brokers)
+        .set("group.id", &k.group_id)
+        .set("auto.offset.reset", "earliest")
+        // Lag and broker state come from statistics.
+        .set("statistics.interval.ms", "1000")
+        // librdkafka's prefetch queue is the other buffer between broker and
+        // us (64 MB by default); keep it modest so memory stays bounded.
+        .set("queued.max.messages.kbytes", "16384");
+    for (key, v) in &k.consumer_properties {
+        c.set(key, v);
+    }
+    // At-least-once: librdkafka commits in the background, but only offsets
+    // we stored, and we store an offset only after its alerts are acked.
+    c.set("enable.auto.commit", "true")
+        .set("enable.auto.offset.store", "false");
+    c
+}
+
+/// Properties newswatch sets for correctness; `kafka.producer_properties`
+/// may add or tune anything else.
+fn producer_config(k: &KafkaConfig, max_bytes: usize) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &k.brokers)
+        // Alerts are few and latency matters more than batch size: at 1,000
+        // events/s with 4 alerts each, 1 ms still batches a handful.
+        .set("linger.ms", "1")
+        // A dead letter carries the original message, which may be as large
+        // as event.max_bytes allows and more (too_large).
+        .set(
+            "message.max.bytes",
+            (max_bytes.max(1_000_000) * 2 + 65_536)
+                .min(1_000_000_000)
+                .to_string(),
+        )
+        .set("statistics.interval.ms", "0");
+    for (key, v) in &k.producer_properties {
+        c.set(key, v);
+    }
+    c.set("enable.idempotence", "true").set("acks", "all");
+    c
+}
+
+/// Store `pos` as the next offset to commit for `(topic, partition)`.
+pub fn store_offset(consumer: &Consumer, (topic, partition): &(String, i32), pos: i64) {
+    let mut tpl = TopicPartitionList::new();
+    if tpl
+        .add_partition_offset(topic, *partition, Offset::Offset(pos))
+        .is_ok()
+    {
+        if let Err(e) = consumer.store_offsets(&tpl) {
+            // The partition was revoked meanwhile: its new owner re-reads.
+            tracing::debug!(topic = %topic, partition, error = %e, "offset not stored");
+        }
+    }
+}
+
+/// Commit what was stored, synchronously, then leave the group (by
+/// dropping the consumer). Blocks on the broker without a timeout of its
+/// own: run it on a thread the caller may abandon.
+pub fn commit_and_leave(consumer: Consumer) {
+    match consumer.commit_consumer_state(CommitMode::Sync) {
+        Ok(()) => tracing::info!("offsets committed"),
+        Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+        Err(e) => tracing::warn!(
+            error = %e,
+            "final commit failed; uncommitted events will be redelivered"
+        ),
+    }
+    drop(consumer);
+}
+
+// ------------------------------------------------------------------ callbacks
+
+/// The consumer's callbacks: logs, statistics (lag, broker state), errors,
+/// rebalances.
+pub struct ConsumerCtx {
+    shared: Arc<Shared>,
+    /// Partitions revoked since the loop last looked.
+    revoked: Mutex<Vec<(String, i32)>>,
+}
+
+impl ConsumerCtx {
+    /// The partitions revoked since the last call.
+    pub fn take_revoked(&self) -> Vec<(String, i32)> {
+        self.revoked
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default()
+    }
+}
+
+fn tpl_list(tpl: &TopicPartitionList) -> Vec<(String, i32)> {
+    tpl.elements()
+        .iter()
+        .map(|e| (e.topic().to_owned(), e.partition()))
+        .collect()
+}
+
+impl ClientContext for ConsumerCtx {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, msg: &str) {
+        log_with(level, fac, msg);
+    }
+
+    fn stats(&self, s: Statistics) {
+        if s.brokers.values().any(|b| b.state == "UP") {
+            self.shared.health.set_broker_down(false);
+        }
+        for (topic, t) in &s.topics {
+            for (&p, part) in &t.partitions {
+                // -1 is librdkafka's "internal UA" partition; lag -1 is unknown.
+                if p >= 0 && part.consumer_lag >= 0 {
+                    self.shared
+                        .metrics
+                        .consumer_lag(topic, p, part.consumer_lag);
+                }
+            }
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        client_error(&self.shared, KafkaClient::Consumer, error, reason);
+    }
+}
+
+impl ConsumerContext for ConsumerCtx {
+    fn pre_rebalance(&self, _: &BaseConsumer<Self>, r: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = r {
+            let parts = tpl_list(tpl);
+            tracing::info!(partitions = ?parts, "partitions revoked");
+            // Not ready until assigned again: after a session timeout (a
+            // broker outage) the consumer has left its group and rejoins.
+            self.shared.health.set_joined(false);
+            self.shared.metrics.clear_consumer_lag();
+            if let Ok(mut v) = self.revoked.lock() {
+                v.extend(parts);
+            }
+        }
+    }
+
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, r: &Rebalance<'_>) {
+        match r {
+            Rebalance::Assign(tpl) => {
+                tracing::info!(partitions = ?tpl_list(tpl), "partitions assigned");
+                self.shared.health.set_joined(true);
+            }
+            Rebalance::Revoke(_) => {}
+            Rebalance::Error(e) => {
+                self.shared
+                    .metrics
+                    .kafka_client_error(KafkaClient::Consumer);
+                tracing::warn!(error = %e, "rebalance error")
+            }
+        }
+    }
+}
+
+/// The producer's callbacks: logs and errors.
+pub struct ProducerCtx {
+    shared: Arc<Shared>,
+}
+
+impl ClientContext for ProducerCtx {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, msg: &str) {
+        log_with(level, fac, msg);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        client_error(&self.shared, KafkaClient::Producer, error, reason);
+    }
+}
+
+/// A global error from either client: readiness, counter, log line.
+fn client_error(shared: &Shared, client: KafkaClient, error: KafkaError, reason: &str) {
+    if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
+        shared.health.set_broker_down(true);
+    }
+    shared.metrics.kafka_client_error(client);
+    tracing::warn!(target: "librdkafka", client = client.as_str(), error = %error, reason, "kafka client error");
+}
+
+/// librdkafka's log lines, into tracing at the matching level.
+fn log_with(level: RDKafkaLogLevel, fac: &str, msg: &str) {
+    match level {
+        RDKafkaLogLevel::Emerg
+        | RDKafkaLogLevel::Alert
+        | RDKafkaLogLevel::Critical
+        | RDKafkaLogLevel::Error => {
+            tracing::error!(target: "librdkafka", facility = fac, "{msg}")
+        }
+        RDKafkaLogLevel::Warning => tracing::warn!(target: "librdkafka", facility = fac, "{msg}"),
+        RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+            tracing::info!(target: "librdkafka", facility = fac, "{msg}")
+        }
+        RDKafkaLogLevel::Debug => tracing::debug!(target: "librdkafka", facility = fac, "{msg}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn kafka(consumer: &[(&str, &str)], producer: &[(&str, &str)]) -> KafkaConfig {
+        let props = |p: &[(&str, &str)]| -> BTreeMap<String, String> {
+            p.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let mut k = crate::config::Config::default().kafka;
+        k.consumer_properties = props(consumer);
+        k.producer_properties = props(producer);
+        k
+    }
+
+    /// The user tunes what they like; what at-least-once needs stays.
+    #[test]
+    fn properties_table() {
+        let k = kafka(
+            &[
+                ("enable.auto.offset.store", "true"),
+                ("statistics.interval.ms", "5000"),
+            ],
+            &[("acks", "1"), ("linger.ms", "20")],
+        );
+        let c = consumer_config(&k);
+        let p = producer_config(&k, 2_000_000);
+        // (client config, key, expected value)
+        let table = [
+            (&c, "bootstrap.servers", "127.0.0.1:9092"),
+            (&c, "group.id", "newswatch"),
+            (&c, "enable.auto.offset.store", "false"),
+            (&c, "enable.auto.commit", "true"),
+            (&c, "statistics.interval.ms", "5000"),
+            (&p, "acks", "all"),
+            (&p, "enable.idempotence", "true"),
+            (&p, "linger.ms", "20"),
+            (&p, "message.max.bytes", "4065536"),
+        ];
+        for (config, key, want) in table {
+            assert_eq!(config.get(key), Some(want), "{key}");
+        }
+        let small = producer_config(&kafka(&[], &[]), 10);
+        assert_eq!(small.get("message.max.bytes"), Some("2065536"));
+    }
+}

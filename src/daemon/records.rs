@@ -1,0 +1,362 @@
+//! The records the pipeline publishes (SPEC §8, §9), built by pure
+//! functions: an alert, a dead letter, a state change. Topic, key, headers
+//! and payload are decided here and nowhere else; publishing
+//! (`publish.rs`) only sends what it is given.
+//!
+//! * An alert goes to its rule's topic (or `kafka.alert_topic`), keyed by
+//!   rule id, with its JSON (SPEC §8) as payload.
+//! * A dead letter goes to `kafka.dlq_topic` with the original key and
+//!   bytes untouched, and the error and the source position as headers.
+//! * A state change goes to the changelog topic, keyed by the state's key;
+//!   no value is a tombstone (the state was deleted).
+
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::FutureRecord;
+
+use crate::metrics::RecordKind;
+use newswatch_core::alert::Alert;
+use newswatch_core::event::DecodeError;
+use newswatch_core::state::Change;
+
+/// What a record is, with what its acknowledgement is counted under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    /// `newswatch_alerts_published_total{rule, severity}` once acknowledged.
+    Alert { rule: String, severity: String },
+    /// `newswatch_dlq_records_total` once acknowledged.
+    DeadLetter,
+    /// A state changelog record.
+    State,
+}
+
+impl Kind {
+    /// Its `kind` label in `newswatch_publish_errors_total`.
+    pub fn metric(&self) -> RecordKind {
+        match self {
+            Kind::Alert { .. } => RecordKind::Alert,
+            Kind::DeadLetter => RecordKind::DeadLetter,
+            Kind::State => RecordKind::State,
+        }
+    }
+}
+
+/// One record to publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub topic: String,
+    pub key: Option<Vec<u8>>,
+    /// `None` only for a state tombstone.
+    pub payload: Option<Vec<u8>>,
+    pub headers: Vec<(&'static str, Vec<u8>)>,
+    pub kind: Kind,
+}
+
+/// Where a message was consumed: the dead letter's source headers.
+#[derive(Debug, Clone, Copy)]
+pub struct Source<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+impl Record {
+    /// An alert, on its rule's `topic`, else on `default_topic`.
+    pub fn alert(a: &Alert, topic: Option<&String>, default_topic: &str) -> Record {
+        Record {
+            topic: topic.map_or_else(|| default_topic.to_owned(), Clone::clone),
+            key: Some(a.rule.id.clone().into_bytes()),
+            payload: Some(serde_json::to_vec(a).unwrap_or_default()),
+            headers: vec![
+                ("newswatch-rule", a.rule.id.clone().into_bytes()),
+                ("newswatch-severity", a.rule.severity.clone().into_bytes()),
+                ("newswatch-alert-id", a.alert_id.clone().into_bytes()),
+            ],
+            kind: Kind::Alert {
+                rule: a.rule.id.clone(),
+                severity: a.rule.severity.clone(),
+            },
+        }
+    }
+
+    /// A message that is no usable event, as it came (`key`, `payload`),
+    /// with why and where from.
+    pub fn dead_letter(
+        topic: &str,
+        source: Source<'_>,
+        key: Option<Vec<u8>>,
+        payload: Vec<u8>,
+        error: &DecodeError,
+    ) -> Record {
+        Record {
+            topic: topic.to_owned(),
+            key,
+            payload: Some(payload),
+            headers: vec![
+                ("newswatch-error", error.reason.as_str().as_bytes().to_vec()),
+                ("newswatch-error-detail", error.detail.clone().into_bytes()),
+                ("newswatch-source-topic", source.topic.as_bytes().to_vec()),
+                (
+                    "newswatch-source-partition",
+                    source.partition.to_string().into_bytes(),
+                ),
+                (
+                    "newswatch-source-offset",
+                    source.offset.to_string().into_bytes(),
+                ),
+            ],
+            kind: Kind::DeadLetter,
+        }
+    }
+
+    /// A change of stateful rules' state, on the changelog `topic`.
+    pub fn state_change(topic: &str, change: Change) -> Record {
+        Record {
+            topic: topic.to_owned(),
+            key: Some(change.key.into_bytes()),
+            payload: change.value.map(String::into_bytes),
+            headers: Vec::new(),
+            kind: Kind::State,
+        }
+    }
+
+    /// The record as the producer takes it (borrowing this one).
+    pub fn future_record(&self) -> FutureRecord<'_, [u8], [u8]> {
+        let mut headers = OwnedHeaders::new_with_capacity(self.headers.len());
+        for (k, v) in &self.headers {
+            headers = headers.insert(Header {
+                key: k,
+                value: Some(v.as_slice()),
+            });
+        }
+        let mut r = FutureRecord::to(&self.topic).headers(headers);
+        if let Some(p) = &self.payload {
+            r = r.payload(p.as_slice());
+        }
+        if let Some(k) = &self.key {
+            r = r.key(k.as_slice());
+        }
+        r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use newswatch_core::alert::{AlertEvent, AlertRule, SCHEMA};
+    use newswatch_core::event::Reason;
+    use std::collections::BTreeMap;
+
+    fn alert() -> Alert {
+        Alert {
+            schema: SCHEMA.into(),
+            alert_id: "3f1c0000000000000000000000000001".into(),
+            rule: AlertRule {
+                id: "ru-mfa-statement".into(),
+                title: "Statement from the Russian foreign ministry".into(),
+                severity: "high".into(),
+                labels: BTreeMap::new(),
+            },
+            mode: "each".into(),
+            group: BTreeMap::new(),
+            event_time: Some("2026-07-12T09:00:00Z".into()),
+            event: AlertEvent {
+                id: serde_json::json!("a17"),
+                title: Some("Lavrov warns".into()),
+                source: None,
+                url: None,
+                lang: None,
+                published_at: None,
+            },
+            matches: vec![],
+            snippet: String::new(),
+            story: None,
+            count: None,
+            sources: None,
+            suppressed: 0,
+        }
+    }
+
+    fn bytes(s: &str) -> Vec<u8> {
+        s.as_bytes().to_vec()
+    }
+
+    /// A record against what it must be: topic, key, headers, payload, kind.
+    fn check(
+        got: Record,
+        topic: &str,
+        key: Option<&str>,
+        headers: &[(&str, &str)],
+        payload: Option<&[u8]>,
+        kind: Kind,
+    ) {
+        assert_eq!(got.topic, topic);
+        assert_eq!(got.key, key.map(bytes), "key of {topic}");
+        let got_headers: Vec<(&str, String)> = got
+            .headers
+            .iter()
+            .map(|(k, v)| (*k, String::from_utf8_lossy(v).into_owned()))
+            .collect();
+        let want_headers: Vec<(&str, String)> =
+            headers.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        assert_eq!(got_headers, want_headers, "headers of {topic}");
+        assert_eq!(got.payload.as_deref(), payload, "payload of {topic}");
+        assert_eq!(got.kind, kind);
+    }
+
+    #[test]
+    fn records_table() {
+        let a = alert();
+        let alert_json = serde_json::to_vec(&a).unwrap();
+        let alert_headers = [
+            ("newswatch-rule", "ru-mfa-statement"),
+            ("newswatch-severity", "high"),
+            ("newswatch-alert-id", "3f1c0000000000000000000000000001"),
+        ];
+        let alert_kind = Kind::Alert {
+            rule: "ru-mfa-statement".into(),
+            severity: "high".into(),
+        };
+        let bad = DecodeError {
+            reason: Reason::NotJson,
+            detail: "expected value at line 1 column 1".into(),
+        };
+        let source = Source {
+            topic: "news.events",
+            partition: 3,
+            offset: 1234,
+        };
+        let rule_topic = "alerts.geo".to_owned();
+        // (record, topic, key, headers, payload, kind)
+        type Row<'a> = (
+            Record,
+            &'a str,
+            Option<&'a str>,
+            &'a [(&'a str, &'a str)],
+            Option<&'a [u8]>,
+            Kind,
+        );
+        let table: Vec<Row> = vec![
+            (
+                Record::alert(&a, None, "news.alerts"),
+                "news.alerts",
+                Some("ru-mfa-statement"),
+                &alert_headers,
+                Some(&alert_json),
+                alert_kind.clone(),
+            ),
+            (
+                Record::alert(&a, Some(&rule_topic), "news.alerts"),
+                "alerts.geo",
+                Some("ru-mfa-statement"),
+                &alert_headers,
+                Some(&alert_json),
+                alert_kind,
+            ),
+            (
+                Record::dead_letter("news.dlq", source, Some(bytes("k1")), bytes("{oops"), &bad),
+                "news.dlq",
+                Some("k1"),
+                &[
+                    ("newswatch-error", "not_json"),
+                    (
+                        "newswatch-error-detail",
+                        "expected value at line 1 column 1",
+                    ),
+                    ("newswatch-source-topic", "news.events"),
+                    ("newswatch-source-partition", "3"),
+                    ("newswatch-source-offset", "1234"),
+                ],
+                Some(b"{oops"),
+                Kind::DeadLetter,
+            ),
+            // A message without a key keeps having none.
+            (
+                Record::dead_letter("news.dlq", source, None, Vec::new(), &bad),
+                "news.dlq",
+                None,
+                &[
+                    ("newswatch-error", "not_json"),
+                    (
+                        "newswatch-error-detail",
+                        "expected value at line 1 column 1",
+                    ),
+                    ("newswatch-source-topic", "news.events"),
+                    ("newswatch-source-partition", "3"),
+                    ("newswatch-source-offset", "1234"),
+                ],
+                Some(b""),
+                Kind::DeadLetter,
+            ),
+            (
+                Record::state_change(
+                    "newswatch-state-changelog",
+                    Change {
+                        key: "t|r|g".into(),
+                        value: Some("{\"n\":2}".into()),
+                    },
+                ),
+                "newswatch-state-changelog",
+                Some("t|r|g"),
+                &[],
+                Some(b"{\"n\":2}"),
+                Kind::State,
+            ),
+            // A deletion is a tombstone: a key and no value.
+            (
+                Record::state_change(
+                    "newswatch-state-changelog",
+                    Change {
+                        key: "t|r|g".into(),
+                        value: None,
+                    },
+                ),
+                "newswatch-state-changelog",
+                Some("t|r|g"),
+                &[],
+                None,
+                Kind::State,
+            ),
+        ];
+        for (record, topic, key, headers, payload, kind) in table {
+            check(record, topic, key, headers, payload, kind);
+        }
+    }
+
+    #[test]
+    fn kinds_are_counted_under_their_labels() {
+        use crate::metrics::Label;
+        let alert = Kind::Alert {
+            rule: "r".into(),
+            severity: "low".into(),
+        };
+        for (kind, label) in [
+            (alert, "alert"),
+            (Kind::DeadLetter, "dlq"),
+            (Kind::State, "state"),
+        ] {
+            assert_eq!(kind.metric().as_str(), label);
+        }
+    }
+
+    #[test]
+    fn future_record_carries_everything() {
+        use rdkafka::message::Headers;
+        let r = Record::alert(&alert(), None, "news.alerts");
+        let f = r.future_record();
+        assert_eq!(f.topic, "news.alerts");
+        assert_eq!(f.key, Some(&b"ru-mfa-statement"[..]));
+        assert_eq!(f.payload, r.payload.as_deref());
+        let h = f.headers.as_ref().unwrap();
+        assert_eq!(h.count(), 3);
+        assert_eq!(h.get(1).key, "newswatch-severity");
+        assert_eq!(h.get(1).value, Some(&b"high"[..]));
+        let tombstone = Record::state_change(
+            "c",
+            Change {
+                key: "k".into(),
+                value: None,
+            },
+        );
+        assert_eq!(tombstone.future_record().payload, None);
+    }
+}
