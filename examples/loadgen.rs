@@ -56,9 +56,7 @@ use tokio_util::sync::CancellationToken;
 
 use newswatch_core::event::{self, EventFields};
 
-#[path = "../crates/core/benches/support/rulegen.rs"]
-mod rulegen;
-use rulegen::Rng;
+use newswatch_testkit::rulegen::{self, Rng};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 enum Mode {

@@ -24,15 +24,11 @@ use newswatch_core::event::{self, EventFields};
 use newswatch_core::matcher::{Match, Scratch};
 use newswatch_core::rules::{self, RuleSet};
 
-#[path = "support/rulegen.rs"]
-mod rulegen;
-use rulegen::{Rng, Style, VocabParams};
+use newswatch_testkit::alloc::{live, CountingAlloc};
+use newswatch_testkit::rulegen::{self, Rng, Style, VocabParams};
 
-// ---------------------------------------------------------------- allocator
-
-#[path = "support/alloc.rs"]
-mod alloc;
-use alloc::live;
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
 
 // ---------------------------------------------------------------- corpus
 

@@ -27,11 +27,10 @@ use criterion::{black_box, criterion_group, Criterion, Throughput};
 use newswatch_core::state::story::{self, LshIndex, Signature, DEFAULT_SIMILARITY};
 use serde::Deserialize;
 
-// ---------------------------------------------------------------- allocator
+use newswatch_testkit::alloc::{live, CountingAlloc};
 
-#[path = "support/alloc.rs"]
-mod alloc;
-use alloc::live;
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
 
 // ---------------------------------------------------------------- corpus
 

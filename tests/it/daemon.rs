@@ -2,13 +2,26 @@
 //! and headers, all seven dead-letter reasons, HTTP endpoints, metrics
 //! (through promtool), hot reload, clean shutdown.
 
-mod common;
-
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use common::*;
+use newswatch_testkit::*;
+use newswatch_testkit_kafka::*;
 use tokio_util::sync::CancellationToken;
+
+/// `drills` publishes to its own topic (`TOPIC_DRILLS`, replaced per test).
+const RULES: &str = r#"
+rules:
+  - id: lavrov
+    title: Lavrov says something
+    severity: high
+    query: 'lavrov NEAR/5 (said OR warned)'
+    labels: {desk: russia}
+  - id: drills
+    title: Drills
+    query: 'drills'
+    topic: TOPIC_DRILLS
+"#;
 
 struct Daemon {
     token: CancellationToken,

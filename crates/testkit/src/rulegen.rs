@@ -1,6 +1,7 @@
-//! Synthetic watch rules generated from a news corpus, shared by
-//! `benches/matcher.rs` and `examples/loadgen.rs` (each includes this file
-//! with `#[path = ...] mod rulegen;`).
+//! Synthetic watch rules generated from a news corpus, shared by the
+//! matcher bench (`crates/core/benches/matcher.rs`) and the load tool
+//! (`tools/loadgen`). Deterministic: the same corpus and count give the same
+//! rules.
 //!
 //! * [`Rng`]: a tiny deterministic xorshift64* generator;
 //! * [`build_vocab`]: per-language words ranked by frequency (without the
@@ -22,20 +23,20 @@ use newswatch_core::lang::text;
 pub struct Rng(pub u64);
 
 impl Rng {
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
+        (self.next_u64() % n.max(1) as u64) as usize
     }
     pub fn range(&mut self, lo: usize, hi: usize) -> usize {
         lo + self.below(hi - lo + 1)
     }
     pub fn chance(&mut self, p: f64) -> bool {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64 >= 1.0 - p
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 >= 1.0 - p
     }
 }
 
@@ -56,7 +57,7 @@ pub struct Vocab {
 impl Vocab {
     fn zipf(&self, rng: &mut Rng) -> &(String, String) {
         let total = *self.cdf.last().unwrap_or(&1.0);
-        let x = (rng.next() >> 11) as f64 / (1u64 << 53) as f64 * total;
+        let x = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * total;
         let i = self
             .cdf
             .partition_point(|&c| c < x)

@@ -12,13 +12,13 @@
 //! rejects, a table given as a string, a NUL byte, and `check -c`. The
 //! canary must never appear on stdout or stderr.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{free_port, Broker};
+use newswatch_testkit::{free_port, Broker};
+
+use crate::util::BIN;
 
 const CANARY: &str = "canary-Sup3rS3cret";
 
@@ -68,7 +68,7 @@ fn spawn(dir: &Path, name: &str, args: &[&str], config_text: Option<&str>, env: 
     if let Some(text) = config_text {
         std::fs::write(dir.join("newswatch.toml"), text).unwrap();
     }
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_newswatch"));
+    let mut cmd = Command::new(BIN);
     cmd.args(args)
         .current_dir(&dir)
         .env_remove("NEWSWATCH_CONFIG")

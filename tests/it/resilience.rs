@@ -8,14 +8,14 @@
 //! are known in advance (`alert::alert_id`); the tests read them back from
 //! the alert topic's `newswatch-alert-id` header.
 
-mod common;
-
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
-use common::*;
+use newswatch_testkit::*;
+use newswatch_testkit_kafka::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_newswatch");
+use crate::util::BIN;
+
 const WORDS: [&str; 3] = ["zebra", "walrus", "pelican"];
 const PARTITIONS: i32 = 3;
 

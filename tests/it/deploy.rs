@@ -8,8 +8,6 @@
 //! promtool is required (scripts/test installs it); a missing promtool is a
 //! failure, not a skip.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -100,7 +98,7 @@ fn k8s_object(kind: &str, name: &str) -> Yaml {
 
 /// Load a config file's text through the daemon's own loader.
 fn load_config(toml: &str, env: &[(&str, &str)]) -> Config {
-    common::load_config_text(toml, env).unwrap_or_else(|e| panic!("{e}"))
+    crate::util::load_config_text(toml, env).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The Kubernetes ConfigMap's newswatch.toml, validated by the daemon.
@@ -1281,7 +1279,7 @@ fn systemd_unit_reloads_on_hup_and_outlasts_the_shutdown_timeout() {
         let copy = dir.path().join("newswatch.service");
         std::fs::write(
             &copy,
-            unit.replace("/usr/local/bin/newswatch", env!("CARGO_BIN_EXE_newswatch")),
+            unit.replace("/usr/local/bin/newswatch", crate::util::BIN),
         )
         .unwrap();
         run(Command::new("systemd-analyze")

@@ -5,20 +5,17 @@
 //! Kafka alerts nor offsets, is retried, and does not delay exit, that a
 //! refusal is counted and not retried, and HTTPS with basic auth.
 
-mod common;
-
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use common::*;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use newswatch_testkit::*;
+use newswatch_testkit_kafka::*;
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_newswatch");
+use crate::util::BIN;
 
 /// Where Alertmanager is: `$ALERTMANAGER`, else `prometheus-alertmanager`
 /// (Debian's name) on PATH.
@@ -301,16 +298,27 @@ rules:
 "#;
 
 /// A broker, topics, a rule file and a config with `[alertmanager] url`.
-fn fixture(am_url: &str, am_timeout: &str) -> Fixture {
-    Fixture::new(
+fn fixture(am_url: &str, am_timeout: &str) -> AmFixture {
+    AmFixture(Fixture::new(
         RULES,
         1,
         &[],
         &format!("\n[alertmanager]\nurl = \"{am_url}\"\ntimeout = \"{am_timeout}\"\n"),
-    )
+    ))
 }
 
-impl Fixture {
+/// The shared fixture, with the steps these tests take on it.
+struct AmFixture(Fixture);
+
+impl std::ops::Deref for AmFixture {
+    type Target = Fixture;
+
+    fn deref(&self) -> &Fixture {
+        &self.0
+    }
+}
+
+impl AmFixture {
     /// The daemon, ready.
     fn start(&self) -> DaemonProc {
         let mut d = DaemonProc::spawn(BIN, &self.config, self.dir.path(), &self.http);
@@ -353,21 +361,7 @@ impl Fixture {
 
     /// The group's committed offset of input partition 0 (-1: none).
     fn committed(&self) -> i64 {
-        let c: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", self.broker.addr())
-            .set("group.id", &self.group)
-            .set("enable.auto.commit", "false")
-            .create()
-            .unwrap();
-        let mut tpl = TopicPartitionList::new();
-        tpl.add_partition(&self.input, 0);
-        let Ok(got) = c.committed_offsets(tpl, Duration::from_secs(5)) else {
-            return -1;
-        };
-        match got.find_partition(&self.input, 0).map(|e| e.offset()) {
-            Some(Offset::Offset(o)) => o,
-            _ => -1,
-        }
+        committed_offsets(&self.broker.addr(), &self.group, &self.input, 1).map_or(-1, |o| o[0])
     }
 }
 

@@ -10,6 +10,8 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
+use crate::util::BIN;
+
 struct Out {
     code: i32,
     stdout: String,
@@ -17,7 +19,7 @@ struct Out {
 }
 
 fn nw(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Out {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_newswatch"));
+    let mut cmd = Command::new(BIN);
     cmd.args(args)
         .current_dir(dir)
         .env_remove("NEWSWATCH_CONFIG")
@@ -1263,7 +1265,7 @@ fn check_config_file_and_environment() {
     assert_eq!(out.code, 0, "{}", out.stdout);
     assert!(out.stdout.starts_with("ok: 2 rules"), "{}", out.stdout);
     // NEWSWATCH__RULES__PATHS overrides the file
-    let out = Command::new(env!("CARGO_BIN_EXE_newswatch"))
+    let out = Command::new(BIN)
         .arg("check")
         .current_dir(d.path())
         .env_remove("NEWSWATCH_CONFIG")
@@ -1301,7 +1303,7 @@ fn replay_logs_never_reach_stdout() {
         "{\"id\":1,\"title\":\"US drills\"}\nnot json\n",
     );
     for fmt in ["text", "json"] {
-        let out = Command::new(env!("CARGO_BIN_EXE_newswatch"))
+        let out = Command::new(BIN)
             .args([
                 "--log-format",
                 fmt,
