@@ -1,4 +1,6 @@
-//! Matcher benchmarks on real news text (`../shared/data/news`).
+//! Matcher benchmarks on real news text: the corpus directory in
+//! `NEWSWATCH_CORPUS` (see `newswatch_testkit::corpus`), else the
+//! repository's `examples/news.jsonl`.
 //!
 //! * throughput of `Matcher::match_event` (single thread) with 1k, 10k and
 //!   100k generated rules of varied shapes;
@@ -16,7 +18,7 @@
 //! configuration instead.
 
 use std::cell::RefCell;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use criterion::{black_box, criterion_group, Criterion, Throughput};
@@ -25,6 +27,7 @@ use newswatch_core::matcher::{Match, Scratch};
 use newswatch_core::rules::{self, RuleSet};
 
 use newswatch_testkit::alloc::{live, CountingAlloc};
+use newswatch_testkit::corpus::{self, Corpus};
 use newswatch_testkit::rulegen::{self, Rng, Style, VocabParams};
 
 #[global_allocator]
@@ -32,58 +35,30 @@ static ALLOC: CountingAlloc = CountingAlloc;
 
 // ---------------------------------------------------------------- corpus
 
-fn corpus_dir() -> Option<PathBuf> {
-    let d = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/news"));
-    if d.join("reuters21578-en.jsonl").exists() {
-        return Some(d);
+/// A corpus file's weight in the document sample: with the five news
+/// corpora, ~70% Reuters and the rest spread over the Wikinews languages;
+/// any other file weighs as one Wikinews language. Normalised over the
+/// files present.
+fn weight(file: &str) -> f64 {
+    match file {
+        "reuters21578-en.jsonl" => 0.70,
+        "wikinews-en.jsonl" => 0.06,
+        _ => 0.08,
     }
-    None
 }
 
-/// Every `step`-th line (up to `n`) of a JSONL file.
-fn sample_lines(path: &Path, n: usize) -> Vec<String> {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return Vec::new();
-    };
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    if lines.is_empty() || n == 0 {
-        return Vec::new();
-    }
-    let step = (lines.len() / n).max(1);
-    lines
-        .iter()
-        .step_by(step)
-        .take(n)
-        .map(|s| s.to_string())
-        .collect()
-}
-
-/// The document sample: (language, raw JSON line).
-fn load_docs(total: usize) -> Option<Vec<(&'static str, String)>> {
+/// The document sample: (language, raw JSON line). Panics when
+/// `NEWSWATCH_CORPUS` names no usable directory.
+fn load_docs(total: usize) -> Vec<(&'static str, String)> {
+    let corpus = Corpus::locate(None).unwrap_or_else(|e| panic!("matcher bench: {e}"));
+    eprintln!("corpus: {}", corpus.origin);
+    let weights: f64 = corpus.files.iter().map(|f| weight(f.name())).sum();
     let mut out = Vec::new();
-    if let Some(dir) = corpus_dir() {
-        // ~70% Reuters, the rest spread over the Wikinews languages.
-        let parts: [(&str, &str, f64); 5] = [
-            ("en", "reuters21578-en.jsonl", 0.70),
-            ("en", "wikinews-en.jsonl", 0.06),
-            ("ru", "nerel-wikinews-ru.jsonl", 0.08),
-            ("ko", "wikinews-ko.jsonl", 0.08),
-            ("ja", "wikinews-ja.jsonl", 0.08),
-        ];
-        for (lang, file, share) in parts {
-            let n = (total as f64 * share).round() as usize;
-            for l in sample_lines(&dir.join(file), n) {
-                out.push((lang, l));
-            }
-        }
-    } else {
-        let ex = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/news.jsonl"));
-        if !ex.exists() {
-            return None;
-        }
-        eprintln!("note: ../shared/data/news not found, using examples/news.jsonl");
-        for l in sample_lines(ex, total) {
-            out.push(("en", l));
+    for f in &corpus.files {
+        let n = (total as f64 * weight(f.name()) / weights).round() as usize;
+        let lines = f.lines().unwrap_or_else(|e| panic!("matcher bench: {e}"));
+        for l in corpus::spread(&lines, n) {
+            out.push((f.lang, l));
         }
     }
     // Interleave deterministically so languages are mixed in the stream.
@@ -92,7 +67,7 @@ fn load_docs(total: usize) -> Option<Vec<(&'static str, String)>> {
         let j = rng.below(i + 1);
         out.swap(i, j);
     }
-    Some(out)
+    out
 }
 
 // ---------------------------------------------------------------- benches
@@ -156,12 +131,12 @@ fn benches(c: &mut Criterion) {
     // both from the same sample, a worst case in which every rule term
     // occurs in the stream).
     let held_out = env_num("NW_BENCH_HELD_OUT", 1) != 0;
-    let Some(mut raw_docs) = load_docs(if held_out { n_docs * 3 } else { n_docs }) else {
-        eprintln!("matcher bench skipped: no corpus (../shared/data/news or examples/news.jsonl)");
-        return;
-    };
+    let mut raw_docs = load_docs(if held_out { n_docs * 3 } else { n_docs });
     let vocab_docs = if held_out {
-        raw_docs.split_off(n_docs.min(raw_docs.len()))
+        // A small corpus (examples/news.jsonl) cannot fill both samples:
+        // then half of it is matched and the other half gives the rules.
+        let matched = n_docs.min(raw_docs.len() / 2).max(1);
+        raw_docs.split_off(matched.min(raw_docs.len()))
     } else {
         raw_docs.clone()
     };

@@ -11,8 +11,9 @@
 //! * `lookup/scan_all_*`: for contrast, `similarity` against every story
 //!   held, which is what the index avoids.
 //!
-//! The indexed stories are real articles from all five corpora (about
-//! 24,000) and, beyond that, synthetic texts: 150 words drawn at random from
+//! The indexed stories are real articles from the corpus in
+//! `NEWSWATCH_CORPUS` (about 24,000 with the five news corpora; else
+//! `examples/news.jsonl`) and, beyond that, synthetic texts: 150 words drawn at random from
 //! the corpus's words, which share no shingles with anything, as unrelated
 //! news would not. A summary table at the end gives candidates per lookup
 //! and the index's heap bytes per story (counting allocator).
@@ -20,7 +21,6 @@
 //! configuration.
 
 use std::cell::RefCell;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use criterion::{black_box, criterion_group, Criterion, Throughput};
@@ -28,6 +28,8 @@ use newswatch_core::state::story::{self, LshIndex, Signature, DEFAULT_SIMILARITY
 use serde::Deserialize;
 
 use newswatch_testkit::alloc::{live, CountingAlloc};
+use newswatch_testkit::corpus::Corpus;
+use newswatch_testkit::rulegen::Rng;
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
@@ -40,52 +42,17 @@ struct Article {
     body: Option<String>,
 }
 
-fn corpus_files() -> Vec<PathBuf> {
-    let d = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/news"));
-    let names = [
-        "reuters21578-en.jsonl",
-        "wikinews-en.jsonl",
-        "nerel-wikinews-ru.jsonl",
-        "wikinews-ko.jsonl",
-        "wikinews-ja.jsonl",
-    ];
-    let files: Vec<PathBuf> = names
-        .iter()
-        .map(|n| d.join(n))
-        .filter(|p| p.exists())
-        .collect();
-    if files.is_empty() {
-        eprintln!("note: ../shared/data/news not found, using examples/news.jsonl");
-        vec![Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/news.jsonl")).to_path_buf()]
-    } else {
-        files
-    }
-}
-
+/// Every article of the corpus. Panics when `NEWSWATCH_CORPUS` names no
+/// usable directory.
 fn load_articles() -> Vec<Article> {
+    let corpus = Corpus::locate(None).unwrap_or_else(|e| panic!("story bench: {e}"));
+    eprintln!("corpus: {}", corpus.origin);
     let mut out = Vec::new();
-    for f in corpus_files() {
-        let Ok(text) = std::fs::read_to_string(&f) else {
-            continue;
-        };
-        out.extend(text.lines().filter_map(|l| serde_json::from_str(l).ok()));
+    for f in &corpus.files {
+        let lines = f.lines().unwrap_or_else(|e| panic!("story bench: {e}"));
+        out.extend(lines.iter().filter_map(|l| serde_json::from_str(l).ok()));
     }
     out
-}
-
-/// A fixed xorshift generator: the same stories in every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
 }
 
 // ---------------------------------------------------------------- benches

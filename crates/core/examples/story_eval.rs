@@ -2,14 +2,16 @@
 //! hand-labelled pairs of Reuters-21578 articles.
 //!
 //! ```sh
-//! cargo run --release --example story_eval [-- --data ../shared/data/news] [--pairs tests/data/story_pairs.tsv]
+//! NEWSWATCH_CORPUS=DIR cargo run --release -p newswatch-core --example story_eval
+//! cargo run --release -p newswatch-core --example story_eval -- --data DIR [--pairs FILE]
 //! ```
 //!
-//! `tests/data/story_pairs.tsv` holds article ids and a label, `same` (one
-//! story: a repeat, correction, update or re-headlined version) or
-//! `different` (distinct stories, mostly on the same topic or from the same
-//! template); the texts come from the corpus in `--data`
-//! (`reuters21578-en.jsonl`, research use only, not in the repository).
+//! `tests/data/story_pairs.tsv` (the default `--pairs`) holds article ids
+//! and a label, `same` (one story: a repeat, correction, update or
+//! re-headlined version) or `different` (distinct stories, mostly on the
+//! same topic or from the same template); the texts come from
+//! `reuters21578-en.jsonl` in the corpus directory (`--data`, else
+//! `NEWSWATCH_CORPUS`; research use only, not in the repository).
 //!
 //! It prints:
 //! * precision, recall and F1 of "same story" (`similarity >= t`) at several
@@ -33,6 +35,7 @@ use chrono::DateTime;
 use newswatch_core::state::story::{
     self, LshIndex, Signature, BANDS, DEFAULT_SIMILARITY, NUM_HASHES, ROWS, SHINGLE_WORDS,
 };
+use newswatch_testkit::corpus::Corpus;
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -51,6 +54,9 @@ struct Doc {
     sig: Option<Signature>,
 }
 
+/// The corpus file the labelled pairs come from (Reuters-21578).
+const REUTERS: &str = "reuters21578-en.jsonl";
+
 struct Pair {
     a: String,
     b: String,
@@ -62,15 +68,16 @@ struct Pair {
 }
 
 fn main() -> Result<()> {
-    let mut data = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/news"));
-    let mut pairs_path = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/data/story_pairs.tsv"
-    ));
+    let mut data: Option<PathBuf> = None;
+    let mut pairs_path = newswatch_testkit::repo_root().join("tests/data/story_pairs.tsv");
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
-            "--data" => data = PathBuf::from(args.next().context("--data needs a directory")?),
+            "--data" => {
+                data = Some(PathBuf::from(
+                    args.next().context("--data needs a directory")?,
+                ))
+            }
             "--pairs" => pairs_path = PathBuf::from(args.next().context("--pairs needs a file")?),
             "-h" | "--help" => {
                 println!("usage: story_eval [--data DIR] [--pairs FILE]");
@@ -80,7 +87,15 @@ fn main() -> Result<()> {
         }
     }
 
-    let corpus = data.join("reuters21578-en.jsonl");
+    let found = Corpus::locate(data.as_deref())?;
+    let Some(reuters) = found.file(REUTERS) else {
+        bail!(
+            "no {REUTERS} in the corpus ({}): pass --data DIR or set {} to the directory holding it",
+            found.origin,
+            newswatch_testkit::corpus::ENV
+        );
+    };
+    let corpus = reuters.path.clone();
     let t0 = Instant::now();
     let docs = load(&corpus)?;
     eprintln!(
@@ -227,7 +242,7 @@ fn main() -> Result<()> {
 fn load(path: &std::path::Path) -> Result<HashMap<String, Doc>> {
     let text = std::fs::read_to_string(path).with_context(|| {
         format!(
-            "cannot read {} (pass --data DIR with reuters21578-en.jsonl)",
+            "cannot read {} (pass --data DIR with {REUTERS})",
             path.display()
         )
     })?;
