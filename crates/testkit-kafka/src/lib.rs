@@ -206,33 +206,53 @@ impl Tail {
     }
 }
 
-/// The committed offsets of `group` on partitions `0..partitions` of
-/// `topic` (-1: none), or `None` when the broker does not answer.
+/// A consumer group's committed offsets, read without joining the group.
+pub struct Committed {
+    consumer: BaseConsumer,
+}
+
+impl Committed {
+    pub fn new(brokers: &str, group: &str) -> Result<Committed, KafkaError> {
+        let consumer = ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .create()?;
+        Ok(Committed { consumer })
+    }
+
+    /// The offsets on partitions `0..partitions` of `topic` (-1: none), or
+    /// `None` when the broker does not answer.
+    pub fn offsets(&self, topic: &str, partitions: u32) -> Option<Vec<i64>> {
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..partitions as i32 {
+            tpl.add_partition(topic, p);
+        }
+        let got = self
+            .consumer
+            .committed_offsets(tpl, Duration::from_secs(5))
+            .ok()?;
+        Some(
+            (0..partitions as i32)
+                .map(|p| match got.find_partition(topic, p).map(|e| e.offset()) {
+                    Some(Offset::Offset(o)) => o,
+                    _ => -1,
+                })
+                .collect(),
+        )
+    }
+}
+
+/// [`Committed::offsets`] with a client of its own.
 pub fn committed_offsets(
     brokers: &str,
     group: &str,
     topic: &str,
     partitions: u32,
 ) -> Option<Vec<i64>> {
-    let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", group)
-        .set("enable.auto.commit", "false")
-        .create()
-        .ok()?;
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..partitions as i32 {
-        tpl.add_partition(topic, p);
-    }
-    let got = c.committed_offsets(tpl, Duration::from_secs(5)).ok()?;
-    Some(
-        (0..partitions as i32)
-            .map(|p| match got.find_partition(topic, p).map(|e| e.offset()) {
-                Some(Offset::Offset(o)) => o,
-                _ => -1,
-            })
-            .collect(),
-    )
+    Committed::new(brokers, group)
+        .ok()?
+        .offsets(topic, partitions)
 }
 
 /// The end offsets (high watermarks) of partitions `0..partitions` of

@@ -25,7 +25,8 @@ pub fn sum(text: &str, name: &str) -> f64 {
                 .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
         })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+        // Not `sum()`: an empty f64 sum is -0, which prints as "-0".
+        .fold(0.0, |a, b| a + b)
 }
 
 #[cfg(test)]
