@@ -13,10 +13,10 @@
 //! canary must never appear on stdout or stderr.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use newswatch_testkit::{free_port, Broker};
+use newswatch_testkit::{free_port, Broker, Proc};
 
 use crate::util::BIN;
 
@@ -54,10 +54,11 @@ fn config(brokers: &str, consumer_extra: &str) -> String {
 const RULES: &str = "rules:\n  - id: r\n    title: t\n    query: lavrov\n";
 
 /// One run of the binary; stdout and stderr go to files (librdkafka's
-/// debug output would fill a pipe nobody reads).
+/// debug output would fill a pipe nobody reads). A run still going when the
+/// test fails is killed, not left behind.
 struct Run {
     name: String,
-    child: Child,
+    proc: Proc,
     dir: PathBuf,
 }
 
@@ -90,7 +91,7 @@ fn spawn(dir: &Path, name: &str, args: &[&str], config_text: Option<&str>, env: 
     }
     Run {
         name: name.to_owned(),
-        child: cmd.spawn().expect("spawn newswatch"),
+        proc: Proc::new(cmd.spawn().expect("spawn newswatch")),
         dir,
     }
 }
@@ -102,27 +103,10 @@ struct Finished {
     stderr: String,
 }
 
-/// A run still going when the test fails is killed, not left behind.
-impl Drop for Run {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
 impl Run {
     fn wait(mut self, timeout: Duration) -> Finished {
-        let t = Instant::now();
-        let status = loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                break st;
-            }
-            if t.elapsed() > timeout {
-                panic!("{}: still running after {timeout:?}", self.name);
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        let Some(status) = self.proc.wait_exit(timeout) else {
+            panic!("{}: still running after {timeout:?}", self.name);
         };
         let read = |f: &str| {
             String::from_utf8_lossy(&std::fs::read(self.dir.join(f)).unwrap_or_default())
@@ -137,11 +121,7 @@ impl Run {
     }
 
     fn terminate(&self) {
-        let st = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(st.success(), "{}: kill -TERM", self.name);
+        self.proc.signal("TERM");
     }
 }
 

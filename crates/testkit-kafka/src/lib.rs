@@ -5,7 +5,7 @@
 //! Kept apart from `newswatch-testkit` so that what needs no Kafka client
 //! (the engine's benches) builds without librdkafka.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use newswatch_testkit::unique;
@@ -192,6 +192,18 @@ impl Tail {
             }
             self.poll(Duration::from_millis(200));
         }
+    }
+
+    /// Poll until every id of `ids` has been seen as a
+    /// `newswatch-alert-id` header, or `timeout` passes (false).
+    pub fn wait_alert_ids(&mut self, ids: &HashSet<String>, timeout: Duration) -> bool {
+        self.wait(timeout, |r| {
+            let seen: HashSet<&String> = r
+                .iter()
+                .filter_map(|x| x.headers.get("newswatch-alert-id"))
+                .collect();
+            ids.iter().all(|id| seen.contains(id))
+        })
     }
 
     /// How often each `newswatch-alert-id` header value was seen.

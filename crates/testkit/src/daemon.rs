@@ -191,6 +191,17 @@ impl DaemonProc {
         self.proc.alive()
     }
 
+    /// SIGTERM, and assert a clean exit (status 0) within `timeout`.
+    #[track_caller]
+    pub fn terminate(&mut self, timeout: Duration) {
+        self.signal("TERM");
+        let st = self.wait_exit(timeout);
+        assert!(
+            st.is_some_and(|s| s.success()),
+            "exit after SIGTERM: {st:?}"
+        );
+    }
+
     /// GET a path on the daemon's HTTP listener: (status, body).
     pub fn get(&self, path: &str) -> (u16, String) {
         http(&self.http, "GET", path)
@@ -258,6 +269,7 @@ pub struct Fixture {
     pub broker: Broker,
     pub input: String,
     pub alerts: String,
+    pub dlq: String,
     pub group: String,
     pub http: String,
     pub rules: PathBuf,
@@ -300,6 +312,7 @@ impl Fixture {
             broker,
             input,
             alerts,
+            dlq,
             group,
             http,
             rules: rules_path,
