@@ -1,4 +1,6 @@
-//! Matcher benchmarks on real news text (`../shared/data/news`).
+//! Matcher benchmarks on real news text: the corpus directory in
+//! `NEWSWATCH_CORPUS` (see `newswatch_testkit::corpus`), else the
+//! repository's `examples/news.jsonl`.
 //!
 //! * throughput of `Matcher::match_event` (single thread) with 1k, 10k and
 //!   100k generated rules of varied shapes;
@@ -16,78 +18,48 @@
 //! configuration instead.
 
 use std::cell::RefCell;
-use std::path::{Path, PathBuf};
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use criterion::{black_box, criterion_group, Criterion, Throughput};
-use newswatch_core::event::{self, EventFields};
-use newswatch_core::matcher::{Match, Scratch};
+use newswatch_core::event::{self, Event, EventFields};
+use newswatch_core::matcher::{Match, Matcher, Scratch};
 use newswatch_core::rules::{self, RuleSet};
 
-#[path = "support/rulegen.rs"]
-mod rulegen;
-use rulegen::{Rng, Style, VocabParams};
+use newswatch_testkit::alloc::{live, CountingAlloc};
+use newswatch_testkit::corpus::{self, Corpus};
+use newswatch_testkit::rulegen::{self, Rng, Style, Vocab, VocabParams};
 
-// ---------------------------------------------------------------- allocator
-
-#[path = "support/alloc.rs"]
-mod alloc;
-use alloc::live;
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
 
 // ---------------------------------------------------------------- corpus
 
-fn corpus_dir() -> Option<PathBuf> {
-    let d = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/news"));
-    if d.join("reuters21578-en.jsonl").exists() {
-        return Some(d);
+/// A corpus file's weight in the document sample: with the five news
+/// corpora, ~70% Reuters and the rest spread over the Wikinews languages;
+/// any other file weighs as one Wikinews language. Normalised over the
+/// files present.
+fn weight(file: &str) -> f64 {
+    match file {
+        "reuters21578-en.jsonl" => 0.70,
+        "wikinews-en.jsonl" => 0.06,
+        _ => 0.08,
     }
-    None
 }
 
-/// Every `step`-th line (up to `n`) of a JSONL file.
-fn sample_lines(path: &Path, n: usize) -> Vec<String> {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return Vec::new();
-    };
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    if lines.is_empty() || n == 0 {
-        return Vec::new();
-    }
-    let step = (lines.len() / n).max(1);
-    lines
-        .iter()
-        .step_by(step)
-        .take(n)
-        .map(|s| s.to_string())
-        .collect()
-}
-
-/// The document sample: (language, raw JSON line).
-fn load_docs(total: usize) -> Option<Vec<(&'static str, String)>> {
+/// The document sample: (language, raw JSON line). Panics when
+/// `NEWSWATCH_CORPUS` names no usable directory.
+fn load_docs(total: usize) -> Vec<(&'static str, String)> {
+    let corpus = Corpus::locate(None).unwrap_or_else(|e| panic!("matcher bench: {e}"));
+    eprintln!("corpus: {}", corpus.origin);
+    let weights: f64 = corpus.files.iter().map(|f| weight(f.name())).sum();
     let mut out = Vec::new();
-    if let Some(dir) = corpus_dir() {
-        // ~70% Reuters, the rest spread over the Wikinews languages.
-        let parts: [(&str, &str, f64); 5] = [
-            ("en", "reuters21578-en.jsonl", 0.70),
-            ("en", "wikinews-en.jsonl", 0.06),
-            ("ru", "nerel-wikinews-ru.jsonl", 0.08),
-            ("ko", "wikinews-ko.jsonl", 0.08),
-            ("ja", "wikinews-ja.jsonl", 0.08),
-        ];
-        for (lang, file, share) in parts {
-            let n = (total as f64 * share).round() as usize;
-            for l in sample_lines(&dir.join(file), n) {
-                out.push((lang, l));
-            }
-        }
-    } else {
-        let ex = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/news.jsonl"));
-        if !ex.exists() {
-            return None;
-        }
-        eprintln!("note: ../shared/data/news not found, using examples/news.jsonl");
-        for l in sample_lines(ex, total) {
-            out.push(("en", l));
+    for f in &corpus.files {
+        let n = (total as f64 * weight(f.name()) / weights).round() as usize;
+        let lines = f.lines().unwrap_or_else(|e| panic!("matcher bench: {e}"));
+        for l in corpus::spread(&lines, n) {
+            out.push((f.lang, l));
         }
     }
     // Interleave deterministically so languages are mixed in the stream.
@@ -96,7 +68,7 @@ fn load_docs(total: usize) -> Option<Vec<(&'static str, String)>> {
         let j = rng.below(i + 1);
         out.swap(i, j);
     }
-    Some(out)
+    out
 }
 
 // ---------------------------------------------------------------- benches
@@ -149,63 +121,52 @@ fn build(files: Vec<(PathBuf, String)>) -> RuleSet {
     }
 }
 
-fn benches(c: &mut Criterion) {
-    let n_docs: usize = std::env::var("NW_BENCH_DOCS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(if bench_mode() { 2000 } else { 200 });
-    // Rules are written from what analysts have read, not from the very
-    // articles they will be matched against: the vocabulary comes from a
-    // sample disjoint from the matched documents (NW_BENCH_HELD_OUT=0 draws
-    // both from the same sample, a worst case in which every rule term
-    // occurs in the stream).
+/// The matched documents and the vocabulary the rules are drawn from.
+///
+/// Rules are written from what analysts have read, not from the very
+/// articles they will be matched against: the vocabulary comes from a sample
+/// disjoint from the matched documents (NW_BENCH_HELD_OUT=0 draws both from
+/// the same sample, a worst case in which every rule term occurs in the
+/// stream).
+fn workload() -> (Vec<Event>, HashMap<&'static str, Vocab>) {
+    let n_docs: usize = env_num("NW_BENCH_DOCS", if bench_mode() { 2000 } else { 200 });
     let held_out = env_num("NW_BENCH_HELD_OUT", 1) != 0;
-    let Some(mut raw_docs) = load_docs(if held_out { n_docs * 3 } else { n_docs }) else {
-        eprintln!("matcher bench skipped: no corpus (../shared/data/news or examples/news.jsonl)");
-        return;
-    };
+    let mut raw_docs = load_docs(if held_out { n_docs * 3 } else { n_docs });
     let vocab_docs = if held_out {
-        raw_docs.split_off(n_docs.min(raw_docs.len()))
+        // A small corpus (examples/news.jsonl) cannot fill both samples:
+        // then half of it is matched and the other half gives the rules.
+        let matched = n_docs.min(raw_docs.len() / 2).max(1);
+        raw_docs.split_off(matched.min(raw_docs.len()))
     } else {
         raw_docs.clone()
     };
-    let vocab = {
-        let events: Vec<_> = vocab_docs
-            .iter()
-            .map(|(lang, l)| {
-                (
-                    *lang,
-                    event::decode(l.as_bytes(), &EventFields::default()).ok(),
-                )
-            })
-            .collect();
-        let texts: Vec<rulegen::DocText> = events
-            .iter()
-            .map(|(lang, ev)| {
-                let t = ev
-                    .as_ref()
-                    .map_or([None, None], |e| [e.title.as_deref(), e.body.as_deref()]);
-                (*lang, t)
-            })
-            .collect();
-        rulegen::build_vocab(
-            &texts,
-            &VocabParams {
-                skip_top: env_num("NW_BENCH_SKIP", 200),
-                zipf_offset: env_num("NW_BENCH_ZIPF_OFFSET", 10) as f64,
-                // Watch rules name specific things: a term in more than
-                // NW_BENCH_MAX_DF per mille of documents (default 10, i.e.
-                // 1%) is a word nobody watches for on its own. 1000 keeps
-                // every word (the "broad" workload).
-                max_df_permille: env_num("NW_BENCH_MAX_DF", 10) as f64,
-            },
-        )
-    };
-    drop(vocab_docs);
-    let docs: Vec<_> = raw_docs
+    let decode = |l: &str| event::decode(l.as_bytes(), &EventFields::default()).ok();
+    let events: Vec<_> = vocab_docs
         .iter()
-        .filter_map(|(_, l)| event::decode(l.as_bytes(), &EventFields::default()).ok())
+        .map(|(lang, l)| (*lang, decode(l)))
         .collect();
+    let texts: Vec<rulegen::DocText> = events
+        .iter()
+        .map(|(lang, ev)| {
+            let t = ev
+                .as_ref()
+                .map_or([None, None], |e| [e.title.as_deref(), e.body.as_deref()]);
+            (*lang, t)
+        })
+        .collect();
+    let vocab = rulegen::build_vocab(
+        &texts,
+        &VocabParams {
+            skip_top: env_num("NW_BENCH_SKIP", 200),
+            zipf_offset: env_num("NW_BENCH_ZIPF_OFFSET", 10) as f64,
+            // Watch rules name specific things: a term in more than
+            // NW_BENCH_MAX_DF per mille of documents (default 10, i.e.
+            // 1%) is a word nobody watches for on its own. 1000 keeps
+            // every word (the "broad" workload).
+            max_df_permille: env_num("NW_BENCH_MAX_DF", 10) as f64,
+        },
+    );
+    let docs: Vec<Event> = raw_docs.iter().filter_map(|(_, l)| decode(l)).collect();
     let bytes: usize = docs
         .iter()
         .map(|d| d.title.as_deref().map_or(0, str::len) + d.body.as_deref().map_or(0, str::len))
@@ -216,113 +177,131 @@ fn benches(c: &mut Criterion) {
         bytes as f64 / 1024.0,
         bytes as f64 / docs.len().max(1) as f64
     );
+    (docs, vocab)
+}
 
-    for n in rule_counts() {
-        // Compile time: best of a few runs (one at 100k).
-        let files = rulegen::gen_rules(
-            n,
-            &vocab,
-            &Style {
-                dir: "bench/",
-                id_prefix: "r-",
-                title: "Bench rule",
-                per_file: 5000,
-                severity_and_labels: false,
-                extra_rules: "",
-            },
-        );
-        let yaml_bytes: usize = files.iter().map(|(_, t)| t.len()).sum();
-        let reps = if !bench_mode() || n >= 100_000 { 1 } else { 3 };
-        let mut compile_s = f64::MAX;
-        for _ in 0..reps {
-            let f = files.clone();
-            let t = Instant::now();
-            let rs = build(f);
-            compile_s = compile_s.min(t.elapsed().as_secs_f64());
-            drop(black_box(rs));
+/// `n` generated rules, compiled: the rule set, the compile time (best of a
+/// few runs; one at 100k) and the heap bytes it holds.
+fn compile(n: usize, vocab: &HashMap<&'static str, Vocab>) -> (RuleSet, f64, isize) {
+    let style = Style {
+        dir: "bench/",
+        id_prefix: "r-",
+        title: "Bench rule",
+        per_file: 5000,
+        severity_and_labels: false,
+        extra_rules: "",
+    };
+    let files = rulegen::gen_rules(n, vocab, &style);
+    let yaml_bytes: usize = files.iter().map(|(_, t)| t.len()).sum();
+    let reps = if !bench_mode() || n >= 100_000 { 1 } else { 3 };
+    let mut compile_s = f64::MAX;
+    for _ in 0..reps {
+        let f = files.clone();
+        let t = Instant::now();
+        let rs = build(f);
+        compile_s = compile_s.min(t.elapsed().as_secs_f64());
+        drop(black_box(rs));
+    }
+    // Memory: live heap after building minus before, with every YAML
+    // copy of ours gone (the RuleSet keeps its own copy of the text).
+    let before = live();
+    let rs = build(files);
+    let held = live() - before;
+    eprintln!(
+        "{n} rules: compile {compile_s:.3}s, held {:.1} MB (YAML text {:.1} MB), \
+         {} unanchored, {:?}",
+        held as f64 / 1e6,
+        yaml_bytes as f64 / 1e6,
+        rs.matcher.unanchored(),
+        rs.matcher
+    );
+    (rs, compile_s, held)
+}
+
+/// Match every document once (which also warms `scratch`), print how often
+/// rules fire, and return the matches per document.
+fn fire_rates(m: &Matcher, docs: &[Event], scratch: &mut Scratch) -> f64 {
+    let mut out: Vec<Match> = Vec::new();
+    let mut total_matches = 0usize;
+    let mut fired = vec![0u32; m.len()];
+    for ev in docs {
+        out.clear();
+        m.match_event(ev, scratch, &mut out);
+        total_matches += out.len();
+        for x in &out {
+            fired[x.rule as usize] += 1;
         }
-        // Memory: live heap after building minus before, with every YAML
-        // copy of ours gone (the RuleSet keeps its own copy of the text).
-        let before = live();
-        let rs = build(files);
-        let held = live() - before;
-        eprintln!(
-            "{n} rules: compile {compile_s:.3}s, held {:.1} MB (YAML text {:.1} MB), \
-             {} unanchored, {:?}",
-            held as f64 / 1e6,
-            yaml_bytes as f64 / 1e6,
-            rs.matcher.unanchored(),
-            rs.matcher
-        );
+    }
+    let n_docs = docs.len().max(1) as f64;
+    let mut rates: Vec<f64> = fired.iter().map(|&k| k as f64 / n_docs).collect();
+    rates.sort_by(f64::total_cmp);
+    let q = |p: f64| rates[((rates.len() - 1) as f64 * p) as usize] * 100.0;
+    eprintln!(
+        "{} rules: {:.1} matches/doc; % of docs a rule fires on: median {:.2}, p90 {:.2}, p99 {:.2}, \
+         max {:.1}; rules never firing: {:.0}%",
+        m.len(),
+        total_matches as f64 / n_docs,
+        q(0.5),
+        q(0.9),
+        q(0.99),
+        q(1.0),
+        fired.iter().filter(|&&k| k == 0).count() as f64 * 100.0 / fired.len().max(1) as f64
+    );
+    total_matches as f64 / n_docs
+}
 
+/// The criterion benchmark of `match_event` over all documents; the median
+/// seconds per document of its samples.
+fn bench_matching(c: &mut Criterion, m: &Matcher, docs: &[Event], scratch: &mut Scratch) -> f64 {
+    let n = m.len();
+    let mut out: Vec<Match> = Vec::new();
+    let samples: RefCell<Vec<f64>> = RefCell::new(Vec::new());
+    let mut group = c.benchmark_group("match_event");
+    group.throughput(Throughput::Elements(docs.len() as u64));
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(if n >= 100_000 { 8 } else { 4 }));
+    group.bench_function(format!("{n}_rules"), |b| {
+        b.iter_custom(|iters| {
+            let t = Instant::now();
+            for _ in 0..iters {
+                for ev in docs {
+                    out.clear();
+                    m.match_event(black_box(ev), scratch, &mut out);
+                    black_box(&out);
+                }
+            }
+            let d = t.elapsed();
+            samples
+                .borrow_mut()
+                .push(d.as_secs_f64() / (iters as f64 * docs.len() as f64));
+            d
+        })
+    });
+    group.finish();
+    let mut s = samples.into_inner();
+    s.sort_by(f64::total_cmp);
+    s.get(s.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+fn benches(c: &mut Criterion) {
+    let (docs, vocab) = workload();
+    for n in rule_counts() {
+        let (rs, compile_s, held) = compile(n, &vocab);
         let m = &rs.matcher;
         let mut scratch = Scratch::new();
-        let mut out: Vec<Match> = Vec::new();
-        // Warm the scratch and count matches once.
-        let mut total_matches = 0usize;
-        let mut fired = vec![0u32; m.len()];
-        for ev in &docs {
-            out.clear();
-            m.match_event(ev, &mut scratch, &mut out);
-            total_matches += out.len();
-            for x in &out {
-                fired[x.rule as usize] += 1;
-            }
-        }
-        let mut rates: Vec<f64> = fired
-            .iter()
-            .map(|&k| k as f64 / docs.len().max(1) as f64)
-            .collect();
-        rates.sort_by(f64::total_cmp);
-        let q = |p: f64| rates[((rates.len() - 1) as f64 * p) as usize] * 100.0;
-        eprintln!(
-            "{n} rules: {:.1} matches/doc; % of docs a rule fires on: median {:.2}, p90 {:.2}, p99 {:.2}, \
-             max {:.1}; rules never firing: {:.0}%",
-            total_matches as f64 / docs.len().max(1) as f64,
-            q(0.5),
-            q(0.9),
-            q(0.99),
-            q(1.0),
-            fired.iter().filter(|&&k| k == 0).count() as f64 * 100.0 / fired.len().max(1) as f64
-        );
-        let samples: RefCell<Vec<f64>> = RefCell::new(Vec::new());
-        let mut group = c.benchmark_group("match_event");
-        group.throughput(Throughput::Elements(docs.len() as u64));
-        group.sample_size(10);
-        group.warm_up_time(Duration::from_secs(1));
-        group.measurement_time(Duration::from_secs(if n >= 100_000 { 8 } else { 4 }));
-        group.bench_function(format!("{n}_rules"), |b| {
-            b.iter_custom(|iters| {
-                let t = Instant::now();
-                for _ in 0..iters {
-                    for ev in &docs {
-                        out.clear();
-                        m.match_event(black_box(ev), &mut scratch, &mut out);
-                        black_box(&out);
-                    }
-                }
-                let d = t.elapsed();
-                samples
-                    .borrow_mut()
-                    .push(d.as_secs_f64() / (iters as f64 * docs.len() as f64));
-                d
-            })
-        });
-        group.finish();
-        let mut s = samples.into_inner();
-        s.sort_by(f64::total_cmp);
-        let per_doc = s.get(s.len() / 2).copied().unwrap_or(f64::NAN);
+        let matches_per_doc = fire_rates(m, &docs, &mut scratch);
+        let per_doc = bench_matching(c, m, &docs, &mut scratch);
         ROWS.with(|r| {
             r.borrow_mut().push(Row {
                 rules: n,
                 per_doc,
                 compile_s,
                 held_bytes: held,
-                matches_per_doc: total_matches as f64 / docs.len().max(1) as f64,
+                matches_per_doc,
                 unanchored: m.unanchored(),
             })
         });
-        drop(rs);
     }
 }
 

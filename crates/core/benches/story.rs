@@ -11,8 +11,9 @@
 //! * `lookup/scan_all_*`: for contrast, `similarity` against every story
 //!   held, which is what the index avoids.
 //!
-//! The indexed stories are real articles from all five corpora (about
-//! 24,000) and, beyond that, synthetic texts: 150 words drawn at random from
+//! The indexed stories are real articles from the corpus in
+//! `NEWSWATCH_CORPUS` (about 24,000 with the five news corpora; else
+//! `examples/news.jsonl`) and, beyond that, synthetic texts: 150 words drawn at random from
 //! the corpus's words, which share no shingles with anything, as unrelated
 //! news would not. A summary table at the end gives candidates per lookup
 //! and the index's heap bytes per story (counting allocator).
@@ -20,18 +21,18 @@
 //! configuration.
 
 use std::cell::RefCell;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use criterion::{black_box, criterion_group, Criterion, Throughput};
 use newswatch_core::state::story::{self, LshIndex, Signature, DEFAULT_SIMILARITY};
 use serde::Deserialize;
 
-// ---------------------------------------------------------------- allocator
+use newswatch_testkit::alloc::{live, CountingAlloc};
+use newswatch_testkit::corpus::Corpus;
+use newswatch_testkit::rulegen::Rng;
 
-#[path = "support/alloc.rs"]
-mod alloc;
-use alloc::live;
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
 
 // ---------------------------------------------------------------- corpus
 
@@ -41,52 +42,17 @@ struct Article {
     body: Option<String>,
 }
 
-fn corpus_files() -> Vec<PathBuf> {
-    let d = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/news"));
-    let names = [
-        "reuters21578-en.jsonl",
-        "wikinews-en.jsonl",
-        "nerel-wikinews-ru.jsonl",
-        "wikinews-ko.jsonl",
-        "wikinews-ja.jsonl",
-    ];
-    let files: Vec<PathBuf> = names
-        .iter()
-        .map(|n| d.join(n))
-        .filter(|p| p.exists())
-        .collect();
-    if files.is_empty() {
-        eprintln!("note: ../shared/data/news not found, using examples/news.jsonl");
-        vec![Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/news.jsonl")).to_path_buf()]
-    } else {
-        files
-    }
-}
-
+/// Every article of the corpus. Panics when `NEWSWATCH_CORPUS` names no
+/// usable directory.
 fn load_articles() -> Vec<Article> {
+    let corpus = Corpus::locate(None).unwrap_or_else(|e| panic!("story bench: {e}"));
+    eprintln!("corpus: {}", corpus.origin);
     let mut out = Vec::new();
-    for f in corpus_files() {
-        let Ok(text) = std::fs::read_to_string(&f) else {
-            continue;
-        };
-        out.extend(text.lines().filter_map(|l| serde_json::from_str(l).ok()));
+    for f in &corpus.files {
+        let lines = f.lines().unwrap_or_else(|e| panic!("story bench: {e}"));
+        out.extend(lines.iter().filter_map(|l| serde_json::from_str(l).ok()));
     }
     out
-}
-
-/// A fixed xorshift generator: the same stories in every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
 }
 
 // ---------------------------------------------------------------- benches
@@ -113,6 +79,180 @@ fn configure(g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallT
     g.measurement_time(Duration::from_secs(3));
 }
 
+/// Title plus body bytes.
+fn text_len(a: &Article) -> usize {
+    a.title.as_deref().map_or(0, str::len) + a.body.as_deref().map_or(0, str::len)
+}
+
+/// `signature()` on articles of 1.1–1.5 KB, and the same up to the shingle
+/// hashes only.
+fn bench_signature(c: &mut Criterion, articles: &[Article]) {
+    let sized: Vec<&Article> = articles
+        .iter()
+        .filter(|a| (1100..=1500).contains(&text_len(a)))
+        .take(500)
+        .collect();
+    let sized: Vec<&Article> = if sized.is_empty() {
+        articles.iter().take(100).collect()
+    } else {
+        sized
+    };
+    let mean_bytes = sized.iter().map(|a| text_len(a)).sum::<usize>() / sized.len();
+    let mut g = c.benchmark_group("signature");
+    configure(&mut g);
+    g.throughput(Throughput::Elements(1));
+    let mut i = 0;
+    g.bench_function("article_1.3KB", |b| {
+        b.iter(|| {
+            let a = sized[i % sized.len()];
+            i += 1;
+            black_box(story::signature(a.title.as_deref(), a.body.as_deref()))
+        })
+    });
+    // The same articles up to the shingle hashes only (tokenizing,
+    // normalizing, hashing, plus a sort): what the MinHash loop adds.
+    let mut j = 0;
+    let mut sh = Vec::new();
+    g.bench_function("article_1.3KB_shingles_only", |b| {
+        b.iter(|| {
+            let a = sized[j % sized.len()];
+            j += 1;
+            story::shingles(
+                a.title.as_deref(),
+                a.body.as_deref(),
+                story::SHINGLE_WORDS,
+                &mut sh,
+            );
+            black_box(sh.len())
+        })
+    });
+    g.finish();
+    SIG_BYTES.with(|s| s.set(mean_bytes));
+}
+
+/// What the lookups run against.
+struct Stories {
+    /// Real articles first, then synthetic texts, `max_n` in all.
+    all: Vec<Signature>,
+    /// How many of `all` are real articles.
+    real: usize,
+    /// Every 25th real article, never indexed: lookups of new stories.
+    held_out: Vec<Signature>,
+}
+
+/// The stories to index: real articles, then synthetic unrelated texts (150
+/// words drawn from the corpus's words) up to `max_n`.
+fn stories(articles: &[Article], max_n: usize, rng: &mut Rng) -> Stories {
+    let mut real: Vec<Signature> = Vec::new();
+    let mut held_out: Vec<Signature> = Vec::new();
+    let sigs = articles
+        .iter()
+        .filter_map(|a| story::signature(a.title.as_deref(), a.body.as_deref()));
+    for (i, s) in sigs.enumerate() {
+        if i % 25 == 0 {
+            held_out.push(s);
+        } else {
+            real.push(s);
+        }
+    }
+    let vocab: Vec<&str> = articles
+        .iter()
+        .filter_map(|a| a.body.as_deref())
+        .flat_map(str::split_whitespace)
+        .take(2_000_000)
+        .collect();
+    let n_real = real.len();
+    let mut all: Vec<Signature> = real.into_iter().take(max_n).collect();
+    let mut text = String::new();
+    while all.len() < max_n {
+        text.clear();
+        for _ in 0..150 {
+            text.push_str(vocab[rng.below(vocab.len())]);
+            text.push(' ');
+        }
+        if let Some(s) = story::signature(None, Some(&text)) {
+            all.push(s);
+        }
+    }
+    Stories {
+        all,
+        real: n_real,
+        held_out,
+    }
+}
+
+/// Lookups with the first `n` stories indexed: candidates plus verification,
+/// and for contrast a scan of every story.
+fn bench_lookup(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    n: usize,
+    st: &Stories,
+    rng: &mut Rng,
+) -> Row {
+    let stories = &st.all;
+    let before = live();
+    let mut idx: LshIndex<u64> = LshIndex::new();
+    for (k, s) in stories.iter().take(n).enumerate() {
+        idx.insert(k as u64, s);
+    }
+    let index_bytes = live() - before;
+    // Queries: alternately a held-out article and an indexed real one.
+    let indexed_real = n.min(st.real);
+    let queries: Vec<&Signature> = (0..2_000)
+        .map(|i| {
+            if i % 2 == 0 {
+                &st.held_out[(i / 2) % st.held_out.len()]
+            } else {
+                &stories[rng.below(indexed_real)]
+            }
+        })
+        .collect();
+    let mut out = Vec::new();
+    let mut cands = 0usize;
+    for q in &queries {
+        idx.candidates(q, &mut out);
+        cands += out.len();
+    }
+    let mut i = 0;
+    let mut ns = 0.0;
+    g.bench_function(format!("{}k_stories", n / 1000), |b| {
+        b.iter_custom(|iters| {
+            let t = std::time::Instant::now();
+            for _ in 0..iters {
+                let q = queries[i % queries.len()];
+                i += 1;
+                idx.candidates(q, &mut out);
+                let same = out
+                    .iter()
+                    .any(|&k| story::similarity(&stories[k as usize], q) >= DEFAULT_SIMILARITY);
+                black_box(same);
+            }
+            let el = t.elapsed();
+            ns = el.as_nanos() as f64 / iters.max(1) as f64;
+            el
+        })
+    });
+    // For contrast: comparing with every story held.
+    let mut j = 0;
+    g.bench_function(format!("scan_all_{}k_stories", n / 1000), |b| {
+        b.iter(|| {
+            let q = queries[j % queries.len()];
+            j += 1;
+            black_box(
+                stories[..n]
+                    .iter()
+                    .any(|s| story::similarity(s, q) >= DEFAULT_SIMILARITY),
+            )
+        })
+    });
+    Row {
+        stories: n,
+        cand_per_lookup: cands as f64 / queries.len() as f64,
+        index_bytes_per_story: index_bytes as f64 / n as f64,
+        ns_per_lookup: ns,
+    }
+}
+
 fn benches(c: &mut Criterion) {
     let mut articles = load_articles();
     if !bench_mode() {
@@ -123,168 +263,24 @@ fn benches(c: &mut Criterion) {
         eprintln!("story bench skipped: no corpus");
         return;
     }
-
-    // --- signature() on ~1.3 KB articles
-    let sized: Vec<&Article> = articles
-        .iter()
-        .filter(|a| {
-            let n = a.title.as_deref().map_or(0, str::len) + a.body.as_deref().map_or(0, str::len);
-            (1100..=1500).contains(&n)
-        })
-        .take(500)
-        .collect();
-    let sized: Vec<&Article> = if sized.is_empty() {
-        articles.iter().take(100).collect()
-    } else {
-        sized
-    };
-    let mean_bytes = sized
-        .iter()
-        .map(|a| a.title.as_deref().map_or(0, str::len) + a.body.as_deref().map_or(0, str::len))
-        .sum::<usize>()
-        / sized.len();
-    {
-        let mut g = c.benchmark_group("signature");
-        configure(&mut g);
-        g.throughput(Throughput::Elements(1));
-        let mut i = 0;
-        g.bench_function("article_1.3KB", |b| {
-            b.iter(|| {
-                let a = sized[i % sized.len()];
-                i += 1;
-                black_box(story::signature(a.title.as_deref(), a.body.as_deref()))
-            })
-        });
-        // The same articles up to the shingle hashes only (tokenizing,
-        // normalizing, hashing, plus a sort): what the MinHash loop adds.
-        let mut j = 0;
-        let mut sh = Vec::new();
-        g.bench_function("article_1.3KB_shingles_only", |b| {
-            b.iter(|| {
-                let a = sized[j % sized.len()];
-                j += 1;
-                story::shingles(
-                    a.title.as_deref(),
-                    a.body.as_deref(),
-                    story::SHINGLE_WORDS,
-                    &mut sh,
-                );
-                black_box(sh.len())
-            })
-        });
-        g.finish();
-    }
-    SIG_BYTES.with(|s| s.set(mean_bytes));
-
-    // --- stories: real articles, then synthetic unrelated texts
-    let all_real: Vec<Signature> = articles
-        .iter()
-        .filter_map(|a| story::signature(a.title.as_deref(), a.body.as_deref()))
-        .collect();
-    let mut rng = Rng(0x5eed_5707_e5a1_0001);
-    // Held-out queries: every 25th real article is never indexed.
-    let mut real: Vec<Signature> = Vec::new();
-    let mut held_out: Vec<Signature> = Vec::new();
-    for (i, s) in all_real.into_iter().enumerate() {
-        if i % 25 == 0 {
-            held_out.push(s);
-        } else {
-            real.push(s);
-        }
-    }
+    bench_signature(c, &articles);
     let counts: Vec<usize> = if bench_mode() {
         vec![1_000, 10_000, 100_000]
     } else {
         vec![1_000]
     };
-    let max_n = counts.iter().copied().max().unwrap_or(0);
-    let vocab: Vec<&str> = articles
-        .iter()
-        .filter_map(|a| a.body.as_deref())
-        .flat_map(str::split_whitespace)
-        .take(2_000_000)
-        .collect();
-    let mut stories: Vec<Signature> = real.iter().take(max_n).cloned().collect();
-    let mut text = String::new();
-    while stories.len() < max_n {
-        text.clear();
-        for _ in 0..150 {
-            text.push_str(vocab[rng.below(vocab.len())]);
-            text.push(' ');
-        }
-        if let Some(s) = story::signature(None, Some(&text)) {
-            stories.push(s);
-        }
-    }
-
+    let mut rng = Rng(0x5eed_5707_e5a1_0001);
+    let st = stories(
+        &articles,
+        counts.iter().copied().max().unwrap_or(0),
+        &mut rng,
+    );
     let mut g = c.benchmark_group("lookup");
     configure(&mut g);
     g.throughput(Throughput::Elements(1));
     for &n in &counts {
-        let before = live();
-        let mut idx: LshIndex<u64> = LshIndex::new();
-        for (k, s) in stories.iter().take(n).enumerate() {
-            idx.insert(k as u64, s);
-        }
-        let index_bytes = live() - before;
-        // Queries: alternately a held-out article and an indexed real one.
-        let indexed_real = n.min(real.len());
-        let queries: Vec<&Signature> = (0..2_000)
-            .map(|i| {
-                if i % 2 == 0 {
-                    &held_out[(i / 2) % held_out.len()]
-                } else {
-                    &stories[rng.below(indexed_real)]
-                }
-            })
-            .collect();
-        let mut out = Vec::new();
-        let mut cands = 0usize;
-        for q in &queries {
-            idx.candidates(q, &mut out);
-            cands += out.len();
-        }
-        let mut i = 0;
-        let mut ns = 0.0;
-        g.bench_function(format!("{}k_stories", n / 1000), |b| {
-            b.iter_custom(|iters| {
-                let t = std::time::Instant::now();
-                for _ in 0..iters {
-                    let q = queries[i % queries.len()];
-                    i += 1;
-                    idx.candidates(q, &mut out);
-                    let same = out
-                        .iter()
-                        .any(|&k| story::similarity(&stories[k as usize], q) >= DEFAULT_SIMILARITY);
-                    black_box(same);
-                }
-                let el = t.elapsed();
-                ns = el.as_nanos() as f64 / iters.max(1) as f64;
-                el
-            })
-        });
-        // For contrast: comparing with every story held.
-        let mut j = 0;
-        g.bench_function(format!("scan_all_{}k_stories", n / 1000), |b| {
-            b.iter(|| {
-                let q = queries[j % queries.len()];
-                j += 1;
-                black_box(
-                    stories[..n]
-                        .iter()
-                        .any(|s| story::similarity(s, q) >= DEFAULT_SIMILARITY),
-                )
-            })
-        });
-        ROWS.with(|r| {
-            r.borrow_mut().push(Row {
-                stories: n,
-                cand_per_lookup: cands as f64 / queries.len() as f64,
-                index_bytes_per_story: index_bytes as f64 / n as f64,
-                ns_per_lookup: ns,
-            })
-        });
-        drop(idx);
+        let row = bench_lookup(&mut g, n, &st, &mut rng);
+        ROWS.with(|r| r.borrow_mut().push(row));
     }
     g.finish();
 }

@@ -2,14 +2,16 @@
 //! hand-labelled pairs of Reuters-21578 articles.
 //!
 //! ```sh
-//! cargo run --release --example story_eval [-- --data ../shared/data/news] [--pairs tests/data/story_pairs.tsv]
+//! NEWSWATCH_CORPUS=DIR cargo run --release -p newswatch-core --example story_eval
+//! cargo run --release -p newswatch-core --example story_eval -- --data DIR [--pairs FILE]
 //! ```
 //!
-//! `tests/data/story_pairs.tsv` holds article ids and a label, `same` (one
-//! story: a repeat, correction, update or re-headlined version) or
-//! `different` (distinct stories, mostly on the same topic or from the same
-//! template); the texts come from the corpus in `--data`
-//! (`reuters21578-en.jsonl`, research use only, not in the repository).
+//! `tests/data/story_pairs.tsv` (the default `--pairs`) holds article ids
+//! and a label, `same` (one story: a repeat, correction, update or
+//! re-headlined version) or `different` (distinct stories, mostly on the
+//! same topic or from the same template); the texts come from
+//! `reuters21578-en.jsonl` in the corpus directory (`--data`, else
+//! `NEWSWATCH_CORPUS`; research use only, not in the repository).
 //!
 //! It prints:
 //! * precision, recall and F1 of "same story" (`similarity >= t`) at several
@@ -25,7 +27,7 @@
 //!   per event.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -33,6 +35,7 @@ use chrono::DateTime;
 use newswatch_core::state::story::{
     self, LshIndex, Signature, BANDS, DEFAULT_SIMILARITY, NUM_HASHES, ROWS, SHINGLE_WORDS,
 };
+use newswatch_testkit::corpus::Corpus;
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -51,6 +54,9 @@ struct Doc {
     sig: Option<Signature>,
 }
 
+/// The corpus file the labelled pairs come from (Reuters-21578).
+const REUTERS: &str = "reuters21578-en.jsonl";
+
 struct Pair {
     a: String,
     b: String,
@@ -62,34 +68,10 @@ struct Pair {
 }
 
 fn main() -> Result<()> {
-    let mut data = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/news"));
-    let mut pairs_path = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/data/story_pairs.tsv"
-    ));
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--data" => data = PathBuf::from(args.next().context("--data needs a directory")?),
-            "--pairs" => pairs_path = PathBuf::from(args.next().context("--pairs needs a file")?),
-            "-h" | "--help" => {
-                println!("usage: story_eval [--data DIR] [--pairs FILE]");
-                return Ok(());
-            }
-            other => bail!("unknown argument {other:?} (try --help)"),
-        }
-    }
-
-    let corpus = data.join("reuters21578-en.jsonl");
-    let t0 = Instant::now();
-    let docs = load(&corpus)?;
-    eprintln!(
-        "loaded {} articles from {} in {:.1}s",
-        docs.len(),
-        corpus.display(),
-        t0.elapsed().as_secs_f64()
-    );
-
+    let Some((data, pairs_path)) = parse_args()? else {
+        return Ok(());
+    };
+    let docs = load_corpus(data.as_deref())?;
     let mut pairs = read_pairs(&pairs_path, &docs)?;
     for p in &mut pairs {
         let (a, b) = (&docs[&p.a], &docs[&p.b]);
@@ -101,19 +83,74 @@ fn main() -> Result<()> {
     }
     let window: Vec<&Pair> = pairs.iter().filter(|p| p.hours <= 24.0).collect();
     let all: Vec<&Pair> = pairs.iter().collect();
+    let sets = [("all", &all[..]), ("within 24h", &window[..])];
 
     println!("# Same-story evaluation (Reuters-21578, Distribution 1.0)\n");
     println!(
         "signature: {NUM_HASHES} minhashes of {SHINGLE_WORDS}-word shingles; LSH {BANDS} bands x {ROWS} rows; DEFAULT_SIMILARITY = {DEFAULT_SIMILARITY}\n"
     );
     println!("| pairs | same | different |\n|---|---:|---:|");
-    for (name, set) in [("all", &all), ("within 24h", &window)] {
+    for (name, set) in sets {
         let pos = set.iter().filter(|p| p.same).count();
         println!("| {name} | {pos} | {} |", set.len() - pos);
     }
+    print_thresholds(&sets);
+    print_exact_jaccard(&pairs, &docs, &sets);
+    print_lsh_recall(&pairs, &docs);
+    print_errors(&pairs);
+    corpus_pass(&docs);
+    Ok(())
+}
 
+/// (`--data`, `--pairs`), or `None` after `--help`.
+fn parse_args() -> Result<Option<(Option<PathBuf>, PathBuf)>> {
+    let mut data: Option<PathBuf> = None;
+    let mut pairs_path = newswatch_testkit::repo_root().join("tests/data/story_pairs.tsv");
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--data" => {
+                data = Some(PathBuf::from(
+                    args.next().context("--data needs a directory")?,
+                ))
+            }
+            "--pairs" => pairs_path = PathBuf::from(args.next().context("--pairs needs a file")?),
+            "-h" | "--help" => {
+                println!("usage: story_eval [--data DIR] [--pairs FILE]");
+                return Ok(None);
+            }
+            other => bail!("unknown argument {other:?} (try --help)"),
+        }
+    }
+    Ok(Some((data, pairs_path)))
+}
+
+/// The Reuters articles of the corpus in `data` (else `NEWSWATCH_CORPUS`).
+fn load_corpus(data: Option<&Path>) -> Result<HashMap<String, Doc>> {
+    let found = Corpus::locate(data)?;
+    let Some(reuters) = found.file(REUTERS) else {
+        bail!(
+            "no {REUTERS} in the corpus ({}): pass --data DIR or set {} to the directory holding it",
+            found.origin,
+            newswatch_testkit::corpus::ENV
+        );
+    };
+    let t0 = Instant::now();
+    let docs = load(&reuters.path)?;
+    eprintln!(
+        "loaded {} articles from {} in {:.1}s",
+        docs.len(),
+        reuters.path.display(),
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(docs)
+}
+
+/// Precision, recall and F1 of the estimated similarity at several
+/// thresholds and at the default.
+fn print_thresholds(sets: &[(&str, &[&Pair]); 2]) {
     let thresholds = [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
-    for (name, set) in [("all pairs", &all), ("pairs within 24h", &window)] {
+    for ((_, set), name) in sets.iter().zip(["all pairs", "pairs within 24h"]) {
         println!("\n## Estimated similarity, {name}\n");
         println!("| threshold | TP | FP | FN | TN | precision | recall | F1 |");
         println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
@@ -132,7 +169,11 @@ fn main() -> Result<()> {
             println!("| {t:.2}{mark} | {} |", c.row());
         }
     }
+}
 
+/// The exact Jaccard index at 3 to 6 words per shingle (the choice of
+/// `SHINGLE_WORDS`).
+fn print_exact_jaccard(pairs: &[Pair], docs: &HashMap<String, Doc>, sets: &[(&str, &[&Pair]); 2]) {
     println!("\n## Exact Jaccard by shingle length (precision / recall / F1)\n");
     println!("| words | pairs | t = 0.3 | t = 0.4 | t = 0.5 |\n|---:|---|---|---|---|");
     for k in 3..=6 {
@@ -145,7 +186,7 @@ fn main() -> Result<()> {
                 )
             })
             .collect();
-        for (name, set) in [("all", &all), ("within 24h", &window)] {
+        for (name, set) in sets {
             let cells: Vec<String> = [0.3, 0.4, 0.5]
                 .iter()
                 .map(|&t| {
@@ -159,7 +200,10 @@ fn main() -> Result<()> {
             println!("| {k} | {name} | {} |", cells.join(" | "));
         }
     }
+}
 
+/// The fraction of labelled pairs `LshIndex` returns as candidates.
+fn print_lsh_recall(pairs: &[Pair], docs: &HashMap<String, Doc>) {
     println!("\n## LSH recall\n");
     let mut out = Vec::new();
     let found = |p: &Pair, out: &mut Vec<u32>| -> bool {
@@ -203,7 +247,10 @@ fn main() -> Result<()> {
         print!(" s={s}: {p:.3};");
     }
     println!();
+}
 
+/// The pairs the default threshold gets wrong, with the labeller's reason.
+fn print_errors(pairs: &[Pair]) {
     println!("\n## Errors at the default threshold ({DEFAULT_SIMILARITY})\n");
     let mut errs: Vec<&Pair> = pairs
         .iter()
@@ -218,16 +265,13 @@ fn main() -> Result<()> {
             p.est, p.hours, p.a, p.b, p.reason
         );
     }
-
-    corpus_pass(&docs);
-    Ok(())
 }
 
 /// Every article of the corpus, with its signature.
-fn load(path: &std::path::Path) -> Result<HashMap<String, Doc>> {
+fn load(path: &Path) -> Result<HashMap<String, Doc>> {
     let text = std::fs::read_to_string(path).with_context(|| {
         format!(
-            "cannot read {} (pass --data DIR with reuters21578-en.jsonl)",
+            "cannot read {} (pass --data DIR with {REUTERS})",
             path.display()
         )
     })?;
@@ -257,7 +301,7 @@ fn load(path: &std::path::Path) -> Result<HashMap<String, Doc>> {
     Ok(docs)
 }
 
-fn read_pairs(path: &std::path::Path, docs: &HashMap<String, Doc>) -> Result<Vec<Pair>> {
+fn read_pairs(path: &Path, docs: &HashMap<String, Doc>) -> Result<Vec<Pair>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut pairs = Vec::new();

@@ -8,14 +8,14 @@
 //! are known in advance (`alert::alert_id`); the tests read them back from
 //! the alert topic's `newswatch-alert-id` header.
 
-mod common;
-
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
-use common::*;
+use newswatch_testkit::*;
+use newswatch_testkit_kafka::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_newswatch");
+use crate::util::BIN;
+
 const WORDS: [&str; 3] = ["zebra", "walrus", "pelican"];
 const PARTITIONS: i32 = 3;
 
@@ -106,11 +106,7 @@ fn expected_set(range: std::ops::Range<usize>) -> HashSet<String> {
 
 /// Alerts the daemon has seen acknowledged, over all rules (its metrics).
 fn published(d: &DaemonProc) -> f64 {
-    let (_, text) = d.get("/metrics");
-    text.lines()
-        .filter(|l| l.starts_with("newswatch_alerts_published_total{"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .fold(0.0, |a, b| a + b)
+    metrics::sum(&d.get("/metrics").1, "newswatch_alerts_published_total")
 }
 
 // ------------------------------------------------------------------ 1
@@ -186,13 +182,7 @@ fn at_least_once_across_sigkill() {
     }
     producing.join().unwrap();
     let t = Instant::now();
-    let complete = tail.wait(Duration::from_secs(120), |r| {
-        let seen: HashSet<&String> = r
-            .iter()
-            .filter_map(|x| x.headers.get("newswatch-alert-id"))
-            .collect();
-        expected.iter().all(|id| seen.contains(id))
-    });
+    let complete = tail.wait_alert_ids(&expected, Duration::from_secs(120));
     // Let stragglers (re-sent duplicates) arrive before counting them.
     tail.poll(Duration::from_secs(1));
     let (missing, dups) = tally(&tail, &expected);
@@ -214,12 +204,7 @@ fn at_least_once_across_sigkill() {
         t.elapsed()
     );
     assert!(complete && missing == 0, "{missing} of {n} alerts missing");
-    daemon.signal("TERM");
-    let st = daemon.wait_exit(Duration::from_secs(30));
-    assert!(
-        st.is_some_and(|s| s.success()),
-        "exit after SIGTERM: {st:?}"
-    );
+    daemon.terminate(Duration::from_secs(30));
 }
 
 // ------------------------------------------------------------------ 2
@@ -301,13 +286,7 @@ fn outage(label: &str, consumer_properties: &[(&str, &str)], down_for: Duration)
     }
     fx.produce(n / 2..n, 0);
     let mut tail = Tail::new(&fx.broker.addr(), &fx.alerts);
-    let complete = tail.wait(Duration::from_secs(120), |r| {
-        let seen: HashSet<&String> = r
-            .iter()
-            .filter_map(|x| x.headers.get("newswatch-alert-id"))
-            .collect();
-        expected.iter().all(|id| seen.contains(id))
-    });
+    let complete = tail.wait_alert_ids(&expected, Duration::from_secs(120));
     let all_in = t.elapsed();
     tail.poll(Duration::from_secs(1));
     let (missing, dups) = tally(&tail, &expected);
@@ -320,12 +299,7 @@ fn outage(label: &str, consumer_properties: &[(&str, &str)], down_for: Duration)
     );
     assert!(complete && missing == 0, "{missing} of {n} alerts missing");
     assert!(daemon.alive());
-    daemon.signal("TERM");
-    let st = daemon.wait_exit(Duration::from_secs(30));
-    assert!(
-        st.is_some_and(|s| s.success()),
-        "exit after SIGTERM: {st:?}"
-    );
+    daemon.terminate(Duration::from_secs(30));
 }
 
 // ------------------------------------------------------------------ 3
@@ -364,13 +338,7 @@ fn graceful_shutdown_commits_and_second_signal_exits_at_once() {
     daemon.wait_ready(Duration::from_secs(60));
     fx.produce(n..n + PARTITIONS as usize, 0);
     let expected = expected_set(0..n + PARTITIONS as usize);
-    let complete = tail.wait(Duration::from_secs(120), |r| {
-        let seen: HashSet<&String> = r
-            .iter()
-            .filter_map(|x| x.headers.get("newswatch-alert-id"))
-            .collect();
-        expected.iter().all(|id| seen.contains(id))
-    });
+    let complete = tail.wait_alert_ids(&expected, Duration::from_secs(120));
     tail.poll(Duration::from_secs(1));
     let (missing, dups) = tally(&tail, &expected);
     eprintln!(
@@ -455,21 +423,12 @@ fn shutdown_with_unresponsive_broker_exits_within_timeout() {
     daemon.wait_ready(Duration::from_secs(60));
     let expected = expected_set(0..n);
     let mut tail = Tail::new(&fx.broker.addr(), &fx.alerts);
-    let complete = tail.wait(Duration::from_secs(120), |r| {
-        let seen: HashSet<&String> = r
-            .iter()
-            .filter_map(|x| x.headers.get("newswatch-alert-id"))
-            .collect();
-        expected.iter().all(|id| seen.contains(id))
-    });
+    let complete = tail.wait_alert_ids(&expected, Duration::from_secs(120));
     tail.poll(Duration::from_secs(1));
     let (missing, dups) = tally(&tail, &expected);
     eprintln!("frozen broker: after the restart {missing} missing, {dups} duplicates");
     assert!(complete && missing == 0, "{missing} of {n} alerts missing");
-    daemon.signal("TERM");
-    assert!(daemon
-        .wait_exit(Duration::from_secs(30))
-        .is_some_and(|s| s.success()));
+    daemon.terminate(Duration::from_secs(30));
 }
 
 // ------------------------------------------------------------------ 4
@@ -522,10 +481,7 @@ fn hot_reload_by_file_watch_and_sighup() {
     // partition 0: once zebra's alert is out, event 3 has been matched.
     fx.produce(3..4, 0);
     fx.produce(0..1, 0);
-    let zebra = expected_id(0);
-    assert!(tail.wait(Duration::from_secs(60), |r| r
-        .iter()
-        .any(|x| x.headers.get("newswatch-alert-id") == Some(&zebra))));
+    assert!(tail.wait_alert_ids(&HashSet::from([expected_id(0)]), Duration::from_secs(60)));
 
     // A valid edit adds walrus.
     std::fs::write(&fx.rules, RULES3).unwrap();
@@ -537,11 +493,8 @@ fn hot_reload_by_file_watch_and_sighup() {
     let version = rules_json(&daemon)["version"].clone();
     // Events 3..6 match walrus.
     fx.produce(4..5, 0);
-    let walrus = expected_id(4);
     assert!(
-        tail.wait(Duration::from_secs(60), |r| r
-            .iter()
-            .any(|x| x.headers.get("newswatch-alert-id") == Some(&walrus))),
+        tail.wait_alert_ids(&HashSet::from([expected_id(4)]), Duration::from_secs(60)),
         "the new rule did not fire"
     );
 
@@ -560,11 +513,8 @@ fn hot_reload_by_file_watch_and_sighup() {
     assert_eq!(rules_json(&daemon)["version"], version);
     assert_eq!(rule_ids(&daemon).len(), 3);
     fx.produce(5..6, 0);
-    let walrus2 = expected_id(5);
     assert!(
-        tail.wait(Duration::from_secs(60), |r| r
-            .iter()
-            .any(|x| x.headers.get("newswatch-alert-id") == Some(&walrus2))),
+        tail.wait_alert_ids(&HashSet::from([expected_id(5)]), Duration::from_secs(60)),
         "the old rules are no longer in force"
     );
     // The walrus event produced before the edit did not alert.

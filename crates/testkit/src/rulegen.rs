@@ -1,6 +1,7 @@
-//! Synthetic watch rules generated from a news corpus, shared by
-//! `benches/matcher.rs` and `examples/loadgen.rs` (each includes this file
-//! with `#[path = ...] mod rulegen;`).
+//! Synthetic watch rules generated from a news corpus, shared by the
+//! matcher bench (`crates/core/benches/matcher.rs`) and the load tool
+//! (`tools/loadgen`). Deterministic: the same corpus and count give the same
+//! rules.
 //!
 //! * [`Rng`]: a tiny deterministic xorshift64* generator;
 //! * [`build_vocab`]: per-language words ranked by frequency (without the
@@ -22,20 +23,20 @@ use newswatch_core::lang::text;
 pub struct Rng(pub u64);
 
 impl Rng {
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
+        (self.next_u64() % n.max(1) as u64) as usize
     }
     pub fn range(&mut self, lo: usize, hi: usize) -> usize {
         lo + self.below(hi - lo + 1)
     }
     pub fn chance(&mut self, p: f64) -> bool {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64 >= 1.0 - p
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 >= 1.0 - p
     }
 }
 
@@ -56,7 +57,7 @@ pub struct Vocab {
 impl Vocab {
     fn zipf(&self, rng: &mut Rng) -> &(String, String) {
         let total = *self.cdf.last().unwrap_or(&1.0);
-        let x = (rng.next() >> 11) as f64 / (1u64 << 53) as f64 * total;
+        let x = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * total;
         let i = self
             .cdf
             .partition_point(|&c| c < x)
@@ -179,7 +180,11 @@ pub fn build_vocab(docs: &[DocText<'_>], p: &VocabParams) -> HashMap<&'static st
 struct Gen<'a> {
     rng: Rng,
     vocab: &'a HashMap<&'static str, Vocab>,
+    /// The languages with a vocabulary, English (if any) first.
     langs: Vec<&'static str>,
+    /// The language of each shared list and macro, by number.
+    list_lang: Vec<&'static str>,
+    macro_lang: Vec<&'static str>,
 }
 
 impl Gen<'_> {
@@ -259,117 +264,15 @@ pub fn gen_rules(
         rng: Rng(0x9e37_79b9_7f4a_7c15 ^ n as u64),
         vocab,
         langs,
+        list_lang: Vec::new(),
+        macro_lang: Vec::new(),
     };
-    let n_lists = (n / 100).max(10);
-    let n_macros = (n / 200).max(5);
-    let mut list_lang = Vec::new();
-    let mut shared = String::from("lists:\n");
-    for i in 0..n_lists {
-        let lang = g.lang();
-        list_lang.push(lang);
-        writeln!(shared, "  names_{i}:").unwrap();
-        for _ in 0..g.rng.range(5, 20) {
-            // Names: surface forms (often capitalised), some two-word names.
-            let e = if g.rng.chance(0.3) {
-                g.phrase(lang).trim_matches('"').to_string()
-            } else {
-                g.surface(lang)
-            };
-            writeln!(shared, "    - \"{e}\"").unwrap();
-        }
-    }
-    let mut macro_lang = Vec::new();
-    shared.push_str("macros:\n");
-    for i in 0..n_macros {
-        let lang = g.lang();
-        macro_lang.push(lang);
-        let k = g.rng.range(3, 8);
-        let alts: Vec<String> = (0..k).map(|_| g.term(lang)).collect();
-        writeln!(shared, "  m_{i}: '{}'", alts.join(" OR ")).unwrap();
-    }
+    let shared = g.shared((n / 100).max(10), (n / 200).max(5));
     let dir = style.dir;
     let mut files = vec![(PathBuf::from(format!("{dir}shared.yaml")), shared)];
-    let severities = ["info", "low", "medium", "high", "critical"];
     let mut cur = String::from(style.extra_rules);
     for r in 0..n {
-        let lang = g.lang();
-        let shape = g.rng.below(100);
-        let q = match shape {
-            0..=17 => g.term(lang),
-            18..=25 => g.phrase(lang),
-            26..=31 => g.prefix(lang),
-            32..=39 => {
-                let l = g.rng.below(n_lists);
-                if g.rng.chance(0.5) {
-                    format!("@names_{l}")
-                } else {
-                    let t = g.term(list_lang[l]);
-                    format!("@names_{l} NEAR/{} {t}", g.rng.range(3, 15))
-                }
-            }
-            40..=46 => {
-                let m = g.rng.below(n_macros);
-                let t = g.term(macro_lang[m]);
-                if g.rng.chance(0.5) {
-                    format!("{t} AND $m_{m}")
-                } else {
-                    format!("{t} NEAR/{} $m_{m}", g.rng.range(3, 15))
-                }
-            }
-            47..=56 => {
-                let (a, b) = (g.term(lang), g.term(lang));
-                format!("{a} NEAR/{} {b}", g.rng.range(1, 20))
-            }
-            57..=61 => {
-                let (a, b) = (g.term(lang), g.term(lang));
-                format!("{a} ONEAR/{} {b}", g.rng.range(1, 10))
-            }
-            62..=68 => {
-                let (a, b) = (g.term(lang), g.term(lang));
-                format!("{a} AND NOT {b}")
-            }
-            69..=77 => {
-                let k = g.rng.range(2, 5);
-                let alts: Vec<String> = (0..k).map(|_| g.term(lang)).collect();
-                alts.join(" OR ")
-            }
-            78..=83 => {
-                let (a, b) = (g.term(lang), g.term(lang));
-                format!("{a} {b}")
-            }
-            84..=89 => {
-                let w = g.surface(lang);
-                if g.rng.chance(0.7) {
-                    format!("{{{w}}}")
-                } else {
-                    let t = g.term(lang);
-                    format!("{{{w}}} AND {t}")
-                }
-            }
-            _ => {
-                let t = g.term(lang);
-                if g.rng.chance(0.5) {
-                    format!("title:{t}")
-                } else {
-                    let u = g.term(lang);
-                    format!("title:({t} OR {u}) AND {}", g.term(lang))
-                }
-            }
-        };
-        let (id, title) = (style.id_prefix, style.title);
-        writeln!(cur, "  - id: {id}{r:06}\n    title: {title} {r}").unwrap();
-        if style.severity_and_labels {
-            writeln!(cur, "    severity: {}", severities[g.rng.below(5)]).unwrap();
-        }
-        writeln!(cur, "    query: '{}'", q.replace('\'', "''")).unwrap();
-        if g.rng.chance(0.15) {
-            writeln!(cur, "    filter: 'lang:{lang}'").unwrap();
-        } else if !style.severity_and_labels && g.rng.chance(0.03) {
-            writeln!(cur, "    filter: 'source:Reuters OR source:Wikinews'").unwrap();
-        }
-        if style.severity_and_labels && g.rng.chance(0.2) {
-            writeln!(cur, "    labels: {{desk: d{}}}", g.rng.below(8)).unwrap();
-        }
+        g.rule(r, style, &mut cur);
         if style.per_file > 0 && ((r + 1) % style.per_file == 0 || r + 1 == n) {
             let name = format!("{dir}rules-{:03}.yaml", files.len());
             files.push((PathBuf::from(name), format!("rules:\n{cur}")));
@@ -383,4 +286,124 @@ pub fn gen_rules(
         ));
     }
     files
+}
+
+impl Gen<'_> {
+    /// `n_lists` lists of names and `n_macros` macros (each in one
+    /// language, remembered for the rules that use them), as YAML.
+    fn shared(&mut self, n_lists: usize, n_macros: usize) -> String {
+        let mut shared = String::from("lists:\n");
+        for i in 0..n_lists {
+            let lang = self.lang();
+            self.list_lang.push(lang);
+            let _ = writeln!(shared, "  names_{i}:");
+            for _ in 0..self.rng.range(5, 20) {
+                // Names: surface forms (often capitalised), some two-word names.
+                let e = if self.rng.chance(0.3) {
+                    self.phrase(lang).trim_matches('"').to_string()
+                } else {
+                    self.surface(lang)
+                };
+                let _ = writeln!(shared, "    - \"{e}\"");
+            }
+        }
+        shared.push_str("macros:\n");
+        for i in 0..n_macros {
+            let lang = self.lang();
+            self.macro_lang.push(lang);
+            let k = self.rng.range(3, 8);
+            let alts: Vec<String> = (0..k).map(|_| self.term(lang)).collect();
+            let _ = writeln!(shared, "  m_{i}: '{}'", alts.join(" OR "));
+        }
+        shared
+    }
+
+    /// Rule number `r` as YAML, appended to `out`.
+    fn rule(&mut self, r: usize, style: &Style, out: &mut String) {
+        const SEVERITIES: [&str; 5] = ["info", "low", "medium", "high", "critical"];
+        let lang = self.lang();
+        let q = self.query(lang);
+        let (id, title) = (style.id_prefix, style.title);
+        let _ = writeln!(out, "  - id: {id}{r:06}\n    title: {title} {r}");
+        if style.severity_and_labels {
+            let _ = writeln!(out, "    severity: {}", SEVERITIES[self.rng.below(5)]);
+        }
+        let _ = writeln!(out, "    query: '{}'", q.replace('\'', "''"));
+        if self.rng.chance(0.15) {
+            let _ = writeln!(out, "    filter: 'lang:{lang}'");
+        } else if !style.severity_and_labels && self.rng.chance(0.03) {
+            let _ = writeln!(out, "    filter: 'source:Reuters OR source:Wikinews'");
+        }
+        if style.severity_and_labels && self.rng.chance(0.2) {
+            let _ = writeln!(out, "    labels: {{desk: d{}}}", self.rng.below(8));
+        }
+    }
+
+    /// A query in `lang` of a shape drawn with fixed odds: terms 18%,
+    /// phrases 8%, prefixes 6%, lists 8%, macros 7%, NEAR 10%, ONEAR 5%,
+    /// AND NOT 7%, OR 9%, AND 6%, case-sensitive terms 6%, title scopes 10%.
+    fn query(&mut self, lang: &'static str) -> String {
+        match self.rng.below(100) {
+            0..=17 => self.term(lang),
+            18..=25 => self.phrase(lang),
+            26..=31 => self.prefix(lang),
+            32..=39 => {
+                let l = self.rng.below(self.list_lang.len());
+                if self.rng.chance(0.5) {
+                    format!("@names_{l}")
+                } else {
+                    let t = self.term(self.list_lang[l]);
+                    format!("@names_{l} NEAR/{} {t}", self.rng.range(3, 15))
+                }
+            }
+            40..=46 => {
+                let m = self.rng.below(self.macro_lang.len());
+                let t = self.term(self.macro_lang[m]);
+                if self.rng.chance(0.5) {
+                    format!("{t} AND $m_{m}")
+                } else {
+                    format!("{t} NEAR/{} $m_{m}", self.rng.range(3, 15))
+                }
+            }
+            47..=56 => {
+                let (a, b) = (self.term(lang), self.term(lang));
+                format!("{a} NEAR/{} {b}", self.rng.range(1, 20))
+            }
+            57..=61 => {
+                let (a, b) = (self.term(lang), self.term(lang));
+                format!("{a} ONEAR/{} {b}", self.rng.range(1, 10))
+            }
+            62..=68 => {
+                let (a, b) = (self.term(lang), self.term(lang));
+                format!("{a} AND NOT {b}")
+            }
+            69..=77 => {
+                let k = self.rng.range(2, 5);
+                let alts: Vec<String> = (0..k).map(|_| self.term(lang)).collect();
+                alts.join(" OR ")
+            }
+            78..=83 => {
+                let (a, b) = (self.term(lang), self.term(lang));
+                format!("{a} {b}")
+            }
+            84..=89 => {
+                let w = self.surface(lang);
+                if self.rng.chance(0.7) {
+                    format!("{{{w}}}")
+                } else {
+                    let t = self.term(lang);
+                    format!("{{{w}}} AND {t}")
+                }
+            }
+            _ => {
+                let t = self.term(lang);
+                if self.rng.chance(0.5) {
+                    format!("title:{t}")
+                } else {
+                    let u = self.term(lang);
+                    format!("title:({t} OR {u}) AND {}", self.term(lang))
+                }
+            }
+        }
+    }
 }

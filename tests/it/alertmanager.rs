@@ -5,20 +5,17 @@
 //! Kafka alerts nor offsets, is retried, and does not delay exit, that a
 //! refusal is counted and not retried, and HTTPS with basic auth.
 
-mod common;
-
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use common::*;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use newswatch_testkit::*;
+use newswatch_testkit_kafka::*;
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_newswatch");
+use crate::util::BIN;
 
 /// Where Alertmanager is: `$ALERTMANAGER`, else `prometheus-alertmanager`
 /// (Debian's name) on PATH.
@@ -34,7 +31,7 @@ fn alertmanager_bin() -> PathBuf {
 struct Alertmanager {
     port: u16,
     dir: tempfile::TempDir,
-    child: Option<Child>,
+    proc: Proc,
     tls: Option<Tls>,
 }
 
@@ -192,7 +189,7 @@ impl Alertmanager {
         let mut am = Alertmanager {
             port,
             dir,
-            child: Some(child),
+            proc: Proc::new(child),
             tls,
         };
         let ready = wait_for(Duration::from_secs(30), || {
@@ -260,23 +257,17 @@ impl Alertmanager {
     }
 
     fn signal(&self, sig: &str) {
-        send_signal(
-            self.child.as_ref().expect("alertmanager not running").id(),
-            sig,
-        );
+        self.proc.signal(sig);
     }
 
     fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.proc.kill();
     }
 }
 
 impl Drop for Alertmanager {
     fn drop(&mut self) {
-        if self.child.is_some() {
+        if self.proc.is_running() {
             // A frozen process still dies of SIGKILL; thaw it anyway.
             self.signal("CONT");
         }
@@ -301,16 +292,27 @@ rules:
 "#;
 
 /// A broker, topics, a rule file and a config with `[alertmanager] url`.
-fn fixture(am_url: &str, am_timeout: &str) -> Fixture {
-    Fixture::new(
+fn fixture(am_url: &str, am_timeout: &str) -> AmFixture {
+    AmFixture(Fixture::new(
         RULES,
         1,
         &[],
         &format!("\n[alertmanager]\nurl = \"{am_url}\"\ntimeout = \"{am_timeout}\"\n"),
-    )
+    ))
 }
 
-impl Fixture {
+/// The shared fixture, with the steps these tests take on it.
+struct AmFixture(Fixture);
+
+impl std::ops::Deref for AmFixture {
+    type Target = Fixture;
+
+    fn deref(&self) -> &Fixture {
+        &self.0
+    }
+}
+
+impl AmFixture {
     /// The daemon, ready.
     fn start(&self) -> DaemonProc {
         let mut d = DaemonProc::spawn(BIN, &self.config, self.dir.path(), &self.http);
@@ -353,21 +355,7 @@ impl Fixture {
 
     /// The group's committed offset of input partition 0 (-1: none).
     fn committed(&self) -> i64 {
-        let c: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", self.broker.addr())
-            .set("group.id", &self.group)
-            .set("enable.auto.commit", "false")
-            .create()
-            .unwrap();
-        let mut tpl = TopicPartitionList::new();
-        tpl.add_partition(&self.input, 0);
-        let Ok(got) = c.committed_offsets(tpl, Duration::from_secs(5)) else {
-            return -1;
-        };
-        match got.find_partition(&self.input, 0).map(|e| e.offset()) {
-            Some(Offset::Offset(o)) => o,
-            _ => -1,
-        }
+        committed_offsets(&self.broker.addr(), &self.group, &self.input, 1).map_or(-1, |o| o[0])
     }
 }
 
@@ -404,55 +392,17 @@ fn metric(d: &DaemonProc, sample: &str) -> f64 {
 
 const SENT: &str = "newswatch_alertmanager_alerts_sent_total";
 
-#[test]
-fn alerts_reach_alertmanager_with_labels_and_annotations() {
-    let t0 = Instant::now();
-    let am = Alertmanager::start_on(free_port());
-    let fx = fixture(&am.url(), "5s");
-    let mut tail = Tail::new(&fx.broker.addr(), &fx.alerts);
-    let mut daemon = fx.start();
-    let events = [
-        lavrov(
-            "e1",
-            Some("Lavrov warns Seoul"),
-            Some("https://example.com/news/1"),
-        ),
-        // A URL Alertmanager's API would refuse as generatorURL (space):
-        // it must not cost the batch.
-        lavrov(
-            "e2",
-            Some("Lavrov again"),
-            Some("http://example.com/news two"),
-        ),
-        // No title: the rule's title stands in; no URL.
-        lavrov("e3", None, None),
-        serde_json::json!({"id": 4, "title": "Joint drills", "body": "Navies held drills.",
-                           "url": "ftp://example.com/drills", "source": "yonhap.co.kr"}),
-    ];
-    fx.produce(&events);
-    assert!(
-        tail.wait(Duration::from_secs(60), |r| r.len() >= 4),
-        "Kafka alerts: {}",
-        tail.records.len()
-    );
-    let kafka_ids: HashSet<String> = tail
-        .records
-        .iter()
-        .map(|r| r.headers["newswatch-alert-id"].clone())
-        .collect();
-    let got = am.wait_alerts(4, Duration::from_secs(30));
-    let took = t0.elapsed();
-    assert_eq!(got.len(), 4, "alerts in Alertmanager: {got:#?}");
-    let am_ids: HashSet<String> = got.iter().map(|a| labels(a)["alert_id"].clone()).collect();
-    assert_eq!(am_ids, kafka_ids, "one Alertmanager alert per Kafka alert");
-
+/// The labels, annotations and times of the four alerts of
+/// `alerts_reach_alertmanager_with_labels_and_annotations`, as Alertmanager
+/// holds them.
+fn check_alert_fields(got: &[Value]) {
     let by_event = |id: &str| {
         got.iter()
             .find(|a| a["annotations"]["event_id"] == id)
             .unwrap_or_else(|| panic!("no alert for event {id}: {got:#?}"))
     };
     let now = Utc::now();
-    for a in &got {
+    for a in got {
         let l = labels(a);
         let keys: Vec<&str> = l.keys().map(String::as_str).collect();
         assert!(
@@ -503,6 +453,51 @@ fn alerts_reach_alertmanager_with_labels_and_annotations() {
     assert_eq!(d["annotations"]["title"], "Joint drills");
     assert_eq!(d["annotations"]["url"], "ftp://example.com/drills");
     assert!(d["generatorURL"].as_str().unwrap_or("").is_empty(), "{d:#}");
+}
+
+#[test]
+fn alerts_reach_alertmanager_with_labels_and_annotations() {
+    let t0 = Instant::now();
+    let am = Alertmanager::start_on(free_port());
+    let fx = fixture(&am.url(), "5s");
+    let mut tail = Tail::new(&fx.broker.addr(), &fx.alerts);
+    let mut daemon = fx.start();
+    let events = [
+        lavrov(
+            "e1",
+            Some("Lavrov warns Seoul"),
+            Some("https://example.com/news/1"),
+        ),
+        // A URL Alertmanager's API would refuse as generatorURL (space):
+        // it must not cost the batch.
+        lavrov(
+            "e2",
+            Some("Lavrov again"),
+            Some("http://example.com/news two"),
+        ),
+        // No title: the rule's title stands in; no URL.
+        lavrov("e3", None, None),
+        serde_json::json!({"id": 4, "title": "Joint drills", "body": "Navies held drills.",
+                           "url": "ftp://example.com/drills", "source": "yonhap.co.kr"}),
+    ];
+    fx.produce(&events);
+    assert!(
+        tail.wait(Duration::from_secs(60), |r| r.len() >= 4),
+        "Kafka alerts: {}",
+        tail.records.len()
+    );
+    let kafka_ids: HashSet<String> = tail
+        .records
+        .iter()
+        .map(|r| r.headers["newswatch-alert-id"].clone())
+        .collect();
+    let got = am.wait_alerts(4, Duration::from_secs(30));
+    let took = t0.elapsed();
+    assert_eq!(got.len(), 4, "alerts in Alertmanager: {got:#?}");
+    let am_ids: HashSet<String> = got.iter().map(|a| labels(a)["alert_id"].clone()).collect();
+    assert_eq!(am_ids, kafka_ids, "one Alertmanager alert per Kafka alert");
+
+    check_alert_fields(&got);
     assert!(
         wait_for(Duration::from_secs(5), || metric(&daemon, SENT) == 4.0),
         "{SENT}: {:?}",
@@ -534,9 +529,7 @@ fn alerts_reach_alertmanager_with_labels_and_annotations() {
     );
     let got = am.alerts();
     assert_eq!(got.len(), 5, "{got:#?}");
-    daemon.signal("TERM");
-    let st = daemon.wait_exit(Duration::from_secs(15));
-    assert!(st.is_some_and(|s| s.success()), "exit: {st:?}");
+    daemon.terminate(Duration::from_secs(15));
     eprintln!(
         "alertmanager: 4 alerts in Alertmanager {took:?} after the start (whole test {:?})",
         t0.elapsed()

@@ -8,14 +8,14 @@
 //! the input partitions. `first_seen` must alert once per story; a
 //! `threshold` of three distinct outlets must fire once per story.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use common::*;
+use newswatch_testkit::*;
+use newswatch_testkit_kafka::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_newswatch");
+use crate::util::BIN;
+
 const STORIES: usize = 30;
 const COPIES: usize = 4;
 

@@ -10,6 +10,8 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
+use crate::util::BIN;
+
 struct Out {
     code: i32,
     stdout: String,
@@ -17,7 +19,7 @@ struct Out {
 }
 
 fn nw(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Out {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_newswatch"));
+    let mut cmd = Command::new(BIN);
     cmd.args(args)
         .current_dir(dir)
         .env_remove("NEWSWATCH_CONFIG")
@@ -85,6 +87,22 @@ fn all_lines_are_diags(out: &Out) {
             "not FILE:LINE:COL: message: {l:?}"
         );
     }
+}
+
+/// `check FILES…` in `dir` fails (exit 1), every stdout line is a
+/// diagnostic, and there is one `at: …message…` for each `(at, message)`.
+#[track_caller]
+fn check_fails_with(dir: &Path, files: &[&str], diags: &[(&str, &str)]) -> Out {
+    let args: Vec<&str> = std::iter::once("check")
+        .chain(files.iter().copied())
+        .collect();
+    let out = nw(dir, &args, None);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    all_lines_are_diags(&out);
+    for (at, message) in diags {
+        has_diag(&out, at, message);
+    }
+    out
 }
 
 const GOOD_RULES: &str = r#"lists:
@@ -183,9 +201,11 @@ fn check_usage_errors_exit_2() {
 #[test]
 fn check_missing_path_is_an_error() {
     let d = tmp();
-    let out = nw(d.path(), &["check", "nope.yaml"], None);
-    assert_eq!(out.code, 1);
-    has_diag(&out, "nope.yaml:1:1", "no such file");
+    check_fails_with(
+        d.path(),
+        &["nope.yaml"],
+        &[("nope.yaml:1:1", "no such file")],
+    );
 }
 
 #[test]
@@ -211,22 +231,19 @@ fn check_yaml_errors() {
     write(d.path(), "e.yaml", "- just\n- a list\n");
     // not UTF-8
     std::fs::write(d.path().join("f.yaml"), b"rules: \xff\xfe\n").unwrap();
-    let out = nw(
+    check_fails_with(
         d.path(),
+        &["a.yaml", "b.yaml", "c.yaml", "d.yaml", "e.yaml", "f.yaml"],
         &[
-            "check", "a.yaml", "b.yaml", "c.yaml", "d.yaml", "e.yaml", "f.yaml",
+            ("a.yaml:4:10", "YAML syntax error"),
+            ("b.yaml:3:12", "YAML syntax error"),
+            // yaml-rust2 notices the bad indentation at the `:` of the line
+            ("c.yaml:4:9", "YAML syntax error"),
+            ("d.yaml:3:1", "only one YAML document"),
+            ("e.yaml:1:1", "must be a mapping"),
+            ("f.yaml:1:1", "UTF-8"),
         ],
-        None,
     );
-    assert_eq!(out.code, 1);
-    all_lines_are_diags(&out);
-    has_diag(&out, "a.yaml:4:10", "YAML syntax error");
-    has_diag(&out, "b.yaml:3:12", "YAML syntax error");
-    // yaml-rust2 notices the bad indentation at the `:` of the line
-    has_diag(&out, "c.yaml:4:9", "YAML syntax error");
-    has_diag(&out, "d.yaml:3:1", "only one YAML document");
-    has_diag(&out, "e.yaml:1:1", "must be a mapping");
-    has_diag(&out, "f.yaml:1:1", "UTF-8");
 }
 
 #[test]
@@ -254,25 +271,20 @@ fn check_unknown_and_missing_keys() {
 extra: true
 "#,
     );
-    let out = nw(d.path(), &["check", "a.yaml"], None);
-    assert_eq!(out.code, 1);
-    all_lines_are_diags(&out);
-    has_diag(&out, "a.yaml:5:5", "unknown key `bogus` in rule");
-    // a missing key is reported at the rule (its first key), not elsewhere
-    has_diag(
-        &out,
-        "a.yaml:6:5",
-        "rule `r2` is missing required key `title`",
+    let out = check_fails_with(
+        d.path(),
+        &["a.yaml"],
+        &[
+            ("a.yaml:5:5", "unknown key `bogus` in rule"),
+            // a missing key is reported at the rule (its first key), not elsewhere
+            ("a.yaml:6:5", "rule `r2` is missing required key `title`"),
+            ("a.yaml:8:5", "rule is missing required key `id`"),
+            ("a.yaml:10:5", "rule `r3` is missing required key `query`"),
+            ("a.yaml:15:25", "unknown key `colour` in `alert`"),
+            ("a.yaml:16:5", "missing required key `id`"),
+            ("a.yaml:17:1", "unknown key `extra` in a rule file"),
+        ],
     );
-    has_diag(&out, "a.yaml:8:5", "rule is missing required key `id`");
-    has_diag(
-        &out,
-        "a.yaml:10:5",
-        "rule `r3` is missing required key `query`",
-    );
-    has_diag(&out, "a.yaml:15:25", "unknown key `colour` in `alert`");
-    has_diag(&out, "a.yaml:16:5", "missing required key `id`");
-    has_diag(&out, "a.yaml:17:1", "unknown key `extra` in a rule file");
     assert_eq!(out.stdout.lines().count(), 7, "{}", out.stdout);
     assert!(out.stderr.contains("7 errors"), "{}", out.stderr);
 }
@@ -290,24 +302,24 @@ fn check_duplicates_across_files() {
         "b.yaml",
         "lists:\n  l1: [b]\nmacros:\n  m1: 'y'\nrules:\n  - id: dup\n    title: t\n    query: y\n  - id: dup\n    title: t\n    query: z\n",
     );
-    let out = nw(d.path(), &["check", "a.yaml", "b.yaml"], None);
-    assert_eq!(out.code, 1);
-    all_lines_are_diags(&out);
-    has_diag(
-        &out,
-        "b.yaml:2:3",
-        "duplicate list name `l1` (first defined at a.yaml:2:3)",
-    );
-    has_diag(&out, "b.yaml:4:7", "duplicate macro name `m1`");
-    has_diag(
-        &out,
-        "b.yaml:6:5",
-        "duplicate rule id `dup` (first defined at a.yaml:6:5)",
-    );
-    has_diag(
-        &out,
-        "b.yaml:9:5",
-        "duplicate rule id `dup` (first defined at a.yaml:6:5)",
+    check_fails_with(
+        d.path(),
+        &["a.yaml", "b.yaml"],
+        &[
+            (
+                "b.yaml:2:3",
+                "duplicate list name `l1` (first defined at a.yaml:2:3)",
+            ),
+            ("b.yaml:4:7", "duplicate macro name `m1`"),
+            (
+                "b.yaml:6:5",
+                "duplicate rule id `dup` (first defined at a.yaml:6:5)",
+            ),
+            (
+                "b.yaml:9:5",
+                "duplicate rule id `dup` (first defined at a.yaml:6:5)",
+            ),
+        ],
     );
 }
 
@@ -347,17 +359,20 @@ fn check_bad_values() {
     alert: {mode: sometimes}
 "#,
     );
-    let out = nw(d.path(), &["check", "a.yaml"], None);
-    assert_eq!(out.code, 1);
-    all_lines_are_diags(&out);
-    has_diag(&out, "a.yaml:4:15", "bad severity \"urgent\"");
-    has_diag(&out, "a.yaml:8:15", "bad severity a list");
-    has_diag(&out, "a.yaml:10:9", "bad rule id \"Bad_Id\"");
-    has_diag(&out, "a.yaml:16:39", "bad duration \"5x\" for `window`");
-    has_diag(&out, "a.yaml:20:14", "`enabled` must be true or false");
-    has_diag(&out, "a.yaml:22:12", "`title` must not be empty");
-    has_diag(&out, "a.yaml:24:12", "bad topic name");
-    has_diag(&out, "a.yaml:28:19", "bad alert mode \"sometimes\"");
+    check_fails_with(
+        d.path(),
+        &["a.yaml"],
+        &[
+            ("a.yaml:4:15", "bad severity \"urgent\""),
+            ("a.yaml:8:15", "bad severity a list"),
+            ("a.yaml:10:9", "bad rule id \"Bad_Id\""),
+            ("a.yaml:16:39", "bad duration \"5x\" for `window`"),
+            ("a.yaml:20:14", "`enabled` must be true or false"),
+            ("a.yaml:22:12", "`title` must not be empty"),
+            ("a.yaml:24:12", "bad topic name"),
+            ("a.yaml:28:19", "bad alert mode \"sometimes\""),
+        ],
+    );
 }
 
 #[test]
@@ -410,24 +425,27 @@ fn check_query_syntax_errors_point_into_the_query() {
     filter: 'lang:(en OR'
 "#,
     );
-    let out = nw(d.path(), &["check", "a.yaml"], None);
-    assert_eq!(out.code, 1);
-    all_lines_are_diags(&out);
-    has_diag(&out, "a.yaml:4:17", "from 1 to 100, got 0");
-    has_diag(&out, "a.yaml:7:25", "unclosed '('");
-    has_diag(&out, "a.yaml:10:23", "'*' is only allowed at the end");
-    has_diag(&out, "a.yaml:15:11", "from 1 to 100, got 101");
-    has_diag(&out, "a.yaml:20:12", "unexpected '}'");
-    // columns count characters, not bytes
-    has_diag(&out, "a.yaml:23:20", "NEAR needs a distance");
-    // the query ends where a term was expected: just past `OR`
-    has_diag(&out, "a.yaml:27:9", "ends where a term was expected");
-    has_diag(&out, "a.yaml:31:39", "whole number");
-    // after escapes in a double-quoted scalar
-    has_diag(&out, "a.yaml:34:28", "at least 2 characters");
-    // after an escaped line break
-    has_diag(&out, "a.yaml:38:9", "from 1 to 100, got 0");
-    has_diag(&out, "a.yaml:42:25", "in filter: query ends");
+    check_fails_with(
+        d.path(),
+        &["a.yaml"],
+        &[
+            ("a.yaml:4:17", "from 1 to 100, got 0"),
+            ("a.yaml:7:25", "unclosed '('"),
+            ("a.yaml:10:23", "'*' is only allowed at the end"),
+            ("a.yaml:15:11", "from 1 to 100, got 101"),
+            ("a.yaml:20:12", "unexpected '}'"),
+            // columns count characters, not bytes
+            ("a.yaml:23:20", "NEAR needs a distance"),
+            // the query ends where a term was expected: just past `OR`
+            ("a.yaml:27:9", "ends where a term was expected"),
+            ("a.yaml:31:39", "whole number"),
+            // after escapes in a double-quoted scalar
+            ("a.yaml:34:28", "at least 2 characters"),
+            // after an escaped line break
+            ("a.yaml:38:9", "from 1 to 100, got 0"),
+            ("a.yaml:42:25", "in filter: query ends"),
+        ],
+    );
 }
 
 #[test]
@@ -484,29 +502,31 @@ rules:
     query: 'x @bad_entries'
 "#,
     );
-    let out = nw(d.path(), &["check", "a.yaml"], None);
-    assert_eq!(out.code, 1);
-    all_lines_are_diags(&out);
-    has_diag(
-        &out,
-        "a.yaml:3:22",
-        "in list @bad_entries: phrase \"—\" has no letters or digits",
+    let out = check_fails_with(
+        d.path(),
+        &["a.yaml"],
+        &[
+            (
+                "a.yaml:3:22",
+                "in list @bad_entries: phrase \"—\" has no letters or digits",
+            ),
+            ("a.yaml:3:27", "a prefix needs at least 2 characters"),
+            // a cycle is reported where it closes, whichever macro starts it
+            ("a.yaml:5:15", "macro cycle: $m2 -> $m1 -> $m2"),
+            ("a.yaml:6:8", "macro cycle: $m1 -> $m2 -> $m1"),
+            // references in macros are checked even when no rule uses them
+            ("a.yaml:7:26", "undefined list @nolist"),
+            ("a.yaml:12:15", "undefined list @missing"),
+            ("a.yaml:15:17", "undefined macro $missing"),
+            ("a.yaml:21:13", "match almost every event"),
+            ("a.yaml:24:13", "match almost every event"),
+            ("a.yaml:27:13", "can never match"),
+            ("a.yaml:30:13", "no letters or digits"),
+            ("a.yaml:8:14", "AND is not allowed inside a NEAR"),
+            ("a.yaml:36:13", "no word positions"),
+            ("a.yaml:40:14", "in filter: undefined list @nolist2"),
+        ],
     );
-    has_diag(&out, "a.yaml:3:27", "a prefix needs at least 2 characters");
-    // a cycle is reported where it closes, whichever macro starts it
-    has_diag(&out, "a.yaml:5:15", "macro cycle: $m2 -> $m1 -> $m2");
-    has_diag(&out, "a.yaml:6:8", "macro cycle: $m1 -> $m2 -> $m1");
-    // references in macros are checked even when no rule uses them
-    has_diag(&out, "a.yaml:7:26", "undefined list @nolist");
-    has_diag(&out, "a.yaml:12:15", "undefined list @missing");
-    has_diag(&out, "a.yaml:15:17", "undefined macro $missing");
-    has_diag(&out, "a.yaml:21:13", "match almost every event");
-    has_diag(&out, "a.yaml:24:13", "match almost every event");
-    has_diag(&out, "a.yaml:27:13", "can never match");
-    has_diag(&out, "a.yaml:30:13", "no letters or digits");
-    has_diag(&out, "a.yaml:8:14", "AND is not allowed inside a NEAR");
-    has_diag(&out, "a.yaml:36:13", "no word positions");
-    has_diag(&out, "a.yaml:40:14", "in filter: undefined list @nolist2");
     assert!(!out.stdout.contains("`ok`"), "{}", out.stdout);
 }
 
@@ -789,6 +809,11 @@ fn summary(out: &Out) -> (u64, u64, u64) {
     (nums[0], nums[1], nums[2])
 }
 
+/// `replay -r rules.yaml events.jsonl` in `dir`.
+fn replay(dir: &Path) -> Out {
+    nw(dir, &["replay", "-r", "rules.yaml", "events.jsonl"], None)
+}
+
 #[test]
 fn replay_alerts_and_summary() {
     let d = tmp();
@@ -800,11 +825,7 @@ fn replay_alerts_and_summary() {
         r#"{"id":"a4","title":"weather"}"#,
     ];
     write(d.path(), "events.jsonl", &(events.join("\n") + "\n"));
-    let out = nw(
-        d.path(),
-        &["replay", "-r", "rules.yaml", "events.jsonl"],
-        None,
-    );
+    let out = replay(d.path());
     assert_eq!(out.code, 0, "{}", out.stderr);
     let alerts = parse_alerts(&out.stdout);
     assert_eq!(summary(&out), (4, 0, 2));
@@ -868,11 +889,7 @@ fn replay_keeps_input_order_on_thousands_of_events() {
         }
     }
     write(d.path(), "events.jsonl", &input);
-    let out = nw(
-        d.path(),
-        &["replay", "-r", "rules.yaml", "events.jsonl"],
-        None,
-    );
+    let out = replay(d.path());
     assert_eq!(out.code, 0, "{}", out.stderr);
     let got: Vec<(u64, String)> = out
         .stdout
@@ -919,11 +936,7 @@ fn replay_invalid_lines_are_counted_not_fatal() {
         input.push(b'\n');
     }
     std::fs::write(d.path().join("events.jsonl"), &input).unwrap();
-    let out = nw(
-        d.path(),
-        &["replay", "-r", "rules.yaml", "events.jsonl"],
-        None,
-    );
+    let out = replay(d.path());
     assert_eq!(out.code, 0, "{}", out.stderr);
     let alerts = parse_alerts(&out.stdout);
     let ids: Vec<&str> = alerts
@@ -1008,16 +1021,8 @@ fn replay_is_deterministic() {
         ));
     }
     write(d.path(), "events.jsonl", &input);
-    let a = nw(
-        d.path(),
-        &["replay", "-r", "rules.yaml", "events.jsonl"],
-        None,
-    );
-    let b = nw(
-        d.path(),
-        &["replay", "-r", "rules.yaml", "events.jsonl"],
-        None,
-    );
+    let a = replay(d.path());
+    let b = replay(d.path());
     assert_eq!(a.code, 0);
     assert_eq!(parse_alerts(&a.stdout).len(), 1600);
     assert!(a.stdout == b.stdout, "two replays differ");
@@ -1053,11 +1058,7 @@ fn replay_event_time_falls_back_to_latest_seen() {
     ]
     .join("\n");
     write(d.path(), "events.jsonl", &input);
-    let out = nw(
-        d.path(),
-        &["replay", "-r", "rules.yaml", "events.jsonl"],
-        None,
-    );
+    let out = replay(d.path());
     let alerts = parse_alerts(&out.stdout);
     let times: Vec<(&str, &Value, &Value)> = alerts
         .iter()
@@ -1103,6 +1104,15 @@ fn replay_with_broken_rules_fails_without_output() {
 // ---------------------------------------------------------------------------
 // explain
 
+/// `explain -r rules.yaml --rule RULE INPUT` in `dir` (INPUT "-": `stdin`).
+fn explain(dir: &Path, rule: &str, input: &str, stdin: Option<&[u8]>) -> Out {
+    nw(
+        dir,
+        &["explain", "-r", "rules.yaml", "--rule", rule, input],
+        stdin,
+    )
+}
+
 #[test]
 fn explain_matched_and_not_matched() {
     let d = tmp();
@@ -1112,18 +1122,7 @@ fn explain_matched_and_not_matched() {
         "ev.json",
         r#"{"id":"a1","title":"Lavrov warned Washington","source":"tass.ru"}"#,
     );
-    let out = nw(
-        d.path(),
-        &[
-            "explain",
-            "-r",
-            "rules.yaml",
-            "--rule",
-            "ru-mfa-statement",
-            "ev.json",
-        ],
-        None,
-    );
+    let out = explain(d.path(), "ru-mfa-statement", "ev.json", None);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     let s = &out.stdout;
     assert!(s.contains("MATCHED") && !s.contains("NOT MATCHED"), "{s}");
@@ -1136,18 +1135,7 @@ fn explain_matched_and_not_matched() {
 
     // the query matches but the filter does not: not matched, exit 1
     let ev = r#"{"id":"a3","title":"Zakharova said","source":"example.com"}"#;
-    let out = nw(
-        d.path(),
-        &[
-            "explain",
-            "-r",
-            "rules.yaml",
-            "--rule",
-            "ru-mfa-statement",
-            "-",
-        ],
-        Some(ev.as_bytes()),
-    );
+    let out = explain(d.path(), "ru-mfa-statement", "-", Some(ev.as_bytes()));
     assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
     assert!(out.stdout.contains("NOT MATCHED"), "{}", out.stdout);
     assert!(
@@ -1163,18 +1151,7 @@ fn explain_matched_and_not_matched() {
         "evs.jsonl",
         "\n{\"id\":\"w\",\"title\":\"weather\"}\n{\"id\":\"a1\",\"title\":\"Lavrov said\"}\n",
     );
-    let out = nw(
-        d.path(),
-        &[
-            "explain",
-            "-r",
-            "rules.yaml",
-            "--rule",
-            "ru-mfa-statement",
-            "evs.jsonl",
-        ],
-        None,
-    );
+    let out = explain(d.path(), "ru-mfa-statement", "evs.jsonl", None);
     assert_eq!(out.code, 1, "{}", out.stdout);
     assert!(out.stdout.contains("event w"), "{}", out.stdout);
 }
@@ -1184,39 +1161,13 @@ fn explain_errors_exit_2() {
     let d = tmp();
     write(d.path(), "rules.yaml", GOOD_RULES);
     write(d.path(), "ev.json", r#"{"id":"a1","title":"x"}"#);
-    let unknown = nw(
-        d.path(),
-        &["explain", "-r", "rules.yaml", "--rule", "nope", "ev.json"],
-        None,
-    );
+    let unknown = explain(d.path(), "nope", "ev.json", None);
     assert_eq!(unknown.code, 2);
     assert!(unknown.stderr.contains("nope"), "{}", unknown.stderr);
-    let disabled = nw(
-        d.path(),
-        &[
-            "explain",
-            "-r",
-            "rules.yaml",
-            "--rule",
-            "disabled-one",
-            "ev.json",
-        ],
-        None,
-    );
+    let disabled = explain(d.path(), "disabled-one", "ev.json", None);
     assert_eq!(disabled.code, 2);
     write(d.path(), "bad.json", r#"{"title":"x"}"#);
-    let bad = nw(
-        d.path(),
-        &[
-            "explain",
-            "-r",
-            "rules.yaml",
-            "--rule",
-            "trilateral",
-            "bad.json",
-        ],
-        None,
-    );
+    let bad = explain(d.path(), "trilateral", "bad.json", None);
     assert_eq!(bad.code, 2);
     assert!(bad.stderr.contains("missing_id"), "{}", bad.stderr);
 }
@@ -1232,10 +1183,14 @@ fn check_keyword_value_with_a_colon_must_be_quoted() {
         "a.yaml",
         "rules:\n  - id: a\n    title: t\n    query: x url:https://example.com/a\n  - id: b\n    title: t\n    query: x source:title:y\n  - id: ok\n    title: t\n    query: 'x url:\"https://example.com/a\" source:yonhap.co.kr'\n",
     );
-    let out = nw(d.path(), &["check", "a.yaml"], None);
-    assert_eq!(out.code, 1);
-    has_diag(&out, "a.yaml:4:18", "keyword field `url` takes a value");
-    has_diag(&out, "a.yaml:7:21", "keyword field `source` takes a value");
+    let out = check_fails_with(
+        d.path(),
+        &["a.yaml"],
+        &[
+            ("a.yaml:4:18", "keyword field `url` takes a value"),
+            ("a.yaml:7:21", "keyword field `source` takes a value"),
+        ],
+    );
     assert_eq!(out.stdout.lines().count(), 2, "{}", out.stdout);
 }
 
@@ -1263,7 +1218,7 @@ fn check_config_file_and_environment() {
     assert_eq!(out.code, 0, "{}", out.stdout);
     assert!(out.stdout.starts_with("ok: 2 rules"), "{}", out.stdout);
     // NEWSWATCH__RULES__PATHS overrides the file
-    let out = Command::new(env!("CARGO_BIN_EXE_newswatch"))
+    let out = Command::new(BIN)
         .arg("check")
         .current_dir(d.path())
         .env_remove("NEWSWATCH_CONFIG")
@@ -1301,7 +1256,7 @@ fn replay_logs_never_reach_stdout() {
         "{\"id\":1,\"title\":\"US drills\"}\nnot json\n",
     );
     for fmt in ["text", "json"] {
-        let out = Command::new(env!("CARGO_BIN_EXE_newswatch"))
+        let out = Command::new(BIN)
             .args([
                 "--log-format",
                 fmt,
@@ -1350,9 +1305,13 @@ rules:
     query: 'x source:$wires'
 "#,
     );
-    let out = nw(d.path(), &["check", "a.yaml"], None);
-    assert_eq!(out.code, 1);
-    has_diag(&out, "a.yaml:5:10", "macro cycle: $loop -> $loop");
-    has_diag(&out, "a.yaml:6:14", "undefined list @nowhere");
+    let out = check_fails_with(
+        d.path(),
+        &["a.yaml"],
+        &[
+            ("a.yaml:5:10", "macro cycle: $loop -> $loop"),
+            ("a.yaml:6:14", "undefined list @nowhere"),
+        ],
+    );
     assert_eq!(out.stdout.lines().count(), 2, "{}", out.stdout);
 }

@@ -12,13 +12,13 @@
 //! rejects, a table given as a string, a NUL byte, and `check -c`. The
 //! canary must never appear on stdout or stderr.
 
-mod common;
-
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use common::{free_port, Broker};
+use newswatch_testkit::{free_port, Broker, Proc};
+
+use crate::util::BIN;
 
 const CANARY: &str = "canary-Sup3rS3cret";
 
@@ -54,10 +54,11 @@ fn config(brokers: &str, consumer_extra: &str) -> String {
 const RULES: &str = "rules:\n  - id: r\n    title: t\n    query: lavrov\n";
 
 /// One run of the binary; stdout and stderr go to files (librdkafka's
-/// debug output would fill a pipe nobody reads).
+/// debug output would fill a pipe nobody reads). A run still going when the
+/// test fails is killed, not left behind.
 struct Run {
     name: String,
-    child: Child,
+    proc: Proc,
     dir: PathBuf,
 }
 
@@ -68,7 +69,7 @@ fn spawn(dir: &Path, name: &str, args: &[&str], config_text: Option<&str>, env: 
     if let Some(text) = config_text {
         std::fs::write(dir.join("newswatch.toml"), text).unwrap();
     }
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_newswatch"));
+    let mut cmd = Command::new(BIN);
     cmd.args(args)
         .current_dir(&dir)
         .env_remove("NEWSWATCH_CONFIG")
@@ -90,7 +91,7 @@ fn spawn(dir: &Path, name: &str, args: &[&str], config_text: Option<&str>, env: 
     }
     Run {
         name: name.to_owned(),
-        child: cmd.spawn().expect("spawn newswatch"),
+        proc: Proc::new(cmd.spawn().expect("spawn newswatch")),
         dir,
     }
 }
@@ -102,27 +103,10 @@ struct Finished {
     stderr: String,
 }
 
-/// A run still going when the test fails is killed, not left behind.
-impl Drop for Run {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
 impl Run {
     fn wait(mut self, timeout: Duration) -> Finished {
-        let t = Instant::now();
-        let status = loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                break st;
-            }
-            if t.elapsed() > timeout {
-                panic!("{}: still running after {timeout:?}", self.name);
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        let Some(status) = self.proc.wait_exit(timeout) else {
+            panic!("{}: still running after {timeout:?}", self.name);
         };
         let read = |f: &str| {
             String::from_utf8_lossy(&std::fs::read(self.dir.join(f)).unwrap_or_default())
@@ -137,11 +121,7 @@ impl Run {
     }
 
     fn terminate(&self) {
-        let st = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(st.success(), "{}: kill -TERM", self.name);
+        self.proc.signal("TERM");
     }
 }
 

@@ -8,8 +8,6 @@
 //! promtool is required (scripts/test installs it); a missing promtool is a
 //! failure, not a skip.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -100,7 +98,7 @@ fn k8s_object(kind: &str, name: &str) -> Yaml {
 
 /// Load a config file's text through the daemon's own loader.
 fn load_config(toml: &str, env: &[(&str, &str)]) -> Config {
-    common::load_config_text(toml, env).unwrap_or_else(|e| panic!("{e}"))
+    crate::util::load_config_text(toml, env).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The Kubernetes ConfigMap's newswatch.toml, validated by the daemon.
@@ -440,15 +438,28 @@ fn kubernetes_deployment_fits_the_daemon() {
         cfg.kafka.shutdown_timeout
     );
 
-    // HTTP reachable from the kubelet and Prometheus.
+    let containers = arr(&pod["containers"], "containers");
+    assert_eq!(containers.len(), 1);
+    let c = &containers[0];
+    let cpath = k8s_http_and_args(&cfg, c);
+    k8s_security(pod, c);
+    k8s_mounts(pod, c, &cpath);
+    k8s_rules(&cfg);
+    k8s_secrets_from_env(&toml, c);
+    k8s_service(&cfg);
+}
+
+/// Where the Deployment mounts the rules ConfigMap.
+const K8S_RULES_DIR: &str = "/etc/newswatch/rules";
+
+/// The container's HTTP is reachable from the kubelet and Prometheus, and
+/// its args name a config file (returned).
+fn k8s_http_and_args(cfg: &Config, c: &Yaml) -> String {
     assert!(
         cfg.http.listen.ip().is_unspecified(),
         "http.listen must be 0.0.0.0 inside a pod, is {}",
         cfg.http.listen
     );
-    let containers = arr(&pod["containers"], "containers");
-    assert_eq!(containers.len(), 1);
-    let c = &containers[0];
     let ports = arr(&c["ports"], "ports");
     let port_of = |name: &str| {
         ports
@@ -490,8 +501,11 @@ fn kubernetes_deployment_fits_the_daemon() {
         .find(|w| w[0] == "-c" || w[0] == "--config")
         .map(|w| w[1])
         .expect("-c FILE in args");
+    cpath.to_owned()
+}
 
-    // Security: non-root, read-only root, no capabilities, no escalation.
+/// Non-root, read-only root, no capabilities, no escalation, memory bounds.
+fn k8s_security(pod: &Yaml, c: &Yaml) {
     let psc = &pod["securityContext"];
     let csc = &c["securityContext"];
     assert_eq!(psc["runAsNonRoot"].as_bool(), Some(true), "runAsNonRoot");
@@ -510,8 +524,11 @@ fn kubernetes_deployment_fits_the_daemon() {
             "resources.{k}.memory"
         );
     }
+}
 
-    // Mounts: the config file where args point, the rules where the config points.
+/// The config file is mounted where the args point, the rules where the
+/// config points.
+fn k8s_mounts(pod: &Yaml, c: &Yaml, cpath: &str) {
     let mounts = arr(&c["volumeMounts"], "volumeMounts");
     let volumes = arr(&pod["volumes"], "volumes");
     let configmap_of = |mount_path: &str| -> (String, Option<String>) {
@@ -537,14 +554,18 @@ fn kubernetes_deployment_fits_the_daemon() {
         ),
         "{cpath} must be newswatch-config's newswatch.toml"
     );
-    let rules_dir = "/etc/newswatch/rules";
+    let rules_dir = K8S_RULES_DIR;
     assert_eq!(
         configmap_of(rules_dir),
         ("newswatch-rules".to_owned(), None),
         "{rules_dir} must mount newswatch-rules as a directory (subPath mounts never update)"
     );
+}
 
-    // Rules: the ConfigMap is config/rules, loads, and rules.paths lists it.
+/// The rules ConfigMap is config/rules, loads, and rules.paths lists it,
+/// also on the layout the kubelet gives a ConfigMap volume.
+fn k8s_rules(cfg: &Config) {
+    let rules_dir = K8S_RULES_DIR;
     let cm = k8s_object("ConfigMap", "newswatch-rules");
     let data = cm["data"].as_hash().expect("newswatch-rules data");
     let mut inputs = Vec::new();
@@ -597,8 +618,10 @@ fn kubernetes_deployment_fits_the_daemon() {
     let rs2 = newswatch_core::rules::load_paths(&on_disk)
         .unwrap_or_else(|e| panic!("rules.paths on a ConfigMap volume: {e}"));
     assert_eq!(rs2.rules.len(), rs.rules.len());
+}
 
-    // Secrets through the environment reach the librdkafka property maps.
+/// Secrets through the environment reach the librdkafka property maps.
+fn k8s_secrets_from_env(toml: &str, c: &Yaml) {
     let tricky = "s3cr:et,with=odd chars";
     let mut env = Vec::new();
     for e in arr(&c["env"], "env") {
@@ -613,7 +636,7 @@ fn kubernetes_deployment_fits_the_daemon() {
     }
     assert!(!env.is_empty(), "no NEWSWATCH__ variable from a Secret");
     let pairs: Vec<(&str, &str)> = env.iter().map(|n| (n.as_str(), tricky)).collect();
-    let with_env = load_config(&toml, &pairs);
+    let with_env = load_config(toml, &pairs);
     for name in &env {
         let (map, rest) =
             if let Some(r) = name.strip_prefix("NEWSWATCH__KAFKA__CONSUMER_PROPERTIES__") {
@@ -641,8 +664,10 @@ fn kubernetes_deployment_fits_the_daemon() {
             "{name} does not reach the property {prop:?}"
         );
     }
+}
 
-    // Service and ServiceMonitor reach the same port.
+/// The Service and the ServiceMonitor reach the daemon's port.
+fn k8s_service(cfg: &Config) {
     let svc = k8s_object("Service", "newswatch");
     let sport = &arr(&svc["spec"]["ports"], "service ports")[0];
     assert_eq!(
@@ -1281,7 +1306,7 @@ fn systemd_unit_reloads_on_hup_and_outlasts_the_shutdown_timeout() {
         let copy = dir.path().join("newswatch.service");
         std::fs::write(
             &copy,
-            unit.replace("/usr/local/bin/newswatch", env!("CARGO_BIN_EXE_newswatch")),
+            unit.replace("/usr/local/bin/newswatch", crate::util::BIN),
         )
         .unwrap();
         run(Command::new("systemd-analyze")

@@ -4,10 +4,9 @@
 
 use std::path::PathBuf;
 
-use newswatch::explain;
-use newswatch_core::event::{self, EventFields};
+use newswatch_core::event::{self, Event, EventFields};
 use newswatch_core::lang::query;
-use newswatch_core::matcher::Scratch;
+use newswatch_core::matcher::{Explained, Scratch, TITLE};
 use newswatch_core::{rules, Engine};
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -49,9 +48,30 @@ fn match_and_check_spans(engine: &Engine, ev: &Value) -> usize {
         assert!(a.snippet.chars().count() < 400);
     }
     for i in 0..engine.rules.rules.len() {
-        let _ = explain::explain(engine, i, &decoded);
+        let (q, f) = engine.rules.matcher.explain(i, &decoded);
+        walk_explained(engine, &decoded, &q);
+        if let Some(f) = &f {
+            walk_explained(engine, &decoded, f);
+        }
     }
     alerts.len()
+}
+
+/// Read everything `newswatch explain` prints of an explanation: each
+/// clause's source text and the text of each of its spans.
+fn walk_explained(engine: &Engine, ev: &Event, e: &Explained) {
+    let _ = engine.rules.source_text(e.src, e.span);
+    for s in &e.spans {
+        let text = if s.field == TITLE {
+            ev.title.as_deref()
+        } else {
+            ev.body.as_deref()
+        };
+        let _ = text.unwrap_or("").get(s.start as usize..s.end as usize);
+    }
+    for c in &e.children {
+        walk_explained(engine, ev, c);
+    }
 }
 
 /// Query-ish tokens in four scripts, operators, and malformed pieces.

@@ -18,8 +18,6 @@
 //! the built binary on `PATH`, expecting the exit code its comment states as
 //! `(exit N)`, else 0.
 
-mod common;
-
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -159,7 +157,7 @@ fn config_reference() -> Vec<KeyDoc> {
 
 /// Load `toml` (and `env`) as a config file; `file` cleared for comparison.
 fn load(toml: &str, env: &[(&str, &str)]) -> Result<Config, String> {
-    common::load_config_text(toml, env).map(|mut c| {
+    crate::util::load_config_text(toml, env).map(|mut c| {
         c.file = None;
         c
     })
@@ -439,7 +437,7 @@ fn analyst_guide_walkthrough_runs() {
     let root = dir.path();
     copy_tree(&repo().join("config"), &root.join("config"));
     copy_tree(&repo().join("examples"), &root.join("examples"));
-    let bin_dir = Path::new(env!("CARGO_BIN_EXE_newswatch"))
+    let bin_dir = Path::new(crate::util::BIN)
         .parent()
         .expect("binary directory");
     let path = std::env::join_paths(std::iter::once(bin_dir.to_path_buf()).chain(

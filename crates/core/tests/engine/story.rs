@@ -3,7 +3,7 @@
 //! `tests/data/README.md`): six pairs that are one story (repeats,
 //! corrections, updates, new headlines) and six that are not (template
 //! reports, follow-ups, same company or topic). The full labelled
-//! evaluation needs the corpus and runs as `examples/story_eval.rs`.
+//! evaluation needs the corpus and runs as `crates/core/examples/story_eval.rs`.
 
 use newswatch_core::state::story::{self, LshIndex, Signature, DEFAULT_SIMILARITY};
 use serde::Deserialize;
@@ -24,7 +24,7 @@ struct Pair {
 }
 
 fn sample() -> Vec<Pair> {
-    include_str!("data/story_sample.jsonl")
+    include_str!("../../../../tests/data/story_sample.jsonl")
         .lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad sample line {l:?}: {e}")))

@@ -2,13 +2,26 @@
 //! and headers, all seven dead-letter reasons, HTTP endpoints, metrics
 //! (through promtool), hot reload, clean shutdown.
 
-mod common;
-
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use common::*;
+use newswatch_testkit::*;
+use newswatch_testkit_kafka::*;
 use tokio_util::sync::CancellationToken;
+
+/// `drills` publishes to its own topic (`TOPIC_DRILLS`, replaced per test).
+const RULES: &str = r#"
+rules:
+  - id: lavrov
+    title: Lavrov says something
+    severity: high
+    query: 'lavrov NEAR/5 (said OR warned)'
+    labels: {desk: russia}
+  - id: drills
+    title: Drills
+    query: 'drills'
+    topic: TOPIC_DRILLS
+"#;
 
 struct Daemon {
     token: CancellationToken,
@@ -57,66 +70,9 @@ fn event(id: &str, title: &str, body: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-#[test]
-fn end_to_end_alerts_dead_letters_http_and_reload() {
-    let broker = Broker::start();
-    let input = unique("in");
-    let alerts = unique("alerts");
-    let drills = unique("drills");
-    let dlq = unique("dlq");
-    broker.create_topic(&input, 3);
-    broker.create_topic(&alerts, 1);
-    broker.create_topic(&drills, 1);
-    broker.create_topic(&dlq, 1);
-    let dir = tempfile::tempdir().unwrap();
-    let rules = dir.path().join("rules.yaml");
-    std::fs::write(&rules, RULES.replace("TOPIC_DRILLS", &drills)).unwrap();
-    let http_addr = format!("127.0.0.1:{}", free_port());
-    let group = unique("g");
-    let cfg = Setup {
-        brokers: &broker.addr(),
-        input: &input,
-        alerts: &alerts,
-        dlq: &dlq,
-        group: &group,
-        http: &http_addr,
-        rules: &rules,
-    }
-    .write_config(dir.path());
-    // Small max_bytes so `too_large` is cheap to provoke.
-    let text = std::fs::read_to_string(&cfg).unwrap() + "\n[event]\nmax_bytes = 4000\n";
-    std::fs::write(&cfg, text).unwrap();
-
-    let mut daemon = Daemon::start(&cfg);
-    assert!(
-        wait_for(Duration::from_secs(30), || http(
-            &http_addr, "GET", "/readyz"
-        )
-        .0 == 200),
-        "never ready: {:?}",
-        http(&http_addr, "GET", "/readyz")
-    );
-    assert_eq!(http(&http_addr, "GET", "/healthz").0, 200);
-
-    let p = Producer::new(&broker.addr());
-    let n = 30;
-    for i in 0..n {
-        let body = format!("Sergey Lavrov warned on day {i}.");
-        p.send(
-            &input,
-            Some(i % 3),
-            Some(format!("k{i}").as_bytes()),
-            &event(&format!("e{i}"), "News", &body),
-        );
-    }
-    p.send(
-        &input,
-        Some(0),
-        Some(b"d1"),
-        &event("d1", "Joint drills", "Navies held drills."),
-    );
-    // One message per dead-letter reason.
-    let bad: Vec<(&str, Vec<u8>)> = vec![
+/// One message per dead-letter reason.
+fn bad_inputs() -> Vec<(&'static str, Vec<u8>)> {
+    vec![
         ("not_utf8", b"\xff\xfe{}".to_vec()),
         ("not_json", b"{nope".to_vec()),
         ("not_object", b"[1,2,3]".to_vec()),
@@ -127,21 +83,83 @@ fn end_to_end_alerts_dead_letters_http_and_reload() {
             "too_large",
             format!(r#"{{"id":"x3","body":"{}"}}"#, "a".repeat(5000)).into_bytes(),
         ),
-    ];
-    for (reason, bytes) in &bad {
+    ]
+}
+
+#[test]
+fn end_to_end_alerts_dead_letters_http_and_reload() {
+    let drills = unique("drills");
+    // Small max_bytes so `too_large` is cheap to provoke.
+    let fx = Fixture::new(
+        &RULES.replace("TOPIC_DRILLS", &drills),
+        3,
+        &[],
+        "\n[event]\nmax_bytes = 4000\n",
+    );
+    fx.broker.create_topic(&drills, 1);
+
+    let mut daemon = Daemon::start(&fx.config);
+    assert!(
+        wait_for(Duration::from_secs(30), || http(&fx.http, "GET", "/readyz")
+            .0
+            == 200),
+        "never ready: {:?}",
+        http(&fx.http, "GET", "/readyz")
+    );
+    assert_eq!(http(&fx.http, "GET", "/healthz").0, 200);
+
+    let p = Producer::new(&fx.broker.addr());
+    let n = 30;
+    let bad = bad_inputs();
+    produce_all(&fx, &p, n, &bad);
+    alerts_keyed_with_headers_in_order(&fx, n);
+    drills_and_dead_letters(&fx, &drills, &bad);
+    metrics_and_rules(&fx, n, bad.len());
+    reload_keeps_or_swaps_rules(&fx, &p);
+    let (result, took) = daemon.stop();
+    result.unwrap();
+    assert!(took < Duration::from_secs(10), "shutdown took {took:?}");
+}
+
+/// `n` events for `lavrov` over three partitions, one for `drills`, and
+/// `bad`'s dead letters on partition 1.
+fn produce_all(fx: &Fixture, p: &Producer, n: i32, bad: &[(&str, Vec<u8>)]) {
+    for i in 0..n {
+        let body = format!("Sergey Lavrov warned on day {i}.");
         p.send(
-            &input,
+            &fx.input,
+            Some(i % 3),
+            Some(format!("k{i}").as_bytes()),
+            &event(&format!("e{i}"), "News", &body),
+        );
+    }
+    p.send(
+        &fx.input,
+        Some(0),
+        Some(b"d1"),
+        &event("d1", "Joint drills", "Navies held drills."),
+    );
+    for (reason, bytes) in bad {
+        p.send(
+            &fx.input,
             Some(1),
             Some(format!("bad-{reason}").as_bytes()),
             bytes,
         );
     }
     p.flush();
+}
 
-    let got = consume_until(&broker.addr(), &alerts, Duration::from_secs(60), |r| {
-        r.len() >= n as usize
-    });
-    assert_eq!(got.len(), n as usize, "alerts on {alerts}");
+/// Every `lavrov` alert, keyed by rule, with its headers; alerts of one
+/// input partition in input order.
+fn alerts_keyed_with_headers_in_order(fx: &Fixture, n: i32) {
+    let got = consume_until(
+        &fx.broker.addr(),
+        &fx.alerts,
+        Duration::from_secs(60),
+        |r| r.len() >= n as usize,
+    );
+    assert_eq!(got.len(), n as usize, "alerts on {}", fx.alerts);
     let ids: HashSet<String> = got
         .iter()
         .map(|r| r.json()["event"]["id"].as_str().unwrap().to_owned())
@@ -170,18 +188,22 @@ fn end_to_end_alerts_dead_letters_http_and_reload() {
         .filter(|i: &u32| i % 3 == 0)
         .collect();
     assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
+}
 
-    let drill = consume_until(&broker.addr(), &drills, Duration::from_secs(30), |r| {
+/// The rule with its own topic publishes there; every bad input is a dead
+/// letter with its bytes, key and source.
+fn drills_and_dead_letters(fx: &Fixture, drills: &str, bad: &[(&str, Vec<u8>)]) {
+    let drill = consume_until(&fx.broker.addr(), drills, Duration::from_secs(30), |r| {
         !r.is_empty()
     });
     assert_eq!(drill.len(), 1, "the rule's own topic");
     assert_eq!(drill[0].key.as_deref(), Some(&b"drills"[..]));
 
-    let dead = consume_until(&broker.addr(), &dlq, Duration::from_secs(30), |r| {
+    let dead = consume_until(&fx.broker.addr(), &fx.dlq, Duration::from_secs(30), |r| {
         r.len() >= bad.len()
     });
     assert_eq!(dead.len(), bad.len());
-    for (reason, bytes) in &bad {
+    for (reason, bytes) in bad {
         let r = dead
             .iter()
             .find(|r| r.headers.get("newswatch-error").map(String::as_str) == Some(*reason))
@@ -193,18 +215,21 @@ fn end_to_end_alerts_dead_letters_http_and_reload() {
             "{reason}: key unchanged"
         );
         assert!(!r.headers["newswatch-error-detail"].is_empty());
-        assert_eq!(r.headers["newswatch-source-topic"], input);
+        assert_eq!(r.headers["newswatch-source-topic"], fx.input);
         assert_eq!(r.headers["newswatch-source-partition"], "1");
         assert!(r.headers["newswatch-source-offset"].parse::<i64>().is_ok());
     }
+}
 
-    // Metrics, through promtool.
-    let (code, metrics) = http(&http_addr, "GET", "/metrics");
+/// The metrics (through promtool) and `/rules`.
+fn metrics_and_rules(fx: &Fixture, n: i32, bad: usize) {
+    let (code, metrics) = http(&fx.http, "GET", "/metrics");
     assert_eq!(code, 200);
     for line in [
         format!(
-            "newswatch_events_consumed_total{{topic=\"{input}\"}} {}",
-            n + 1 + bad.len() as i32
+            "newswatch_events_consumed_total{{topic=\"{}\"}} {}",
+            fx.input,
+            n + 1 + bad as i32
         ),
         "newswatch_dlq_records_total 7".to_owned(),
         "newswatch_alerts_published_total{rule=\"lavrov\",severity=\"high\"} 30".to_owned(),
@@ -226,70 +251,75 @@ fn end_to_end_alerts_dead_letters_http_and_reload() {
     }
     assert!(
         wait_for(Duration::from_secs(10), || http(
-            &http_addr, "GET", "/metrics"
+            &fx.http, "GET", "/metrics"
         )
         .1
         .contains("newswatch_consumer_lag_messages{")),
         "no consumer lag from librdkafka statistics"
     );
-    promtool_check(&http(&http_addr, "GET", "/metrics").1);
+    promtool_check(&http(&fx.http, "GET", "/metrics").1);
 
     // /rules
-    let (code, body) = http(&http_addr, "GET", "/rules");
+    let (code, body) = http(&fx.http, "GET", "/rules");
     assert_eq!(code, 200);
     let j: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(j["rules"].as_array().unwrap().len(), 2);
     assert_eq!(j["rules"][0]["id"], "lavrov");
     assert_eq!(j["rules"][0]["mode"], "each");
+}
 
+/// `POST /-/reload`: a bad change keeps the old rules and says why, a good
+/// one is swapped in and fires.
+fn reload_keeps_or_swaps_rules(fx: &Fixture, p: &Producer) {
     // Reload: a bad change keeps the old rules and says why.
     std::fs::write(
-        &rules,
+        &fx.rules,
         "rules:\n  - id: broken\n    title: x\n    query: 'a NEAR/0 b'\n",
     )
     .unwrap();
-    let (code, body) = http(&http_addr, "POST", "/-/reload");
+    let (code, body) = http(&fx.http, "POST", "/-/reload");
     assert_eq!(code, 400, "{body}");
     assert!(body.contains("NEAR distance"), "{body}");
     assert_eq!(
-        serde_json::from_str::<serde_json::Value>(&http(&http_addr, "GET", "/rules").1).unwrap()
+        serde_json::from_str::<serde_json::Value>(&http(&fx.http, "GET", "/rules").1).unwrap()
             ["rules"]
             .as_array()
             .unwrap()
             .len(),
         2
     );
-    assert!(http(&http_addr, "GET", "/metrics")
+    assert!(http(&fx.http, "GET", "/metrics")
         .1
         .contains("newswatch_rules_reloads_total{result=\"failure\"}"));
     // A good change is swapped in.
     std::fs::write(
-        &rules,
+        &fx.rules,
         "rules:\n  - id: sanctions\n    title: Sanctions\n    query: sanctions\n",
     )
     .unwrap();
-    let (code, body) = http(&http_addr, "POST", "/-/reload");
+    let (code, body) = http(&fx.http, "POST", "/-/reload");
     assert_eq!(code, 200, "{body}");
     p.send(
-        &input,
+        &fx.input,
         Some(2),
         None,
         &event("s1", "New sanctions", "More sanctions."),
     );
     p.flush();
-    let got = consume_until(&broker.addr(), &alerts, Duration::from_secs(30), |r| {
-        r.iter()
-            .any(|x| x.key.as_deref() == Some(&b"sanctions"[..]))
-    });
+    let got = consume_until(
+        &fx.broker.addr(),
+        &fx.alerts,
+        Duration::from_secs(30),
+        |r| {
+            r.iter()
+                .any(|x| x.key.as_deref() == Some(&b"sanctions"[..]))
+        },
+    );
     assert!(
         got.iter()
             .any(|x| x.key.as_deref() == Some(&b"sanctions"[..])),
         "reloaded rule fired"
     );
-
-    let (result, took) = daemon.stop();
-    result.unwrap();
-    assert!(took < Duration::from_secs(10), "shutdown took {took:?}");
 }
 
 /// `promtool check metrics` on the exposition (Debian package `prometheus`).
@@ -319,44 +349,34 @@ fn promtool_check(text: &str) {
 
 #[test]
 fn dead_letters_off_counts_logs_and_goes_on() {
-    let broker = Broker::start();
-    let input = unique("in");
-    let alerts = unique("alerts");
-    broker.create_topic(&input, 1);
-    broker.create_topic(&alerts, 1);
-    let dir = tempfile::tempdir().unwrap();
-    let rules = dir.path().join("rules.yaml");
-    std::fs::write(&rules, RULES.replace("TOPIC_DRILLS", &alerts)).unwrap();
-    let http_addr = format!("127.0.0.1:{}", free_port());
-    let group = unique("g");
-    let cfg = Setup {
-        brokers: &broker.addr(),
-        input: &input,
-        alerts: &alerts,
-        dlq: "",
-        group: &group,
-        http: &http_addr,
-        rules: &rules,
-    }
-    .write_config(dir.path());
-    let mut daemon = Daemon::start(&cfg);
-    let p = Producer::new(&broker.addr());
-    p.send(&input, None, None, b"{not json");
-    p.send(&input, None, None, br#"{"id":"no-text"}"#);
+    let fx = Fixture::new(RULES, 1, &[], "");
+    std::fs::write(&fx.rules, RULES.replace("TOPIC_DRILLS", &fx.alerts)).unwrap();
+    // No dead-letter topic.
+    let text = std::fs::read_to_string(&fx.config).unwrap();
+    let dlq_key = format!("dlq_topic = \"{}\"", fx.dlq);
+    assert!(text.contains(&dlq_key));
+    std::fs::write(&fx.config, text.replace(&dlq_key, "dlq_topic = \"\"")).unwrap();
+    let mut daemon = Daemon::start(&fx.config);
+    let p = Producer::new(&fx.broker.addr());
+    p.send(&fx.input, None, None, b"{not json");
+    p.send(&fx.input, None, None, br#"{"id":"no-text"}"#);
     p.send(
-        &input,
+        &fx.input,
         None,
         None,
         &event("ok1", "News", "Lavrov said it again."),
     );
     p.flush();
     // The bad messages neither stop nor block the partition.
-    let got = consume_until(&broker.addr(), &alerts, Duration::from_secs(60), |r| {
-        !r.is_empty()
-    });
+    let got = consume_until(
+        &fx.broker.addr(),
+        &fx.alerts,
+        Duration::from_secs(60),
+        |r| !r.is_empty(),
+    );
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].json()["event"]["id"], "ok1");
-    let metrics = http(&http_addr, "GET", "/metrics").1;
+    let metrics = http(&fx.http, "GET", "/metrics").1;
     for line in [
         "newswatch_events_invalid_total{reason=\"not_json\"} 1",
         "newswatch_events_invalid_total{reason=\"no_text\"} 1",

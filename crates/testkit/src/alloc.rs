@@ -1,17 +1,26 @@
-//! A counting global allocator for the benches: heap bytes live right now,
-//! to measure what a data structure holds (`#[path]`-included by each bench
-//! that needs it; it installs itself as the global allocator).
+//! A counting global allocator: heap bytes live right now, to measure what a
+//! data structure holds (benches take the difference of [`live`] around
+//! building it).
+//!
+//! A bench installs it itself, so that nothing else that links this crate
+//! pays for the counting:
+//!
+//! ```text
+//! #[global_allocator]
+//! static ALLOC: newswatch_testkit::alloc::CountingAlloc = newswatch_testkit::alloc::CountingAlloc;
+//! ```
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 
-struct Counting;
+/// The system allocator, counting the bytes it hands out and takes back.
+pub struct CountingAlloc;
 
 static LIVE: AtomicIsize = AtomicIsize::new(0);
 
 // SAFETY: every method forwards to `System` unchanged; the counter only
 // observes sizes.
-unsafe impl GlobalAlloc for Counting {
+unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         let p = System.alloc(l);
         if !p.is_null() {
@@ -39,10 +48,8 @@ unsafe impl GlobalAlloc for Counting {
     }
 }
 
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-/// Heap bytes allocated and not yet freed.
+/// Heap bytes allocated and not yet freed (0 forever when [`CountingAlloc`]
+/// is not the global allocator).
 pub fn live() -> isize {
     LIVE.load(Ordering::Relaxed)
 }

@@ -1,0 +1,8 @@
+//! The engine's integration tests, as one binary that links neither Kafka
+//! nor the daemon: the query language's semantics table by table
+//! ([`query_semantics`]), property tests ([`robustness`]) and the default
+//! same-story setting on a labelled sample of real wire copy ([`story`]).
+
+mod query_semantics;
+mod robustness;
+mod story;
