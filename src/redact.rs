@@ -6,7 +6,7 @@
 //! `sasl.pasword` would print the password), and the TOML parser quotes the
 //! offending source line (an unescaped backslash in a password would print
 //! the line holding it). These helpers rewrite such messages before they
-//! reach a log line or a terminal; `tests/logs.rs` checks the result with a
+//! reach a log line or a terminal; `tests/it/logs.rs` checks the result with a
 //! canary password.
 
 use rdkafka::error::KafkaError;

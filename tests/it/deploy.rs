@@ -1,8 +1,9 @@
 //! CI checks of everything under `deploy/`: the files parse, the Kubernetes,
 //! compose, systemd and Docker pieces agree with each other and with the
 //! daemon (config loader, rule loader, timeouts, ports, probes), promtool
-//! accepts and unit-tests the Prometheus rules, and every metric the rules
-//! and the dashboard name is one the daemon exports (SPEC §11).
+//! accepts and unit-tests the Prometheus rules, every metric the rules and
+//! the dashboard name is one the daemon exports, and the metrics table of
+//! docs/reference.md is exactly what it exports.
 //!
 //! No Kafka, no network: a few seconds, most of them `promtool test rules`.
 //! promtool is required (scripts/test installs it); a missing promtool is a
@@ -14,9 +15,13 @@ use std::process::Command;
 use std::time::Duration;
 
 use newswatch::config::Config;
-use newswatch::metrics::Metrics;
+use newswatch::metrics::{
+    DropReason, KafkaClient, Metrics, PublishError, RecordKind, StateKind, Suppression,
+};
 use newswatch_core::event::Reason;
 use yaml_rust2::{Yaml, YamlLoader};
+
+use crate::docs::{one_code_span, table_rows};
 
 // ------------------------------------------------------------------ helpers
 
@@ -219,9 +224,9 @@ fn exported() -> Exported {
     m.dlq_record();
     m.rule_matched("ru-mfa-statement");
     m.alert_published("ru-mfa-statement", "high");
-    m.alert_suppressed("ru-mfa-statement", "throttle");
-    m.publish_error("alert");
-    m.kafka_error("consumer");
+    m.alert_suppressed_by("ru-mfa-statement", Suppression::Throttle);
+    m.publish_failed(PublishError::Enqueue(RecordKind::Alert));
+    m.kafka_client_error(KafkaClient::Consumer);
     m.event_processed(Duration::from_millis(3));
     m.matched_in(Duration::from_micros(40));
     m.event_delay(12.0);
@@ -229,6 +234,11 @@ fn exported() -> Exported {
     m.rules_in_force(3, "0123abcd");
     m.rules_reload(true);
     m.rules_reload(false);
+    m.state_sizes(2, 1);
+    m.state_evicted(StateKind::Story, 1);
+    m.state_record_invalid();
+    m.alertmanager_sent(1);
+    m.alertmanager_dropped(DropReason::QueueFull, 1);
     let text = m.render();
     let mut e = Exported {
         samples: BTreeSet::new(),
@@ -261,39 +271,59 @@ fn exported() -> Exported {
     e
 }
 
-/// SPEC §11's table: name, type, labels. Checked against ../shared/SPEC.md
-/// too when that file is there.
-const SPEC_METRICS: &[(&str, &str, &[&str])] = &[
-    ("newswatch_events_consumed_total", "counter", &["topic"]),
-    ("newswatch_events_invalid_total", "counter", &["reason"]),
-    ("newswatch_dlq_records_total", "counter", &[]),
-    ("newswatch_rule_matches_total", "counter", &["rule"]),
-    (
-        "newswatch_alerts_published_total",
-        "counter",
-        &["rule", "severity"],
-    ),
-    (
-        "newswatch_alerts_suppressed_total",
-        "counter",
-        &["rule", "reason"],
-    ),
-    ("newswatch_publish_errors_total", "counter", &["kind"]),
-    ("newswatch_event_processing_seconds", "histogram", &[]),
-    ("newswatch_match_seconds", "histogram", &[]),
-    ("newswatch_event_delay_seconds", "histogram", &[]),
-    (
-        "newswatch_consumer_lag_messages",
-        "gauge",
-        &["topic", "partition"],
-    ),
-    ("newswatch_rules_loaded", "gauge", &[]),
-    ("newswatch_rules_reloads_total", "counter", &["result"]),
-    ("newswatch_ruleset_info", "gauge", &["version"]),
-    ("newswatch_build_info", "gauge", &["version"]),
+/// The reference's metrics table: what users are told `GET /metrics`
+/// exports (docs/reference.md, section 11).
+const REFERENCE: &str = "docs/reference.md";
+const METRICS_HEADER: &str = "| name | type | labels |";
+
+/// Documented metrics that have no panel on the dashboard: the state store's
+/// and the Alertmanager output's, and the Kafka clients' errors (also logged).
+const NOT_ON_DASHBOARD: &[&str] = &[
+    "newswatch_kafka_errors_total",
+    "newswatch_state_entries",
+    "newswatch_state_evictions_total",
+    "newswatch_state_records_invalid_total",
+    "newswatch_alertmanager_alerts_sent_total",
+    "newswatch_alertmanager_alerts_dropped_total",
 ];
 
-/// The sample names a SPEC metric shows up as.
+/// A row of the reference's metrics table.
+struct DocMetric {
+    name: String,
+    ty: String,
+    labels: BTreeSet<String>,
+    /// Its line in the reference, for messages.
+    line: usize,
+}
+
+/// The rows of the reference's metrics table: the name in backticks, the
+/// type, the label names separated by commas (none: an empty cell).
+fn documented_metrics() -> Vec<DocMetric> {
+    let md = read(&root().join(REFERENCE));
+    let rows = table_rows(&md, METRICS_HEADER);
+    assert!(
+        rows.len() > 15,
+        "{REFERENCE}: no metrics table (`{METRICS_HEADER}`)"
+    );
+    rows.into_iter()
+        .map(|(line, cells)| {
+            assert_eq!(cells.len(), 3, "{REFERENCE}:{line}: three cells expected");
+            DocMetric {
+                name: one_code_span(&cells[0], line),
+                ty: cells[1].clone(),
+                labels: cells[2]
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+                line,
+            }
+        })
+        .collect()
+}
+
+/// The sample names a metric shows up as.
 fn sample_names(name: &str, ty: &str) -> Vec<String> {
     if ty == "histogram" {
         ["_bucket", "_sum", "_count"]
@@ -808,38 +838,51 @@ fn every_alert_is_labelled_annotated_and_tested_both_ways() {
     }
 }
 
+/// The reference's metrics table and the exporter agree both ways: every
+/// documented metric is exported with its type and label names, and every
+/// exported `newswatch_…` (and `process_…`) metric is documented. The
+/// `process_…` rows are the Prometheus process collector's, Linux only.
 #[test]
-fn spec_metrics_are_all_exported() {
+fn reference_metrics_are_the_exported_ones() {
     let e = exported();
-    for (name, ty, labels) in SPEC_METRICS {
-        assert_eq!(
-            e.types.get(*name).map(String::as_str),
-            Some(*ty),
-            "{name}: exported type"
+    let documented = documented_metrics();
+    for d in &documented {
+        let at = format!("{REFERENCE}:{}: {}", d.line, d.name);
+        assert!(
+            is_checked_name(&d.name) && !d.name.starts_with("newswatch:"),
+            "{at}: not a newswatch_… or process_… name"
         );
-        for sample in sample_names(name, ty) {
-            assert!(e.samples.contains(&sample), "{sample} is not exported");
-            let want: BTreeSet<String> = labels.iter().map(|l| l.to_string()).collect();
-            assert_eq!(e.labels[&sample], want, "{sample}: labels");
+        if d.name.starts_with("process_") && !cfg!(target_os = "linux") {
+            continue;
+        }
+        assert_eq!(
+            e.types.get(&d.name),
+            Some(&d.ty),
+            "{at}: documented type, or not exported"
+        );
+        for sample in sample_names(&d.name, &d.ty) {
+            assert!(
+                e.samples.contains(&sample),
+                "{at}: {sample} is not exported"
+            );
+            assert_eq!(e.labels[&sample], d.labels, "{at}: label names of {sample}");
         }
     }
-    // The SPEC itself, when it is checked out next to the repository.
-    let spec = root().join("../shared/SPEC.md");
-    if spec.is_file() {
-        let text = read(&spec);
-        let sec = text
-            .split("## 11. Metrics")
-            .nth(1)
-            .expect("SPEC.md: no section 11");
-        let sec = sec.split("\n## ").next().unwrap();
-        let in_spec: BTreeSet<&str> = sec
-            .lines()
-            .filter_map(|l| l.strip_prefix("| `"))
-            .filter_map(|l| l.split('`').next())
-            .collect();
-        let ours: BTreeSet<&str> = SPEC_METRICS.iter().map(|(n, _, _)| *n).collect();
-        assert_eq!(in_spec, ours, "SPEC §11 changed: update SPEC_METRICS");
-    }
+    let names: BTreeSet<&str> = documented.iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(
+        names.len(),
+        documented.len(),
+        "{REFERENCE}: a metric listed twice"
+    );
+    let undocumented: Vec<&String> = e
+        .types
+        .keys()
+        .filter(|n| is_checked_name(n) && !names.contains(n.as_str()))
+        .collect();
+    assert!(
+        undocumented.is_empty(),
+        "exported but not in {REFERENCE}'s metrics table: {undocumented:?}"
+    );
 }
 
 /// Every `newswatch_…`/`process_…` name the rules, their tests and the
@@ -966,6 +1009,27 @@ fn dashboard_exprs(d: &serde_json::Value) -> Vec<(String, String)> {
     out
 }
 
+/// Every documented newswatch metric is on the dashboard (`ids_used`: the
+/// identifiers of its queries), but those in NOT_ON_DASHBOARD.
+fn documented_metrics_are_on_the_dashboard(ids_used: &BTreeSet<String>) {
+    let documented = documented_metrics();
+    for name in NOT_ON_DASHBOARD {
+        assert!(
+            documented.iter().any(|m| m.name == *name),
+            "NOT_ON_DASHBOARD: {name} is not in {REFERENCE}"
+        );
+    }
+    for m in &documented {
+        if !m.name.starts_with("newswatch_") || NOT_ON_DASHBOARD.contains(&m.name.as_str()) {
+            continue;
+        }
+        let on = sample_names(&m.name, &m.ty)
+            .iter()
+            .any(|n| ids_used.contains(n));
+        assert!(on, "{} is not on the dashboard", m.name);
+    }
+}
+
 #[test]
 fn grafana_dashboard_is_complete_and_its_promql_valid() {
     let d = dashboard();
@@ -1007,16 +1071,13 @@ fn grafana_dashboard_is_complete_and_its_promql_valid() {
             );
         }
     }
-    // Every SPEC §11 metric is on the dashboard, and the process metrics.
     let exprs = dashboard_exprs(&d);
     let ids_used: BTreeSet<String> = exprs
         .iter()
         .flat_map(|(e, _)| promql_identifiers(e))
         .collect();
-    for (name, ty, _) in SPEC_METRICS {
-        let on = sample_names(name, ty).iter().any(|n| ids_used.contains(n));
-        assert!(on, "{name} is not on the dashboard");
-    }
+    // Every documented newswatch metric, the quantiles and the process metrics.
+    documented_metrics_are_on_the_dashboard(&ids_used);
     for q in [
         "newswatch_event_processing_seconds_bucket",
         "newswatch_match_seconds_bucket",

@@ -70,7 +70,7 @@ fn blocks(md: &str) -> Vec<Block> {
 
 /// The rows (as cells) of every table whose header row is `header`, with
 /// the line number of each row.
-fn table_rows(md: &str, header: &str) -> Vec<(usize, Vec<String>)> {
+pub(crate) fn table_rows(md: &str, header: &str) -> Vec<(usize, Vec<String>)> {
     let lines: Vec<&str> = md.lines().collect();
     let mut rows = Vec::new();
     let mut i = 0;
@@ -103,7 +103,7 @@ fn code_spans(cell: &str) -> Vec<String> {
 }
 
 #[track_caller]
-fn one_code_span(cell: &str, line: usize) -> String {
+pub(crate) fn one_code_span(cell: &str, line: usize) -> String {
     let spans = code_spans(cell);
     assert_eq!(
         spans.len(),

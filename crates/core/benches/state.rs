@@ -6,9 +6,9 @@
 //! finds the story through the LSH index, verifies the similarity and grows
 //! the story, which is the common path for a busy story. The text signature
 //! is computed outside the timing (it is computed once per event, on the
-//! matcher threads; `cargo bench --bench story` measures it: 24–48 µs for a
-//! 1.3 KB article). Story texts are 150 words drawn from a fixed vocabulary
-//! with a fixed seed, so they share almost no word runs with each other.
+//! matcher threads; the `story` bench measures it, see its results). Story
+//! texts are 150 words drawn from a fixed vocabulary with a fixed seed, so
+//! they share almost no word runs with each other.
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -19,6 +19,29 @@
 //! and the index's heap bytes per story (counting allocator).
 //! Under `cargo test --benches` (no `--bench`) it runs a tiny smoke
 //! configuration.
+//!
+//! # Results
+//!
+//! This is the one place these timings are written down. Cost per event
+//! (criterion, `cargo bench -p newswatch-core --bench story`; a 2-core
+//! machine shared with other builds, so the ranges are over runs):
+//!
+//! | | 1k stories | 10k stories | 100k stories |
+//! |---|---:|---:|---:|
+//! | lookup + verification (`candidates` + `similarity`) | 0.5–0.7 µs | 0.8–2.1 µs | 1.1–2.6 µs |
+//! | comparing with every story instead | 17–19 µs | 148–167 µs | 1.1–1.2 ms |
+//! | candidates per lookup | 0.58 | 0.66 | 0.90 |
+//! | index heap bytes per story | 1,683 | 1,357 | 2,105 |
+//!
+//! `signature` takes 24–48 µs for a 1.3 KB article: about 10 µs to segment,
+//! normalize and hash the words, the rest for 128 multiply-add-shifts on
+//! each of its ~200 shingles; it is computed once per event. A lookup does
+//! the same 42 probes at every size; what grows between 1k and 100k stories
+//! is cache misses once the table outgrows the CPU caches, not work per
+//! story (the candidates grow only because more real near-duplicates are
+//! indexed). The index costs 42 bucket entries of 24 bytes per story in a
+//! hash table at most seven-eighths full, on top of the 512-byte signature
+//! the engine keeps.
 
 use std::cell::RefCell;
 use std::time::Duration;

@@ -25,6 +25,51 @@
 //! * a pass over the whole corpus in time order with a 24h window, as if one
 //!   `first_seen` rule matched every article: candidates per event and time
 //!   per event.
+//!
+//! # Results
+//!
+//! This is the one place the evaluation's results are written down; the
+//! method is in `newswatch_core::state::story`, and `DEFAULT_SIMILARITY`
+//! and `SHINGLE_WORDS` were chosen from these numbers.
+//!
+//! The 265 labelled pairs are 76 same story and 189 different, mostly hard
+//! cases: repeats, corrections, shortened and re-headlined versions against
+//! template reports, other companies' identical boilerplate, other days'
+//! figures, follow-ups. Estimated similarity:
+//!
+//! | threshold | within 24h (72 same / 99 different): precision / recall / F1 | all pairs: precision / recall / F1 |
+//! |---:|---|---|
+//! | 0.3 | 0.89 / 0.75 / 0.81 | 0.60 / 0.76 / 0.67 |
+//! | **0.4 (default)** | **0.93 / 0.72 / 0.81** | 0.69 / 0.74 / 0.71 |
+//! | 0.5 | 0.98 / 0.57 / 0.72 | 0.70 / 0.59 / 0.64 |
+//! | 0.7 | 1.00 / 0.39 / 0.56 | 0.82 / 0.42 / 0.56 |
+//!
+//! The "within 24h" column is what the default window sees. The default is
+//! 0.4: as good an F1 as 0.3 with fewer merges, because a false "same"
+//! hides a new story from the analyst while a missed duplicate only costs
+//! one more alert. The LSH index returned every labelled positive at or
+//! above 0.4 as a candidate (56 of 56). With exact Jaccard, 5-word shingles
+//! did best, narrowly (within 24h, F1 at 0.4 for 3, 4, 5 and 6 words: 0.80,
+//! 0.83, 0.84, 0.79; precision 0.80, 0.93, 0.95, 0.94), which fixed
+//! `SHINGLE_WORDS`. What it gets wrong:
+//!
+//! * **template reports** whose wording is fixed and only figures or dates
+//!   change ("Fed adds reserves via customer repurchases", "Bundesbank
+//!   leaves credit policies unchanged") score 0.5–0.95: two such reports
+//!   within one window merge. Rules on such feeds should use `[event]
+//!   story_id` or a short window;
+//! * **rewrites by another desk** (same facts, other sentences) and an
+//!   earnings table against its written story score below 0.3 and alert
+//!   twice;
+//! * **shortened or expanded versions** sit around 0.4–0.5 because Jaccard
+//!   counts the missing half against them; a containment measure
+//!   (`|A ∩ B| / min(|A|, |B|)`) would catch them but needs the set sizes in
+//!   the signature and lower bands.
+//!
+//! Over the whole corpus in time order through one 24h window (as if one
+//! rule matched all 19,043 Reuters articles), 3.5% of events are judged
+//! repeats of a story alerted in the previous 24 hours, and a lookup yields
+//! 0.05 candidates on average (at most 7).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};

@@ -1113,7 +1113,7 @@ fn keyword_values_with_colons_are_quoted() {
         ("x url:https*", ev.clone(), true),
         ("x time:\"10:30\"", ev.clone(), true),
     ]);
-    // Unquoted, `url:https://…` is refused by check (see tests/cli.rs).
+    // Unquoted, `url:https://…` is refused by check (see tests/it/cli.rs).
     let yaml = rule_file("x url:https://tass.ru/a", None);
     assert!(rules::load_strs(vec![(PathBuf::from("t.yaml"), yaml)]).is_err());
 }
