@@ -27,6 +27,11 @@ pub enum ConfigError {
     Invalid { path: String, message: String },
 }
 
+/// Partitions of the internal topics when `kafka.state_partitions` is not set.
+pub const DEFAULT_STATE_PARTITIONS: u32 = 6;
+/// More would only cost restore work and memory per partition.
+pub const MAX_STATE_PARTITIONS: u32 = 1024;
+
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 struct RawConfig {
@@ -46,6 +51,7 @@ struct RawKafka {
     alert_topic: String,
     dlq_topic: String,
     shutdown_timeout: String,
+    state_partitions: u32,
     #[serde(deserialize_with = "flat_properties")]
     consumer_properties: BTreeMap<String, String>,
     #[serde(deserialize_with = "flat_properties")]
@@ -61,6 +67,7 @@ impl Default for RawKafka {
             alert_topic: "news.alerts".into(),
             dlq_topic: "news.events.dlq".into(),
             shutdown_timeout: "30s".into(),
+            state_partitions: DEFAULT_STATE_PARTITIONS,
             consumer_properties: BTreeMap::new(),
             producer_properties: BTreeMap::new(),
         }
@@ -177,7 +184,7 @@ fn flat_properties<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, S
 /// `kafka.consumer_properties` / `kafka.producer_properties`: brokers and
 /// group come from `kafka.brokers` / `kafka.group_id`, and at-least-once
 /// needs manual offset storing and an idempotent producer with acks=all.
-pub const MANAGED_PROPERTIES: [&str; 7] = [
+pub const MANAGED_PROPERTIES: [&str; 8] = [
     "group.id",
     "bootstrap.servers",
     "enable.auto.commit",
@@ -185,6 +192,7 @@ pub const MANAGED_PROPERTIES: [&str; 7] = [
     "transactional.id",
     "enable.idempotence",
     "acks",
+    "message.timeout.ms",
 ];
 
 /// Every key the config accepts, as `section.key` (sorted), derived from
@@ -230,6 +238,10 @@ pub struct KafkaConfig {
     /// `None` when `dlq_topic = ""` (dead letters off).
     pub dlq_topic: Option<String>,
     pub shutdown_timeout: Duration,
+    /// Partitions of the internal topics (`<group_id>-matches` and
+    /// `<group_id>-state-changelog`): how many instances can share the
+    /// stateful rules' work.
+    pub state_partitions: u32,
     pub consumer_properties: BTreeMap<String, String>,
     pub producer_properties: BTreeMap<String, String>,
 }
@@ -258,6 +270,7 @@ impl std::fmt::Debug for KafkaConfig {
             .field("alert_topic", &self.alert_topic)
             .field("dlq_topic", &self.dlq_topic)
             .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("state_partitions", &self.state_partitions)
             .field("consumer_properties", &shown(&self.consumer_properties))
             .field("producer_properties", &shown(&self.producer_properties))
             .finish()
@@ -471,6 +484,24 @@ fn validate(raw: RawConfig, file: Option<&Path>) -> Result<Config, String> {
         );
     }
     let shutdown_timeout = duration("kafka.shutdown_timeout", &k.shutdown_timeout)?;
+    if !(1..=MAX_STATE_PARTITIONS).contains(&k.state_partitions) {
+        return Err(format!(
+            "kafka.state_partitions must be between 1 and {MAX_STATE_PARTITIONS}, not {}",
+            k.state_partitions
+        ));
+    }
+    let internal = [
+        format!("{}-matches", k.group_id),
+        format!("{}-state-changelog", k.group_id),
+    ];
+    for t in k.input_topics.iter().chain([&k.alert_topic, &k.dlq_topic]) {
+        if internal.contains(t) {
+            return Err(format!(
+                "topic {t:?} is one of newswatch's internal topics for group {:?}; choose another name",
+                k.group_id
+            ));
+        }
+    }
     for (key, props) in [
         ("consumer", &k.consumer_properties),
         ("producer", &k.producer_properties),
@@ -515,6 +546,7 @@ fn validate(raw: RawConfig, file: Option<&Path>) -> Result<Config, String> {
             alert_topic: k.alert_topic,
             dlq_topic: (!k.dlq_topic.is_empty()).then_some(k.dlq_topic),
             shutdown_timeout,
+            state_partitions: k.state_partitions,
             consumer_properties: k.consumer_properties,
             producer_properties: k.producer_properties,
         },
@@ -663,7 +695,7 @@ mod tests {
         ] {
             assert!(keys.iter().any(|x| x == k), "{k} in {keys:?}");
         }
-        assert_eq!(keys.len(), 22, "{keys:?}");
+        assert_eq!(keys.len(), 23, "{keys:?}");
     }
 
     #[test]

@@ -63,6 +63,8 @@ label_enum! {
         Producer => "producer",
         /// The state changelog's reader.
         Changelog => "changelog",
+        /// Stage two's consumer of the match records.
+        State => "state",
     }
 }
 
@@ -73,6 +75,8 @@ label_enum! {
         DeadLetter => "dlq",
         /// A state changelog record.
         State => "state",
+        /// A match record on its way to the owner of its state.
+        Match => "match",
     }
 }
 

@@ -210,9 +210,9 @@ fn write_in_order(
                         }
                         let alerts = match event {
                             // State is kept in input order, here.
-                            Some(ev) => {
+                            Some(_) => {
                                 changes.clear();
-                                engine.settle(&ev, staged, latest, &mut store, &mut changes)
+                                engine.settle(staged, latest, &mut store, &mut changes)
                             }
                             None => staged
                                 .slots

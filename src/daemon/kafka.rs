@@ -29,19 +29,22 @@ pub type Consumer = StreamConsumer<ConsumerCtx>;
 /// The producer of alerts, dead letters and state changes.
 pub type Producer = FutureProducer<ProducerCtx>;
 
-/// Both clients. Nothing connects yet: the consumer joins its group when
-/// it subscribes.
-pub fn clients(shared: &Arc<Shared>) -> Result<(Consumer, Producer), KafkaError> {
-    let cfg = &shared.config.kafka;
-    let consumer = consumer_config(cfg).create_with_context(ConsumerCtx {
+/// The input consumer. Nothing connects yet: it joins its group when it
+/// subscribes.
+pub fn consumer(shared: &Arc<Shared>) -> Result<Consumer, KafkaError> {
+    consumer_config(&shared.config.kafka).create_with_context(ConsumerCtx {
         shared: shared.clone(),
         revoked: Mutex::new(Vec::new()),
-    })?;
-    let producer =
-        producer_config(cfg, shared.config.event.max_bytes).create_with_context(ProducerCtx {
+    })
+}
+
+/// The one producer both stages share.
+pub fn producer(shared: &Arc<Shared>) -> Result<Producer, KafkaError> {
+    producer_config(&shared.config.kafka, shared.config.event.max_bytes).create_with_context(
+        ProducerCtx {
             shared: shared.clone(),
-        })?;
-    Ok((consumer, producer))
+        },
+    )
 }
 
 /// Properties newswatch sets for correctness; `kafka.consumer_properties`
@@ -86,8 +89,38 @@ fn producer_config(k: &KafkaConfig, max_bytes: usize) -> ClientConfig {
     for (key, v) in &k.producer_properties {
         c.set(key, v);
     }
-    c.set("enable.idempotence", "true").set("acks", "all");
+    // Retries never reorder the records of one key: librdkafka retries in
+    // order (idempotence) for as long as it takes (no delivery timeout), so
+    // a delivery error is a refusal for good (too large, unknown topic, not
+    // authorised), never a timeout after which a re-send would overtake
+    // the records behind it and compaction would keep a stale state.
+    c.set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("message.timeout.ms", "0");
     c
+}
+
+/// Stage two's consumer: its own group (`<group_id>-state`) over the
+/// match records, committing like the input consumer.
+pub fn state_consumer_config(k: &KafkaConfig) -> ClientConfig {
+    let mut c = consumer_config(k);
+    c.set("group.id", state_group_id(&k.group_id))
+        // A restore holds the loop away from polling; a large changelog
+        // partition may take minutes on a broker that does not compact.
+        .set("max.poll.interval.ms", "1800000")
+        .set("statistics.interval.ms", "0");
+    // Static membership (`group.instance.id`) carries over, with an id of
+    // its own: a restarted instance takes both its input and its state
+    // partitions back without waiting for a rebalance.
+    if let Some(id) = k.consumer_properties.get("group.instance.id") {
+        c.set("group.instance.id", format!("{id}-state"));
+    }
+    c
+}
+
+/// The consumer group of stage two.
+pub fn state_group_id(input_group: &str) -> String {
+    format!("{input_group}-state")
 }
 
 /// Store `pos` as the next offset to commit for `(topic, partition)`.
@@ -220,7 +253,7 @@ impl ClientContext for ProducerCtx {
 }
 
 /// A global error from either client: readiness, counter, log line.
-fn client_error(shared: &Shared, client: KafkaClient, error: KafkaError, reason: &str) {
+pub(super) fn client_error(shared: &Shared, client: KafkaClient, error: KafkaError, reason: &str) {
     if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
         shared.health.set_broker_down(true);
     }
@@ -229,7 +262,7 @@ fn client_error(shared: &Shared, client: KafkaClient, error: KafkaError, reason:
 }
 
 /// librdkafka's log lines, into tracing at the matching level.
-fn log_with(level: RDKafkaLogLevel, fac: &str, msg: &str) {
+pub(super) fn log_with(level: RDKafkaLogLevel, fac: &str, msg: &str) {
     match level {
         RDKafkaLogLevel::Emerg
         | RDKafkaLogLevel::Alert

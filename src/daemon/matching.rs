@@ -2,11 +2,10 @@
 //!
 //! The loop hands each consumed message over as [`Work`] with the rule set
 //! in force at that moment, and gets a receiver for its [`Done`]. A thread
-//! decodes the event, matches it, and turns the outcome into outputs in
-//! rule order: records to publish now (alerts of stateless rules, or the
-//! dead letter), and the matches of stateful rules, which the loop settles
-//! itself in consumption order (`state.rs`), since they read and change
-//! shared state. The threads touch nothing but metrics.
+//! decodes the event, matches it, and turns the outcome into records in
+//! rule order: alerts of stateless rules, match records of stateful rules
+//! (decided by the owner of their state, `owner.rs`), or the dead letter.
+//! The threads touch nothing but metrics.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -20,8 +19,7 @@ use super::records::{Record, Source};
 use super::Shared;
 use newswatch_core::engine::{Slot, Staged};
 use newswatch_core::event::{DecodeError, Event, Reason};
-use newswatch_core::matcher::{Match, Scratch};
-use newswatch_core::state::story::Signature;
+use newswatch_core::matcher::Scratch;
 use newswatch_core::Engine;
 
 /// A consumed message, copied out of librdkafka's buffer so the consumer
@@ -63,24 +61,12 @@ pub struct Work {
     pub received: Instant,
 }
 
-/// One output of an event, in rule order: a record to publish now, or a
-/// match of a stateful rule, settled by the loop in consumption order.
-pub enum Out {
-    Record(Record),
-    Stateful { rule: usize, matched: Match },
-}
-
-/// A matched message.
+/// A matched message: its records in rule order (alerts of stateless
+/// rules, match records of stateful ones for stage two), or its dead letter.
 pub struct Done {
     pub ticket: Ticket,
     pub received: Instant,
-    pub outs: Vec<Out>,
-    /// Kept only when a stateful rule matched.
-    pub event: Option<Box<Event>>,
-    pub signature: Option<Box<Signature>>,
-    pub kafka_time: Option<DateTime<Utc>>,
-    /// The rules the event was matched with (rule indexes refer to it).
-    pub engine: Arc<Engine>,
+    pub records: Vec<Record>,
 }
 
 type Job = (Work, Arc<Engine>, oneshot::Sender<Done>);
@@ -158,13 +144,12 @@ fn decode_and_stage(
     })
 }
 
-/// Decode and match one message; build its alert or dead-letter records.
+/// Decode and match one message; build its alert, match or dead-letter
+/// records.
 fn process(shared: &Shared, engine: &Arc<Engine>, scratch: &mut Scratch, work: Work) -> Done {
     let metrics = &shared.metrics;
     let start = Instant::now();
-    let mut outs = Vec::new();
-    let mut event = None;
-    let mut signature = None;
+    let mut records = Vec::new();
     match decode_and_stage(engine, scratch, &work.payload, work.kafka_time) {
         Ok((staged, ev)) => {
             metrics.matched_in(start.elapsed());
@@ -172,40 +157,40 @@ fn process(shared: &Shared, engine: &Arc<Engine>, scratch: &mut Scratch, work: W
                 metrics.event_delay((Utc::now() - p).num_milliseconds() as f64 / 1000.0);
             }
             let alert_topic = &shared.config.kafka.alert_topic;
-            let mut stateful = false;
+            let topics = &shared.topics;
             for slot in staged.slots {
                 match slot {
                     Slot::Ready(rule, alert) => {
                         metrics.rule_matched(&alert.rule.id);
                         let topic = engine.rules.rules[rule].topic.as_ref();
-                        outs.push(Out::Record(Record::alert(&alert, topic, alert_topic)));
+                        records.push(Record::alert(&alert, topic, alert_topic));
                     }
-                    Slot::Stateful { rule, m: matched } => {
-                        metrics.rule_matched(&engine.rules.rules[rule].id);
-                        stateful = true;
-                        outs.push(Out::Stateful { rule, matched });
+                    Slot::Stateful(rec) => {
+                        metrics.rule_matched(&rec.rule);
+                        records.push(Record::match_record(
+                            &topics.matches,
+                            topics.partitions,
+                            &rec,
+                        ));
                     }
                 }
-            }
-            if stateful {
-                signature = staged.signature;
-                event = Some(Box::new(ev));
             }
         }
         Err(e) => {
             metrics.event_invalid(e.reason);
-            let record = dead_letter(shared, &work.ticket, work.key, work.payload, &e);
-            outs.extend(record.map(Out::Record));
+            records.extend(dead_letter(
+                shared,
+                &work.ticket,
+                work.key,
+                work.payload,
+                &e,
+            ));
         }
     }
     Done {
         ticket: work.ticket,
         received: work.received,
-        outs,
-        event,
-        signature,
-        kafka_time: work.kafka_time,
-        engine: engine.clone(),
+        records,
     }
 }
 

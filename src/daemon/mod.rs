@@ -7,16 +7,24 @@
 //! everything in flight has been drained (or `kafka.shutdown_timeout` ran
 //! out), so tests can run the daemon in-process and stop it.
 //!
-//! The pipeline, one role per file:
+//! Two stages share one producer (SPEC §6, §9: stateful rules decided
+//! exactly, at any number of instances):
 //!
-//! * `pipeline`: the loop, a struct with one method per event it waits on,
-//!   and the shutdown's drain and final commit.
+//! * Stage one, `pipeline`: the input consumer's loop, a struct with one
+//!   method per event it waits on, and the shutdown's drain and final
+//!   commit. It publishes the alerts of stateless rules and a match record
+//!   per match of a stateful rule (`<group_id>-matches`, partitioned by
+//!   rule and group).
+//! * Stage two, `owner`: a consumer group of its own over the match
+//!   records; the owner of a partition restores its state from the
+//!   changelog partition of the same number (`changelog`), decides in
+//!   partition order and writes the state changes back.
+//! * `topics`: the internal topics, checked by metadata and created only
+//!   when missing.
 //! * `kafka`: client properties and librdkafka's callbacks.
 //! * `matching`: the matcher threads (decode, match, records in rule order).
-//! * `state`: stateful rules' state, restored from and kept in the
-//!   changelog (`changelog`), settled in consumption order.
-//! * `records`: the records published (alert, dead letter, state change),
-//!   built by pure functions.
+//! * `records`: the records published (alert, dead letter, match record,
+//!   state change), built by pure functions.
 //! * `publish`: enqueueing and acknowledgement, with retries.
 //! * `offsets`: which offset may be stored (pure).
 //!
@@ -30,15 +38,16 @@ mod http;
 mod kafka;
 mod matching;
 pub mod offsets;
+mod owner;
 mod pipeline;
 mod publish;
 mod ratelimit;
 mod records;
 pub mod rules;
-mod state;
+pub mod topics;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio_util::sync::CancellationToken;
@@ -67,6 +76,13 @@ pub enum DaemonError {
     /// The state changelog topic cannot be created or read.
     #[error(transparent)]
     Changelog(#[from] changelog::ChangelogError),
+    /// An internal topic is missing and cannot be created, or does not fit.
+    #[error(transparent)]
+    Topics(#[from] topics::TopicsError),
+    /// The state restore's thread died: the daemon stops (non-zero exit)
+    /// rather than decide stateful rules on missing state.
+    #[error("state restore failed: {0}")]
+    Restore(String),
     /// The rule file watcher could not start.
     #[error("watching the rule files: {0}")]
     Watch(#[from] notify::Error),
@@ -76,13 +92,27 @@ pub enum DaemonError {
 }
 
 /// Liveness and readiness, set by the loops and read by `/healthz`, `/readyz`.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Health {
     /// Unix milliseconds of the pipeline loop's last turn.
     heartbeat: AtomicU64,
     joined: AtomicBool,
     broker_down: AtomicBool,
     stopping: AtomicBool,
+    /// Why stateful rules cannot be decided yet (the first restore), if so.
+    state: Mutex<Option<String>>,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Health {
+            heartbeat: AtomicU64::new(0),
+            joined: AtomicBool::new(false),
+            broker_down: AtomicBool::new(false),
+            stopping: AtomicBool::new(false),
+            state: Mutex::new(Some("state partitions not assigned yet".into())),
+        }
+    }
 }
 
 /// The pipeline loop turns at least this often while alive.
@@ -120,7 +150,18 @@ impl Health {
         if !self.joined.load(Ordering::Relaxed) {
             return Err("consumer has not joined its group yet".into());
         }
+        if let Some(why) = self.state.lock().ok().and_then(|s| s.clone()) {
+            return Err(why);
+        }
         self.check()
+    }
+
+    /// Stateful rules' readiness: `Some(progress)` until the first
+    /// assignment of state partitions is restored, then `None`.
+    pub fn set_state_progress(&self, progress: Option<String>) {
+        if let Ok(mut s) = self.state.lock() {
+            *s = progress;
+        }
     }
 
     pub fn set_joined(&self, v: bool) {
@@ -144,6 +185,8 @@ pub struct Shared {
     pub health: Health,
     /// Where acknowledged alerts go next (a no-op while the output is off).
     pub alertmanager: alertmanager::Output,
+    /// The internal topics that join the two stages.
+    pub topics: topics::InternalTopics,
 }
 
 /// Run the daemon until `shutdown` is cancelled. Returns after a clean
@@ -178,6 +221,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Daem
         rules: rules.clone(),
         health: Health::default(),
         alertmanager: am_output,
+        topics: topics::InternalTopics::of(&config.kafka),
     });
     shared.health.beat();
 
@@ -212,7 +256,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Daem
         config.rules.watch,
     );
 
-    let result = pipeline::run(shared.clone(), shutdown).await;
+    let result = run_stages(shared.clone(), shutdown).await;
     stop.cancel();
     // The output bounds its own flush (FLUSH_MAX); the timeout is a backstop.
     let am_done = async {
@@ -222,6 +266,37 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Daem
     };
     let _ = tokio::join!(server, am_done);
     result
+}
+
+/// Both stages, sharing one producer. Either one failing stops both.
+async fn run_stages(shared: Arc<Shared>, shutdown: CancellationToken) -> Result<(), DaemonError> {
+    // Every client first: a bad property fails here, before any network.
+    let producer = kafka::producer(&shared)?;
+    let consumer = kafka::consumer(&shared)?;
+    let state_consumer = owner::consumer(&shared, producer.clone())?;
+    if !topics::ensure(&shared.config.kafka, &shared.topics, &shutdown).await? {
+        tracing::info!("stopped");
+        return Ok(());
+    }
+    let both = shutdown.child_token();
+    let stage_one = {
+        let (shared, producer, both) = (shared.clone(), producer.clone(), both.clone());
+        async move {
+            let r = pipeline::run(shared, consumer, producer, both.clone()).await;
+            both.cancel();
+            r
+        }
+    };
+    let stage_two = {
+        let (shared, both) = (shared.clone(), both.clone());
+        async move {
+            let r = owner::run(shared, state_consumer, producer, both.clone()).await;
+            both.cancel();
+            r
+        }
+    };
+    let (one, two) = tokio::join!(stage_one, stage_two);
+    one.and(two)
 }
 
 #[cfg(unix)]

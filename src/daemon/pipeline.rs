@@ -3,9 +3,10 @@
 //! One async loop owns the consumer. For each message it records the offset
 //! as in flight, and hands the bytes to the matcher threads (`matching.rs`:
 //! the matcher is CPU work and never runs on the async reactor). Results
-//! come back through a `FuturesOrdered`, i.e. in consumption order, so
-//! stateful rules are settled (`state.rs`) and the records of one partition
-//! are enqueued to the producer (`publish.rs`) in order. Each event's
+//! come back through a `FuturesOrdered`, i.e. in consumption order, so the
+//! records of one partition (alerts, and match records for the owners of
+//! stateful rules' state, `owner.rs`) are enqueued to the producer
+//! (`publish.rs`) in order. Each event's
 //! records are awaited together; only when the broker has acknowledged all
 //! of them is the event finished, and only when every earlier event of its
 //! partition is finished too is the offset stored for librdkafka's next
@@ -33,13 +34,11 @@ use tokio::sync::oneshot;
 use tokio::time::{Interval, Sleep};
 use tokio_util::sync::CancellationToken;
 
-use super::changelog::TailRecord;
 use super::kafka::{self, Consumer};
 use super::matching::{Done, MatchPool, Received, Work};
 use super::offsets::{OffsetTracker, Ticket};
 use super::publish::Publisher;
 use super::ratelimit::LogLimiter;
-use super::state::{self, StateSide};
 use super::{DaemonError, Shared, HEARTBEAT_EVERY};
 use crate::metrics::KafkaClient;
 
@@ -57,15 +56,13 @@ const STOP_SHARE: f64 = 0.95;
 /// The producer's final flush waits at most this long.
 const FLUSH_MAX: Duration = Duration::from_secs(2);
 
-/// Run the pipeline until `shutdown` is cancelled and the drain is over.
-pub async fn run(shared: Arc<Shared>, shutdown: CancellationToken) -> Result<(), DaemonError> {
-    let (consumer, producer) = kafka::clients(&shared)?;
-    // State first: the consumer joins its group only once the stateful
-    // rules' state is back, so nothing is decided on missing state.
-    let Some(state) = state::restore(&shared, &shutdown).await? else {
-        tracing::info!("stopped before the state was restored");
-        return Ok(());
-    };
+/// Run stage one until `shutdown` is cancelled and the drain is over.
+pub async fn run(
+    shared: Arc<Shared>,
+    consumer: Consumer,
+    producer: kafka::Producer,
+    shutdown: CancellationToken,
+) -> Result<(), DaemonError> {
     let cfg = &shared.config.kafka;
     let topics: Vec<&str> = cfg.input_topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topics)?;
@@ -82,7 +79,6 @@ pub async fn run(shared: Arc<Shared>, shutdown: CancellationToken) -> Result<(),
         consumer,
         publisher,
         pool,
-        state,
         tracker: OffsetTracker::new(),
         matching: FuturesOrdered::new(),
         acks: FuturesUnordered::new(),
@@ -116,8 +112,6 @@ struct EventLoop {
     publisher: Publisher,
     /// The matcher threads.
     pool: MatchPool,
-    /// Stateful rules' state and the changelog's tail.
-    state: StateSide,
     /// Offsets in flight per partition: which may be stored.
     tracker: OffsetTracker,
     /// Events being matched, answered in consumption order.
@@ -145,9 +139,7 @@ struct EventLoop {
 impl EventLoop {
     async fn run(mut self) -> Result<(), DaemonError> {
         loop {
-            for (topic, partition) in self.consumer.context().take_revoked() {
-                self.tracker.revoke(&topic, partition);
-            }
+            self.apply_revocations();
             let room = self.in_flight() < MAX_IN_FLIGHT;
             tokio::select! {
                 biased;
@@ -157,7 +149,6 @@ impl EventLoop {
                     break;
                 }
                 Some(acked) = self.acks.next() => self.on_acknowledged(acked),
-                Some(rec) = self.state.tail.recv() => self.on_changelog(rec),
                 Some(done) = self.matching.next() => self.on_matched(done).await,
                 msg = self.consumer.recv(), if !self.draining && room => {
                     let msg = msg.map(|m| Received::copy(&m));
@@ -220,19 +211,26 @@ impl EventLoop {
         }
     }
 
-    /// A changelog record, from this instance or another.
-    fn on_changelog(&mut self, rec: TailRecord) {
-        self.state.apply_tailed(&self.shared, rec);
+    /// Partitions revoked since the last turn: their events in flight are
+    /// forgotten (their offsets are never stored; the next owner re-reads).
+    fn apply_revocations(&mut self) {
+        for (topic, partition) in self.consumer.context().take_revoked() {
+            self.tracker.revoke(&topic, partition);
+        }
     }
 
-    /// An event is matched (in consumption order): settle its stateful
-    /// matches, enqueue its records, and await their acknowledgement.
+    /// An event is matched (in consumption order): enqueue its records,
+    /// and await their acknowledgement.
     async fn on_matched(&mut self, done: Result<Done, oneshot::error::RecvError>) {
         let Ok(done) = done else {
             tracing::error!("a matcher thread died; the event will be redelivered after restart");
             return;
         };
-        let (ticket, received, records) = self.state.settle(&self.shared, done);
+        let Done {
+            ticket,
+            received,
+            records,
+        } = done;
         let enqueued = self.publisher.enqueue_all(records).await;
         let publisher = self.publisher.clone();
         self.acks.push(
@@ -271,6 +269,10 @@ impl EventLoop {
                 return;
             }
         };
+        // A revocation polled together with this message comes first: an
+        // offset of the old generation must never be tracked as one of the
+        // new, or an offset could be stored past an event not acknowledged.
+        self.apply_revocations();
         self.shared.health.set_broker_down(false);
         self.shared.metrics.event_consumed(&m.topic);
         let work = Work {

@@ -158,7 +158,7 @@ impl Publisher {
                 }
             }
             Kind::DeadLetter => self.shared.metrics.dlq_record(),
-            Kind::State => {}
+            Kind::State | Kind::Match => {}
         }
     }
 

@@ -7,8 +7,12 @@
 //!   rule id, with its JSON (SPEC §8) as payload.
 //! * A dead letter goes to `kafka.dlq_topic` with the original key and
 //!   bytes untouched, and the error and the source position as headers.
-//! * A state change goes to the changelog topic, keyed by the state's key;
-//!   no value is a tombstone (the state was deleted).
+//! * A match record (a stateful rule's match, SPEC §6) goes to the
+//!   internal `<group_id>-matches` topic, in the partition of its (rule,
+//!   group) key, for the owner of that state to decide.
+//! * A state change goes to the changelog partition of the same number as
+//!   the match records it came from, keyed by the state's key; no value is
+//!   a tombstone (the state was deleted).
 
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::FutureRecord;
@@ -16,7 +20,7 @@ use rdkafka::producer::FutureRecord;
 use crate::metrics::RecordKind;
 use newswatch_core::alert::Alert;
 use newswatch_core::event::DecodeError;
-use newswatch_core::state::Change;
+use newswatch_core::state::{partition_of, Change, MatchRecord};
 
 /// What a record is, with what its acknowledgement is counted under.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +31,8 @@ pub enum Kind {
     DeadLetter,
     /// A state changelog record.
     State,
+    /// A match record for stage two.
+    Match,
 }
 
 impl Kind {
@@ -36,6 +42,7 @@ impl Kind {
             Kind::Alert { .. } => RecordKind::Alert,
             Kind::DeadLetter => RecordKind::DeadLetter,
             Kind::State => RecordKind::State,
+            Kind::Match => RecordKind::Match,
         }
     }
 }
@@ -44,6 +51,9 @@ impl Kind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
     pub topic: String,
+    /// A partition chosen here (internal topics), else the producer's
+    /// partitioner (by key).
+    pub partition: Option<i32>,
     pub key: Option<Vec<u8>>,
     /// `None` only for a state tombstone.
     pub payload: Option<Vec<u8>>,
@@ -64,6 +74,7 @@ impl Record {
     pub fn alert(a: &Alert, topic: Option<&String>, default_topic: &str) -> Record {
         Record {
             topic: topic.map_or_else(|| default_topic.to_owned(), Clone::clone),
+            partition: None,
             key: Some(a.rule.id.clone().into_bytes()),
             payload: Some(serde_json::to_vec(a).unwrap_or_default()),
             headers: vec![
@@ -89,6 +100,7 @@ impl Record {
     ) -> Record {
         Record {
             topic: topic.to_owned(),
+            partition: None,
             key,
             payload: Some(payload),
             headers: vec![
@@ -108,10 +120,25 @@ impl Record {
         }
     }
 
-    /// A change of stateful rules' state, on the changelog `topic`.
-    pub fn state_change(topic: &str, change: Change) -> Record {
+    /// A match record, on the `topic` partition (of `partitions`) that
+    /// owns its rule and group.
+    pub fn match_record(topic: &str, partitions: u32, rec: &MatchRecord) -> Record {
         Record {
             topic: topic.to_owned(),
+            partition: Some(partition_of(&rec.rule, &rec.group, partitions)),
+            key: Some(rec.key().into_bytes()),
+            payload: Some(rec.to_json()),
+            headers: Vec::new(),
+            kind: Kind::Match,
+        }
+    }
+
+    /// A change of stateful rules' state, on the changelog `topic`, in
+    /// the `partition` whose match records caused it.
+    pub fn state_change(topic: &str, partition: i32, change: Change) -> Record {
+        Record {
+            topic: topic.to_owned(),
+            partition: Some(partition),
             key: Some(change.key.into_bytes()),
             payload: change.value.map(String::into_bytes),
             headers: Vec::new(),
@@ -134,6 +161,9 @@ impl Record {
         }
         if let Some(k) = &self.key {
             r = r.key(k.as_slice());
+        }
+        if let Some(p) = self.partition {
+            r = r.partition(p);
         }
         r
     }
@@ -290,6 +320,7 @@ mod tests {
             (
                 Record::state_change(
                     "newswatch-state-changelog",
+                    2,
                     Change {
                         key: "t|r|g".into(),
                         value: Some("{\"n\":2}".into()),
@@ -305,6 +336,7 @@ mod tests {
             (
                 Record::state_change(
                     "newswatch-state-changelog",
+                    2,
                     Change {
                         key: "t|r|g".into(),
                         value: None,
@@ -333,6 +365,7 @@ mod tests {
             (alert, "alert"),
             (Kind::DeadLetter, "dlq"),
             (Kind::State, "state"),
+            (Kind::Match, "match"),
         ] {
             assert_eq!(kind.metric().as_str(), label);
         }
@@ -352,11 +385,48 @@ mod tests {
         assert_eq!(h.get(1).value, Some(&b"high"[..]));
         let tombstone = Record::state_change(
             "c",
+            4,
             Change {
                 key: "k".into(),
                 value: None,
             },
         );
         assert_eq!(tombstone.future_record().payload, None);
+        assert_eq!(tombstone.future_record().partition, Some(4));
+        assert_eq!(r.future_record().partition, None);
+    }
+
+    /// A match record goes to the partition that owns its rule and group,
+    /// keyed by both, and its changes to the changelog partition of the
+    /// same number.
+    #[test]
+    fn match_records_are_partitioned_by_rule_and_group() {
+        let mut group = BTreeMap::new();
+        group.insert("source".to_owned(), serde_json::json!("tass.ru"));
+        let rec = MatchRecord {
+            v: newswatch_core::state::MATCH_RECORD_VERSION,
+            rule: "r".into(),
+            fp: "00".into(),
+            group: group.clone(),
+            input: newswatch_core::state::Input {
+                event: "e1".into(),
+                time: Some(0),
+                story_id: None,
+                signature: None,
+                text_key: None,
+                value: None,
+                no_distinct: false,
+            },
+            alert: alert(),
+        };
+        for n in [1, 3, 6] {
+            let r = Record::match_record("g-matches", n, &rec);
+            assert_eq!(r.topic, "g-matches");
+            assert_eq!(r.partition, Some(partition_of("r", &group, n)));
+            assert_eq!(r.key.as_deref(), Some(rec.key().as_bytes()));
+            assert_eq!(r.kind, Kind::Match);
+            let back = MatchRecord::from_json(r.payload.as_deref().unwrap()).unwrap();
+            assert_eq!(back, rec);
+        }
     }
 }

@@ -18,7 +18,7 @@ use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion
 use newswatch_core::event::{decode, Event, EventFields};
 use newswatch_core::rules::{load_strs, Rule};
 use newswatch_core::state::story::{signature, Signature};
-use newswatch_core::state::{group_of, Store};
+use newswatch_core::state::{group_of, Input, Store};
 
 const RULES: &str =
     "rules:\n- {id: fs, title: t, query: report, alert: {mode: first_seen, window: 24h}}\n";
@@ -50,7 +50,7 @@ struct Setup {
 fn setup(stories: usize) -> Setup {
     let rs = load_strs(vec![(PathBuf::from("b.yaml"), RULES.to_owned())]).expect("rules");
     let rule = rs.rules[0].clone();
-    let mut store = Store::new("bench");
+    let mut store = Store::new();
     let t0 = DateTime::parse_from_rfc3339("2026-07-01T00:00:00Z")
         .expect("time")
         .with_timezone(&Utc);
@@ -62,14 +62,8 @@ fn setup(stories: usize) -> Setup {
         let t = t0 + TimeDelta::milliseconds((i as i64 * 3_600_000) / stories as i64);
         let ev = event(&format!("s{i}"), &body, t);
         let sig = signature(ev.title.as_deref(), ev.body.as_deref());
-        let d = store.apply(
-            &rule,
-            &ev,
-            &group_of(&rule, &ev),
-            t,
-            sig.as_ref(),
-            &mut changes,
-        );
+        let input = Input::of(&rule, &ev, t, sig.as_ref());
+        let d = store.apply(&rule, &input, &group_of(&rule, &ev), &mut changes);
         assert!(d.fire, "story {i} must be new");
         changes.clear();
         texts.push(body);
@@ -104,14 +98,15 @@ fn bench(c: &mut Criterion) {
                     let body = format!("SEOUL (outlet {k}) - {}", s.texts[i]);
                     let ev = event(&format!("copy{k}"), &body, t);
                     let sig: Option<Signature> = signature(ev.title.as_deref(), ev.body.as_deref());
-                    (ev, sig)
+                    // What stage one puts in the match record.
+                    (
+                        Input::of(&s.rule, &ev, t, sig.as_ref()),
+                        group_of(&s.rule, &ev),
+                    )
                 },
-                |(ev, sig)| {
+                |(input, group)| {
                     changes.clear();
-                    let group = group_of(&s.rule, &ev);
-                    let d = s
-                        .store
-                        .apply(&s.rule, &ev, &group, t, sig.as_ref(), &mut changes);
+                    let d = s.store.apply(&s.rule, &input, &group, &mut changes);
                     black_box(d)
                 },
                 BatchSize::SmallInput,

@@ -3,19 +3,23 @@
 //!
 //! `replay`, `test` and the daemon all go through [`Engine`], so the alerts
 //! they produce for the same input are the same, byte for byte. Matching is
-//! split in two stages so that it can run in parallel while state stays in
-//! input order: [`Engine::stage`] (pure, any thread) matches an event and
-//! builds the alerts of stateless rules; [`Engine::settle_one`] (one thread,
-//! input order) passes each stateful match through the [`Store`].
+//! split in two stages, the shape of the daemon's two stages:
+//! [`Engine::stage`] (pure, any thread, any instance) matches an event,
+//! builds the alerts of stateless rules and a [`MatchRecord`] for each match
+//! of a stateful rule; [`Engine::decide`] (one thread per state partition,
+//! in partition order) passes a match record through the [`Store`]. The
+//! daemon moves match records between the two through Kafka; `replay` and
+//! `test` call [`Engine::settle`], which decides them at once, in input
+//! order.
 
 use chrono::{DateTime, Utc};
 
 use crate::alert::{self, Alert};
-use crate::event::{self, DecodeError, Event, EventFields};
+use crate::event::{self, format_time, DecodeError, Event, EventFields};
 use crate::matcher::{Match, Scratch};
 use crate::rules::{AlertMode, RuleSet};
-use crate::state::story::{self, Signature};
-use crate::state::{self, Change, Decision, Store};
+use crate::state::story;
+use crate::state::{self, Change, Decision, Input, MatchRecord, Store, MATCH_RECORD_VERSION};
 
 /// A loaded rule set plus the event field mapping.
 #[derive(Debug)]
@@ -24,16 +28,15 @@ pub struct Engine {
     pub fields: EventFields,
 }
 
-/// One rule's match: an alert already, or waiting for the state store.
+/// One rule's match: an alert already, or a match record for the owner
+/// of its state.
 #[derive(Debug)]
 pub enum Slot {
     /// The rule's index and its alert (boxed: an alert is large, and most
     /// slots of a busy rule set are alerts anyway).
     Ready(usize, Box<Alert>),
-    Stateful {
-        rule: usize,
-        m: Match,
-    },
+    /// A stateful rule's match, to be decided by [`Engine::decide`].
+    Stateful(Box<MatchRecord>),
 }
 
 /// An event's matches after stage one.
@@ -41,8 +44,6 @@ pub enum Slot {
 pub struct Staged {
     /// In rule order.
     pub slots: Vec<Slot>,
-    /// The text signature, computed only when a `first_seen` rule matched.
-    pub signature: Option<Box<Signature>>,
 }
 
 impl Engine {
@@ -61,65 +62,90 @@ impl Engine {
         out
     }
 
-    /// Stage one: match, and build the alerts of stateless rules.
-    /// `fallback_time` is the event time when `published_at` is missing.
+    /// Stage one: match, build the alerts of stateless rules and the match
+    /// records of stateful ones. `fallback_time` is the event time when
+    /// `published_at` is missing (the Kafka timestamp in `run`); without
+    /// either, [`Engine::decide`] uses the state's latest event time.
     pub fn stage(
         &self,
         ev: &Event,
         scratch: &mut Scratch,
         fallback_time: Option<DateTime<Utc>>,
     ) -> Staged {
-        let mut staged = Staged::default();
-        let mut need_sig = false;
-        for m in self.matches(ev, scratch) {
-            let rule = &self.rules.rules[m.rule as usize];
-            if state::is_stateful(rule) {
-                need_sig |= matches!(rule.mode, AlertMode::FirstSeen { .. });
-                staged.slots.push(Slot::Stateful {
-                    rule: m.rule as usize,
-                    m,
-                });
-            } else {
+        let matches = self.matches(ev, scratch);
+        // A producer-supplied story id makes the signature unnecessary;
+        // otherwise it is computed once per event, when a `first_seen` rule
+        // matched.
+        let need_sig = ev.story_id.as_deref().is_none_or(str::is_empty)
+            && matches.iter().any(|m| {
+                matches!(
+                    self.rules.rules[m.rule as usize].mode,
+                    AlertMode::FirstSeen { .. }
+                )
+            });
+        let sig = if need_sig {
+            story::signature(ev.title.as_deref(), ev.body.as_deref())
+        } else {
+            None
+        };
+        let time = ev.published_at.or(fallback_time);
+        let slots = matches
+            .into_iter()
+            .map(|m| {
+                let rule = &self.rules.rules[m.rule as usize];
                 let group = state::group_of(rule, ev);
-                staged.slots.push(Slot::Ready(
-                    m.rule as usize,
-                    Box::new(alert::build(rule, ev, &m, fallback_time, group)),
-                ));
-            }
-        }
-        // A producer-supplied story id makes the signature unnecessary.
-        if need_sig && ev.story_id.as_deref().is_none_or(str::is_empty) {
-            staged.signature =
-                story::signature(ev.title.as_deref(), ev.body.as_deref()).map(Box::new);
-        }
-        staged
+                if !state::is_stateful(rule) {
+                    return Slot::Ready(
+                        m.rule as usize,
+                        Box::new(alert::build(rule, ev, &m, fallback_time, group)),
+                    );
+                }
+                let mut input =
+                    Input::of(rule, ev, time.unwrap_or(DateTime::UNIX_EPOCH), sig.as_ref());
+                input.time = time.map(|t| t.timestamp_millis());
+                Slot::Stateful(Box::new(MatchRecord {
+                    v: MATCH_RECORD_VERSION,
+                    rule: rule.id.clone(),
+                    fp: state::state_fingerprint(rule),
+                    alert: alert::build(rule, ev, &m, time, group.clone()),
+                    group,
+                    input,
+                }))
+            })
+            .collect();
+        Staged { slots }
     }
 
-    /// Stage two, for one stateful match, in input order: the decision and,
-    /// when it fires, the alert. State changes are appended to `changes`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn settle_one(
+    /// Stage two, for one match record, in partition order: the decision
+    /// and, when it fires, the alert. State changes are appended to
+    /// `changes`. A record of a rule that is gone, or whose state-relevant
+    /// definition changed since it matched, decides nothing.
+    pub fn decide(
         &self,
-        ev: &Event,
-        rule: usize,
-        m: &Match,
-        signature: Option<&Signature>,
-        fallback_time: Option<DateTime<Utc>>,
+        mut rec: MatchRecord,
         store: &mut Store,
         changes: &mut Vec<Change>,
     ) -> (Decision, Option<Alert>) {
-        let r = &self.rules.rules[rule];
-        let group = state::group_of(r, ev);
-        let time = ev
-            .published_at
-            .or(fallback_time)
-            .or_else(|| store.watermark())
-            .unwrap_or(DateTime::UNIX_EPOCH);
-        let d = store.apply(r, ev, &group, time, signature, changes);
+        let Some(rule) = self.rules.rules.iter().find(|r| r.id == rec.rule) else {
+            return (Decision::default(), None);
+        };
+        if state::state_fingerprint(rule) != rec.fp {
+            return (Decision::default(), None);
+        }
+        let t = rec
+            .input
+            .time
+            .or_else(|| store.watermark().map(|t| t.timestamp_millis()))
+            .unwrap_or(0);
+        rec.input.time = Some(t);
+        let d = store.apply(rule, &rec.input, &rec.group, changes);
         if !d.fire {
             return (d, None);
         }
-        let mut a = alert::build(r, ev, m, Some(time), group);
+        let mut a = rec.alert;
+        if a.event_time.is_none() {
+            a.event_time = DateTime::from_timestamp_millis(t).map(|t| format_time(&t));
+        }
         a.story = d.story.clone();
         a.count = d.count;
         a.sources = d.sources.clone();
@@ -136,13 +162,14 @@ impl Engine {
         store: &mut Store,
     ) -> Vec<Alert> {
         let staged = self.stage(ev, scratch, fallback_time);
-        self.settle(ev, staged, fallback_time, store, &mut Vec::new())
+        self.settle(staged, fallback_time, store, &mut Vec::new())
     }
 
-    /// Stage two for every slot of an event.
+    /// Stage two for every slot of an event, at once and in input order
+    /// (`replay`, `test`): the daemon's result for one input partition.
+    /// `fallback_time` stands in for a missing event time.
     pub fn settle(
         &self,
-        ev: &Event,
         staged: Staged,
         fallback_time: Option<DateTime<Utc>>,
         store: &mut Store,
@@ -152,11 +179,14 @@ impl Engine {
         for slot in staged.slots {
             match slot {
                 Slot::Ready(_, a) => out.push(*a),
-                Slot::Stateful { rule, m } => {
-                    let sig = staged.signature.as_deref();
-                    if let (_, Some(a)) =
-                        self.settle_one(ev, rule, &m, sig, fallback_time, store, changes)
-                    {
+                Slot::Stateful(mut rec) => {
+                    if rec.input.time.is_none() {
+                        rec.input.time = fallback_time.map(|t| t.timestamp_millis());
+                        if let Some(t) = fallback_time {
+                            rec.alert.event_time = Some(format_time(&t));
+                        }
+                    }
+                    if let (_, Some(a)) = self.decide(*rec, store, changes) {
                         out.push(a);
                     }
                 }

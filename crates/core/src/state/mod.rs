@@ -1,13 +1,15 @@
 //! Stateful alert modes (SPEC §6): `first_seen`, `threshold`, `group_by`
 //! and `throttle`.
 //!
-//! Pure and synchronous: [`Store::apply`] takes one match (in input order)
-//! and decides whether it fires; every state change it makes is returned as
-//! a [`Change`], a key and a JSON value (or a tombstone), which the daemon
-//! writes to a compacted changelog topic before it commits the input offset
-//! (Kafka Streams' state-store design). [`Store::load`] applies such a
-//! record back, at start-up (restore) and while running (records written by
-//! other instances of the group).
+//! Pure and synchronous: [`Store::apply`] takes one match (the [`Input`]
+//! of a [`MatchRecord`], in the order of its state partition) and decides
+//! whether it fires; every state change it makes is returned as a
+//! [`Change`], a key and a JSON value (or a tombstone), which the daemon
+//! writes to the changelog partition of the same number before it commits
+//! the match record's offset (Kafka Streams' state-store design).
+//! [`Store::load`] applies such a record back when a partition is restored.
+//! A store holds the state of the keys of its partitions only: the daemon
+//! keeps one per owned partition; `replay` and `test` one for everything.
 //!
 //! * Time is event time only. The *watermark* is the latest event time seen;
 //!   state older than its window behind the watermark is evicted, so memory
@@ -20,22 +22,31 @@
 //!   events it has counted or held back: a redelivered firing event fires
 //!   again with the same payload (same `alert_id`, dropped by subscribers),
 //!   a redelivered counted event counts nothing.
-//! * Keys: a *group key* is the rule id and the JSON of its `group_by`
-//!   values. Changelog keys are `g␟<group key>` for a group's threshold and
-//!   throttle state and `s␟<group key>␟<story>` for one story.
+//! * Keys: a *group key* is the rule id, the [`state_fingerprint`] of its
+//!   definition and the JSON of its `group_by` values (`records.rs` has the
+//!   changelog key format).
 
+mod input;
+mod records;
 pub mod story;
+
+pub use input::{
+    field_value, group_of, key_of, partition_of, state_fingerprint, Input, MatchRecord,
+    RecordError, MATCH_RECORD_VERSION,
+};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::alert::Story as AlertStory;
-use crate::event::Event;
 use crate::rules::{AlertMode, Rule};
+use records::{
+    group_change_key, group_key, is_group_key, parse, story_change_key, Fired, GroupRecord, Hit,
+    LiveStory, Passed, StoryRecord, KEY_VERSION,
+};
 use story::{LshIndex, Signature};
 
 /// Live stories held at most, over all rules and groups.
@@ -61,12 +72,16 @@ const MAX_HISTORY: usize = 64;
 ///   hours ahead of another (the late one still needs its state);
 /// * events redelivered after a crash must find the decisions they made the
 ///   first time, so that they fire the same way and count nothing twice.
-const GRACE_MS: i64 = 24 * 3_600_000;
+pub(crate) const GRACE_MS: i64 = 24 * 3_600_000;
 /// Unit separator between the parts of a key.
-const SEP: char = '\u{1f}';
+pub(crate) const SEP: char = '\u{1f}';
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
+    /// A record of the changelog format before partitioned state (keys
+    /// `g␟…`/`s␟…`): skipped, that state starts fresh.
+    #[error("changelog record of the previous format")]
+    OldFormat,
     #[error("changelog key {0:?} is not a newswatch state key")]
     BadKey(String),
     #[error("changelog record {key:?} does not parse: {error}")]
@@ -108,51 +123,6 @@ pub fn is_stateful(rule: &Rule) -> bool {
     !matches!(rule.mode, AlertMode::Each) || rule.throttle.is_some()
 }
 
-/// The value of a field of the event, by name: `id`, `title`, `source`,
-/// `lang`, `url`, `published_at`, `story_id`, or a dotted path into the
-/// JSON object (as in keyword filters). Missing is `null`.
-pub fn field_value(ev: &Event, name: &str) -> Value {
-    let s = |v: &Option<String>| v.clone().map_or(Value::Null, Value::String);
-    match name {
-        "id" => ev.id.clone(),
-        "title" => s(&ev.title),
-        "source" => s(&ev.source),
-        "lang" => s(&ev.lang),
-        "url" => s(&ev.url),
-        "story_id" => s(&ev.story_id),
-        "published_at" => ev.published_at.map_or(Value::Null, |t| {
-            Value::String(crate::event::format_time(&t))
-        }),
-        path => {
-            let mut v = &ev.raw;
-            for k in path.split('.') {
-                match v.get(k) {
-                    Some(c) => v = c,
-                    None => return Value::Null,
-                }
-            }
-            v.clone()
-        }
-    }
-}
-
-/// The rule's `group_by` values for this event.
-pub fn group_of(rule: &Rule, ev: &Event) -> BTreeMap<String, Value> {
-    rule.group_by
-        .iter()
-        .map(|f| (f.clone(), field_value(ev, f)))
-        .collect()
-}
-
-fn value_text(v: &Value) -> Option<String> {
-    match v {
-        Value::Null => None,
-        Value::String(s) if s.trim().is_empty() => None,
-        Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
-    }
-}
-
 fn ms(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4)
 }
@@ -168,150 +138,10 @@ fn story_key(gk: &str, event_id: &str) -> u64 {
     u64::from_be_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
 }
 
-/// Exact-text key for texts too short to have a signature.
-fn text_key(ev: &Event) -> String {
-    let mut h = Sha256::new();
-    for t in [ev.title.as_deref(), ev.body.as_deref()]
-        .into_iter()
-        .flatten()
-    {
-        crate::lang::text::for_each_word(t, |_, w| {
-            h.update(w.as_bytes());
-            h.update([0]);
-        });
-        h.update([1]);
-    }
-    format!("text:{}", hex::encode(&h.finalize()[..12]))
-}
-
-// ------------------------------------------------------------------ records
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Hit {
-    t: i64,
-    e: String,
-    /// Normalized distinct value (threshold with `distinct`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    k: Option<String>,
-    /// The value to report in `sources`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    v: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Fired {
-    t: i64,
-    e: String,
-    count: u64,
-    sources: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Passed {
-    t: i64,
-    e: String,
-    carried: u64,
-}
-
-/// Threshold and throttle state of one rule and group.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct GroupRecord {
-    /// The writing instance; an instance ignores its own records coming back.
-    #[serde(default)]
-    w: String,
-    /// Latest event time that touched this group, and how long it is kept after.
-    last: i64,
-    ttl: i64,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    hits: Vec<Hit>,
-    /// The latest threshold firings, oldest first.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    fired: Vec<Fired>,
-    /// The latest alerts that passed the throttle, oldest first.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    passed: Vec<Passed>,
-    /// Held back since the last pass.
-    #[serde(default)]
-    suppressed: u64,
-    /// Event ids held back (also before the last pass), oldest first.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    held: Vec<String>,
-}
-
-impl GroupRecord {
-    fn new(t: i64) -> Self {
-        GroupRecord {
-            w: String::new(),
-            last: t,
-            ttl: 0,
-            hits: Vec::new(),
-            fired: Vec::new(),
-            passed: Vec::new(),
-            suppressed: 0,
-            held: Vec::new(),
-        }
-    }
-
-    fn expiry(&self) -> i64 {
-        if self.suppressed > 0 {
-            // Held-back alerts must reach the next alert, however late.
-            // Only the cap evicts these.
-            i64::MAX
-        } else {
-            self.last.saturating_add(self.ttl).saturating_add(GRACE_MS)
-        }
-    }
-}
-
-/// One story of a `first_seen` rule and group.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct StoryRecord {
-    #[serde(default)]
-    w: String,
-    /// The story id in alerts: the producer's story id, or the first event's id.
-    id: String,
-    /// The event that alerted.
-    alerted: String,
-    first: i64,
-    last: i64,
-    window: i64,
-    events: u64,
-    /// Exact key (`id:<story_id>` or `text:<hash>`) when not found by similarity.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    exact: Option<String>,
-    /// Hex signatures: filled only while the record is written or read;
-    /// in memory the parsed [`LiveStory::sigs`] are the one copy.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    sigs: Vec<String>,
-}
-
-struct LiveStory {
-    gk: String,
-    rec: StoryRecord,
-    sigs: Vec<Signature>,
-}
-
-impl LiveStory {
-    fn expiry(&self) -> i64 {
-        self.rec
-            .last
-            .saturating_add(self.rec.window)
-            .saturating_add(GRACE_MS)
-    }
-}
-
-fn parse<T: serde::de::DeserializeOwned>(key: &str, value: &str) -> Result<T, StateError> {
-    serde_json::from_str(value).map_err(|error| StateError::BadValue {
-        key: key.to_owned(),
-        error,
-    })
-}
-
 // ------------------------------------------------------------------ store
 
 /// All state of all stateful rules.
 pub struct Store {
-    writer: String,
     groups: HashMap<String, GroupRecord>,
     group_expiry: BTreeSet<(i64, String)>,
     group_index: HashMap<String, i64>,
@@ -326,32 +156,13 @@ pub struct Store {
 
 impl Default for Store {
     fn default() -> Self {
-        Store::new("")
+        Store::new()
     }
 }
 
-fn group_key(rule: &str, group: &BTreeMap<String, Value>) -> String {
-    // BTreeMap serializes with sorted keys: a canonical form.
-    format!(
-        "{rule}{SEP}{}",
-        serde_json::to_string(group).unwrap_or_default()
-    )
-}
-
-fn group_change_key(gk: &str) -> String {
-    format!("g{SEP}{gk}")
-}
-
-fn story_change_key(gk: &str, key: u64) -> String {
-    format!("s{SEP}{gk}{SEP}{key:016x}")
-}
-
 impl Store {
-    /// `writer` names this instance in the records it writes, so it can
-    /// skip them when they come back through the changelog.
-    pub fn new(writer: &str) -> Self {
+    pub fn new() -> Self {
         Store {
-            writer: writer.to_owned(),
             groups: HashMap::new(),
             group_expiry: BTreeSet::new(),
             group_index: HashMap::new(),
@@ -382,23 +193,22 @@ impl Store {
             .flatten()
     }
 
-    /// Decide one match of `rule` by `ev` at event time `time`. `sig` is the
-    /// event's text signature (needed by `first_seen` only; `None` when the
-    /// text is too short, then only an identical text is the same story).
+    /// Decide one match of `rule` for the group `group`, from the facts in
+    /// `input` (see [`Input::of`]). State changes are appended to `changes`.
     pub fn apply(
         &mut self,
         rule: &Rule,
-        ev: &Event,
+        input: &Input,
         group: &BTreeMap<String, Value>,
-        time: DateTime<Utc>,
-        sig: Option<&Signature>,
         changes: &mut Vec<Change>,
     ) -> Decision {
-        let t = time.timestamp_millis();
+        // Without an event time (replay of an undated first event) the
+        // latest time seen stands in.
+        let t = input.time.unwrap_or(self.watermark.max(0));
         self.watermark = self.watermark.max(t);
         self.evict_expired(changes);
-        let gk = group_key(&rule.id, group);
-        let eid = ev.id_text();
+        let gk = group_key(&rule.id, &state_fingerprint(rule), group);
+        let eid = input.event.as_str();
         let mut d = match &rule.mode {
             AlertMode::Each => Decision {
                 fire: true,
@@ -406,12 +216,10 @@ impl Store {
             },
             AlertMode::FirstSeen { window, similarity } => self.first_seen(
                 &gk,
-                &eid,
-                ev,
+                input,
                 t,
                 ms(*window),
                 similarity.unwrap_or(story::DEFAULT_SIMILARITY),
-                sig,
                 changes,
             ),
             AlertMode::Threshold {
@@ -420,18 +228,17 @@ impl Store {
                 distinct,
             } => self.threshold(
                 &gk,
-                &eid,
-                ev,
+                input,
                 t,
                 *count,
                 ms(*window),
-                distinct.as_deref(),
+                distinct.is_some(),
                 changes,
             ),
         };
         if d.fire {
             if let Some(th) = rule.throttle {
-                self.throttle(&gk, &eid, t, ms(th), &mut d, changes);
+                self.throttle(&gk, eid, t, ms(th), &mut d, changes);
             }
         }
         d
@@ -441,20 +248,19 @@ impl Store {
     fn first_seen(
         &mut self,
         gk: &str,
-        eid: &str,
-        ev: &Event,
+        input: &Input,
         t: i64,
         window: i64,
         threshold: f64,
-        sig: Option<&Signature>,
         changes: &mut Vec<Change>,
     ) -> Decision {
+        let (eid, sig) = (input.event.as_str(), input.signature.as_ref());
         // Same story: the producer's story id when present, else similar
         // text; a text too short to sign must be identical.
-        let exact = match (&ev.story_id, sig) {
-            (Some(s), _) if !s.is_empty() => Some(format!("id:{s}")),
-            (_, None) => Some(text_key(ev)),
-            _ => None,
+        let exact = match (&input.story_id, &input.text_key) {
+            (Some(s), _) => Some(format!("id:{s}")),
+            (None, Some(k)) => Some(k.clone()),
+            (None, None) => None,
         };
         let found = match (&exact, sig) {
             (Some(k), _) => self.exact.get(&(gk.to_owned(), k.clone())).copied(),
@@ -515,13 +321,8 @@ impl Store {
             // drop the old one rather than corrupt the indexes.
             self.remove_story(key, changes);
         }
-        let id = ev
-            .story_id
-            .clone()
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| eid.to_owned());
+        let id = input.story_id.clone().unwrap_or_else(|| eid.to_owned());
         let rec = StoryRecord {
-            w: String::new(),
             id: id.clone(),
             alerted: eid.to_owned(),
             first: t,
@@ -578,22 +379,24 @@ impl Store {
     fn threshold(
         &mut self,
         gk: &str,
-        eid: &str,
-        ev: &Event,
+        input: &Input,
         t: i64,
         count: u64,
         window: i64,
-        distinct: Option<&str>,
+        distinct: bool,
         changes: &mut Vec<Change>,
     ) -> Decision {
-        let (k, v) = match distinct {
-            Some(field) => match value_text(&field_value(ev, field)) {
-                // Without the field an event proves nothing about
-                // independence: it does not count.
-                None => return Decision::default(),
-                Some(v) => (Some(crate::lang::text::keyword_key(&v)), Some(v)),
-            },
-            None => (None, ev.source.clone().filter(|s| !s.trim().is_empty())),
+        let eid = input.event.as_str();
+        if input.no_distinct {
+            // Without the field an event proves nothing about
+            // independence: it does not count.
+            return Decision::default();
+        }
+        let v = input.value.clone();
+        let k = if distinct {
+            v.as_deref().map(crate::lang::text::keyword_key)
+        } else {
+            None
         };
         let g = self.group_entry(gk, t);
         g.ttl = g.ttl.max(window);
@@ -746,7 +549,6 @@ impl Store {
         let Some(g) = self.groups.get_mut(gk) else {
             return;
         };
-        g.w = self.writer.clone();
         let value = serde_json::to_string(&*g).ok();
         let expiry = g.expiry();
         self.reindex_group(gk, expiry);
@@ -777,7 +579,6 @@ impl Store {
 
     fn story_value(&mut self, key: u64) -> Option<String> {
         let s = self.stories.get_mut(&key)?;
-        s.rec.w = self.writer.clone();
         s.rec.sigs = s.sigs.iter().map(Signature::to_hex).collect();
         let value = serde_json::to_string(&s.rec).ok();
         s.rec.sigs = Vec::new();
@@ -861,60 +662,48 @@ impl Store {
         }
     }
 
-    /// A record this instance wrote (its own changes coming back).
-    fn is_own(&self, writer: &str) -> bool {
-        !self.writer.is_empty() && writer == self.writer
-    }
-
-    /// Apply a changelog record: at start-up (restore), or written by
-    /// another instance while running. Records this instance wrote itself
-    /// are skipped (its own state is already newer or equal).
+    /// Apply a changelog record back (restore). The owner of a partition
+    /// is its only writer, so the last record of a key is its state.
     pub fn load(&mut self, key: &str, value: Option<&str>) -> Result<(), StateError> {
         let bad = || StateError::BadKey(key.to_owned());
-        let mut parts = key.splitn(2, SEP);
-        let kind = parts.next().ok_or_else(bad)?;
-        let rest = parts.next().ok_or_else(bad)?;
+        let mut parts = key.splitn(3, SEP);
+        let (version, kind, rest) = match (parts.next(), parts.next(), parts.next()) {
+            (Some(v), Some(k), Some(r)) => (v, k, r),
+            _ => return Err(bad()),
+        };
+        if version != KEY_VERSION {
+            return Err(if matches!(version, "g" | "s") {
+                StateError::OldFormat
+            } else {
+                bad()
+            });
+        }
         let mut discard = Vec::new();
-        match kind {
-            "g" => {
-                if rest.split(SEP).count() != 2 {
-                    return Err(bad());
-                }
-                match value {
-                    None => self.remove_group(rest, &mut discard),
-                    Some(v) => {
-                        let g: GroupRecord = parse(key, v)?;
-                        if self.is_own(&g.w) {
-                            return Ok(());
-                        }
-                        self.watermark = self.watermark.max(g.last);
-                        let expiry = g.expiry();
-                        self.groups.insert(rest.to_owned(), g);
-                        self.reindex_group(rest, expiry);
-                    }
-                }
+        match (kind, value) {
+            ("g", _) if !is_group_key(rest) => return Err(bad()),
+            ("g", None) => self.remove_group(rest, &mut discard),
+            ("g", Some(v)) => {
+                let g: GroupRecord = parse(key, v)?;
+                self.watermark = self.watermark.max(g.last);
+                let expiry = g.expiry();
+                self.groups.insert(rest.to_owned(), g);
+                self.reindex_group(rest, expiry);
             }
-            "s" => {
+            ("s", _) => {
                 let (gk, hexkey) = rest.rsplit_once(SEP).ok_or_else(bad)?;
-                if gk.split(SEP).count() != 2 {
+                if !is_group_key(gk) {
                     return Err(bad());
                 }
                 let skey = u64::from_str_radix(hexkey, 16).map_err(|_| bad())?;
-                match value {
-                    None => self.remove_story(skey, &mut discard),
-                    Some(v) => {
-                        let mut rec: StoryRecord = parse(key, v)?;
-                        if self.is_own(&rec.w) {
-                            return Ok(());
-                        }
-                        self.watermark = self.watermark.max(rec.last);
-                        let sigs = std::mem::take(&mut rec.sigs)
-                            .iter()
-                            .filter_map(|h| Signature::from_hex(h))
-                            .collect();
-                        self.remove_story(skey, &mut discard);
-                        self.insert_story(gk.to_owned(), skey, rec, sigs);
-                    }
+                self.remove_story(skey, &mut discard);
+                if let Some(v) = value {
+                    let mut rec: StoryRecord = parse(key, v)?;
+                    self.watermark = self.watermark.max(rec.last);
+                    let sigs = std::mem::take(&mut rec.sigs)
+                        .iter()
+                        .filter_map(|h| Signature::from_hex(h))
+                        .collect();
+                    self.insert_story(gk.to_owned(), skey, rec, sigs);
                 }
             }
             _ => return Err(bad()),
@@ -927,7 +716,7 @@ impl Store {
 mod tests {
     use super::*;
     use crate::engine::Engine;
-    use crate::event::{decode, EventFields};
+    use crate::event::{decode, Event, EventFields};
     use crate::matcher::Scratch;
     use std::path::PathBuf;
 
@@ -972,7 +761,7 @@ mod tests {
         for e in evs {
             let ev = event(e);
             let staged = eng.stage(&ev, &mut scratch, None);
-            for a in eng.settle(&ev, staged, None, store, changes) {
+            for a in eng.settle(staged, None, store, changes) {
                 let mut line = format!("{} {}", e.0, a.rule.id);
                 if let Some(s) = &a.story {
                     line += &format!(" story={}", s.id);
@@ -1071,7 +860,7 @@ mod tests {
                 "published_at": "2026-07-01T00:00:00Z"});
             let ev = decode(j.to_string().as_bytes(), &eng.fields).unwrap();
             let staged = eng.stage(&ev, &mut scratch, None);
-            for a in eng.settle(&ev, staged, None, &mut store, &mut Vec::new()) {
+            for a in eng.settle(staged, None, &mut store, &mut Vec::new()) {
                 fired.push(format!("{} {}", id, a.story.unwrap().id));
             }
         }
@@ -1195,13 +984,13 @@ mod tests {
         let eng = engine(ALL);
         let s = stream();
         let all = evs(&s);
-        let baseline = run_on(&eng, &mut Store::new("w1"), &all, &mut Vec::new());
+        let baseline = run_on(&eng, &mut Store::new(), &all, &mut Vec::new());
         assert!(baseline.len() > 10, "{baseline:?}");
         for cut in [1, 7, 23, 40, 59] {
-            let mut a = Store::new("w1");
+            let mut a = Store::new();
             let mut log = Vec::new();
             let mut got = run_on(&eng, &mut a, &all[..cut], &mut log);
-            let mut b = Store::new("w2");
+            let mut b = Store::new();
             for c in &log {
                 b.load(&c.key, c.value.as_deref()).unwrap();
             }
@@ -1217,11 +1006,11 @@ mod tests {
         let eng = engine(ALL);
         let s = stream();
         let all = evs(&s);
-        let baseline = run_on(&eng, &mut Store::new("w1"), &all, &mut Vec::new());
+        let baseline = run_on(&eng, &mut Store::new(), &all, &mut Vec::new());
         for (crash, committed) in [(30, 20), (45, 44), (10, 0)] {
             let mut log = Vec::new();
-            let mut got = run_on(&eng, &mut Store::new("w1"), &all[..crash], &mut log);
-            let mut restored = Store::new("w2");
+            let mut got = run_on(&eng, &mut Store::new(), &all[..crash], &mut log);
+            let mut restored = Store::new();
             for c in &log {
                 restored.load(&c.key, c.value.as_deref()).unwrap();
             }
@@ -1267,20 +1056,130 @@ mod tests {
         );
     }
 
+    /// The daemon's two stages: match records routed by [`partition_of`]
+    /// to one store per partition, each decided in its own order, give the
+    /// alerts one store gives, whatever the partition count, and each
+    /// partition's changelog restores its store.
+    #[test]
+    fn partitioned_stores_decide_as_one() {
+        let eng = engine(ALL);
+        let s = stream();
+        let all = evs(&s);
+        let baseline = run_on(&eng, &mut Store::new(), &all, &mut Vec::new());
+        for n in [1u32, 2, 3, 6] {
+            let mut stores: Vec<Store> = (0..n).map(|_| Store::new()).collect();
+            let mut logs: Vec<Vec<Change>> = (0..n).map(|_| Vec::new()).collect();
+            let mut scratch = Scratch::new();
+            let mut got = Vec::new();
+            let mut restored_got = Vec::new();
+            for (i, e) in all.iter().enumerate() {
+                let ev = event(e);
+                for slot in eng.stage(&ev, &mut scratch, None).slots {
+                    let crate::engine::Slot::Stateful(rec) = slot else {
+                        continue;
+                    };
+                    let p = partition_of(&rec.rule, &rec.group, n) as usize;
+                    if i == 30 {
+                        // Halfway, every partition moves: restored from its log.
+                        let mut fresh = Store::new();
+                        for c in &logs[p] {
+                            fresh.load(&c.key, c.value.as_deref()).unwrap();
+                        }
+                        stores[p] = fresh;
+                    }
+                    let (_, a) = eng.decide(*rec, &mut stores[p], &mut logs[p]);
+                    if let Some(a) = a {
+                        if i >= 30 {
+                            restored_got.push(a.alert_id.clone());
+                        }
+                        got.push(a.alert_id);
+                    }
+                }
+            }
+            let mut single = Vec::new();
+            let mut one = Store::new();
+            for e in &all {
+                let ev = event(e);
+                for slot in eng.stage(&ev, &mut Scratch::new(), None).slots {
+                    if let crate::engine::Slot::Stateful(rec) = slot {
+                        if let (_, Some(a)) = eng.decide(*rec, &mut one, &mut Vec::new()) {
+                            single.push(a.alert_id);
+                        }
+                    }
+                }
+            }
+            got.sort();
+            single.sort();
+            assert_eq!(got, single, "{n} partitions");
+            assert!(!restored_got.is_empty());
+        }
+        assert!(baseline.len() > 10);
+    }
+
+    /// One event can evict a group (its window passed) and create it again;
+    /// the changelog then holds the tombstone before the new record, so a
+    /// restore keeps the new state.
+    #[test]
+    fn a_group_evicted_and_recreated_by_one_event_keeps_its_new_state() {
+        let eng = engine("rules:\n- {id: th, title: t, query: Lavrov, alert: {mode: threshold, count: 2, window: 1h}}\n");
+        let day = 24 * 60;
+        let evs: Vec<Ev<'_>> = vec![
+            ("a1", 0, "s1", BODY_B),
+            ("a2", 10 * day, "s2", BODY_B), // evicts the group of a1, creates it anew
+        ];
+        let mut store = Store::new();
+        let mut log = Vec::new();
+        run_on(&eng, &mut store, &evs, &mut log);
+        let gkey = log.last().map(|c| c.key.clone()).unwrap();
+        let deleted_then_written: Vec<bool> = log
+            .iter()
+            .filter(|c| c.key == gkey)
+            .map(|c| c.value.is_some())
+            .collect();
+        assert_eq!(deleted_then_written, [true, false, true], "{log:?}");
+        let mut restored = Store::new();
+        for c in &log {
+            restored.load(&c.key, c.value.as_deref()).unwrap();
+        }
+        // The next copy within the hour completes the threshold in both.
+        let next = [("a3", 10 * day + 5, "s3", BODY_B)];
+        let a = run_on(&eng, &mut store, &next, &mut Vec::new());
+        let b = run_on(&eng, &mut restored, &next, &mut Vec::new());
+        assert_eq!(a, ["a3 th count=2 sources=s2,s3"]);
+        assert_eq!(a, b);
+    }
+
     #[test]
     fn bad_changelog_records_are_errors_not_panics() {
-        let mut s = Store::new("w");
+        let mut s = Store::new();
         for (k, v) in [
             ("nonsense", Some("{}")),
-            ("g\u{1f}r", Some("{}")),
-            ("g\u{1f}r\u{1f}{}", Some("not json")),
-            ("s\u{1f}r\u{1f}{}\u{1f}zz", Some("{}")),
-            ("x\u{1f}r\u{1f}{}", None),
+            ("2\u{1f}g\u{1f}r", Some("{}")),
+            ("2\u{1f}g\u{1f}r\u{1f}fp\u{1f}{}", Some("not json")),
+            ("2\u{1f}s\u{1f}r\u{1f}fp\u{1f}{}\u{1f}zz", Some("{}")),
+            ("2\u{1f}x\u{1f}r\u{1f}fp\u{1f}{}", None),
+            ("3\u{1f}g\u{1f}r\u{1f}fp\u{1f}{}", None),
         ] {
-            assert!(s.load(k, v).is_err(), "{k}");
+            assert!(
+                matches!(
+                    s.load(k, v),
+                    Err(StateError::BadKey(_) | StateError::BadValue { .. })
+                ),
+                "{k}"
+            );
+        }
+        // The format before partitioned state is recognised, to be skipped.
+        for k in ["g\u{1f}r\u{1f}{}", "s\u{1f}r\u{1f}{}\u{1f}00000000000000ff"] {
+            assert!(
+                matches!(s.load(k, Some("{}")), Err(StateError::OldFormat)),
+                "{k}"
+            );
         }
         // A tombstone for something unknown is fine.
-        s.load("s\u{1f}r\u{1f}{}\u{1f}00000000000000ff", None)
-            .unwrap();
+        s.load(
+            "2\u{1f}s\u{1f}r\u{1f}fp\u{1f}{}\u{1f}00000000000000ff",
+            None,
+        )
+        .unwrap();
     }
 }

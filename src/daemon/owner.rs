@@ -1,0 +1,453 @@
+//! Stage two: each state partition's owner decides its stateful rules.
+//!
+//! Stage one (the input consumer, `pipeline.rs`) turns every match of a
+//! stateful rule into a match record on `<group_id>-matches`, in the
+//! partition its (rule, group) key hashes to. This loop consumes that topic
+//! as a consumer group of its own, `<group_id>-state`, so every partition,
+//! and with it every (rule, group), has exactly one owner at a time, as in
+//! Kafka Streams after a repartition:
+//!
+//! * **Assign.** Before any record of a newly assigned partition is decided,
+//!   the changelog partition of the same number is read into a fresh
+//!   [`Store`] (restore). `/readyz` answers 503 with the progress until the
+//!   first assignment is restored; the heartbeat keeps beating meanwhile.
+//! * **Decide.** Records are decided in partition order; the alerts and the
+//!   state changes of one record are produced together (changes to the
+//!   changelog partition of the same number), and the record's offset is
+//!   stored only when all of them are acknowledged.
+//! * **Revoke.** The producer is flushed inside the revoke callback, so the
+//!   changelog holds every change made here before the partition's next
+//!   owner restores it; then the partition's store is dropped and its
+//!   in-flight records are forgotten (their offsets are never stored: the
+//!   next owner decides them again, idempotently, under the same ids).
+//!
+//! Architecture invariant: a rebalance is applied before any message polled
+//! after it is tracked (`take_rebalances` runs right after every poll), so
+//! an offset is never stored past a record that was not acknowledged.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::Message;
+use rdkafka::producer::Producer as _;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use tokio_util::sync::CancellationToken;
+
+use super::changelog;
+use super::kafka::{self, client_error, log_with, Producer};
+use super::offsets::{OffsetTracker, Ticket};
+use super::publish::Publisher;
+use super::ratelimit::LogLimiter;
+use super::records::Record;
+use super::topics::InternalTopics;
+use super::{DaemonError, Shared, HEARTBEAT_EVERY};
+use crate::metrics::{KafkaClient, StateKind, Suppression};
+use newswatch_core::state::{Change, MatchRecord, Store};
+
+/// Match records between the consumer and their acknowledgement, at most.
+const MAX_IN_FLIGHT: usize = 1000;
+/// How long a revocation waits for this owner's records to be acknowledged.
+const REVOKE_FLUSH: Duration = Duration::from_secs(10);
+/// Consumer errors and the state cap are logged at most this often.
+const LOG_EVERY: Duration = Duration::from_secs(60);
+
+enum RebalanceEvent {
+    Revoked(Vec<i32>),
+    Assigned(Vec<i32>),
+}
+
+/// librdkafka callbacks of the stage-two consumer. They run inside
+/// `recv()`, so they only record (and flush on revoke); the loop acts.
+pub struct OwnerCtx {
+    shared: Arc<Shared>,
+    producer: Producer,
+    rebalances: Mutex<Vec<RebalanceEvent>>,
+}
+
+fn partitions(tpl: &TopicPartitionList) -> Vec<i32> {
+    tpl.elements().iter().map(|e| e.partition()).collect()
+}
+
+impl ClientContext for OwnerCtx {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, msg: &str) {
+        log_with(level, fac, msg);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        client_error(&self.shared, KafkaClient::State, error, reason);
+    }
+}
+
+impl ConsumerContext for OwnerCtx {
+    fn pre_rebalance(&self, _: &BaseConsumer<Self>, r: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = r {
+            let parts = partitions(tpl);
+            tracing::info!(partitions = ?parts, "state partitions revoked");
+            // The next owner restores from the changelog: everything this
+            // owner wrote must be there first.
+            if let Err(e) = self.producer.flush(REVOKE_FLUSH) {
+                tracing::warn!(error = %e, "records not all acknowledged before the revocation; the next owner may decide some matches again");
+            }
+            self.push(RebalanceEvent::Revoked(parts));
+        }
+    }
+
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, r: &Rebalance<'_>) {
+        match r {
+            Rebalance::Assign(tpl) => {
+                let parts = partitions(tpl);
+                tracing::info!(partitions = ?parts, "state partitions assigned");
+                self.push(RebalanceEvent::Assigned(parts));
+            }
+            Rebalance::Revoke(_) => {}
+            Rebalance::Error(e) => {
+                self.shared.metrics.kafka_client_error(KafkaClient::State);
+                tracing::warn!(error = %e, "state consumer rebalance error");
+            }
+        }
+    }
+}
+
+impl OwnerCtx {
+    fn push(&self, ev: RebalanceEvent) {
+        if let Ok(mut v) = self.rebalances.lock() {
+            v.push(ev);
+        }
+    }
+
+    fn take_rebalances(&self) -> Vec<RebalanceEvent> {
+        self.rebalances
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default()
+    }
+}
+
+/// The stage-two loop's state.
+struct Owner {
+    shared: Arc<Shared>,
+    topics: InternalTopics,
+    /// One store per owned partition, restored from its changelog partition.
+    stores: HashMap<i32, Store>,
+    /// Offsets of match records in flight, per partition generation.
+    tracker: OffsetTracker,
+    /// Scratch for one decision's changes.
+    changes: Vec<Change>,
+    /// The first assignment has been restored (readiness).
+    restored_once: bool,
+    cap_log: LogLimiter,
+}
+
+/// Stage two's consumer (not subscribed yet). `producer` is flushed when
+/// partitions are revoked.
+pub fn consumer(shared: &Arc<Shared>, producer: Producer) -> Result<StateConsumer, KafkaError> {
+    let ctx = OwnerCtx {
+        shared: shared.clone(),
+        producer,
+        rebalances: Mutex::new(Vec::new()),
+    };
+    kafka::state_consumer_config(&shared.config.kafka).create_with_context(ctx)
+}
+
+/// Stage two's consumer, with its callbacks.
+pub type StateConsumer = StreamConsumer<OwnerCtx>;
+
+/// Run stage two until `shutdown`; returns after its drain and commit.
+pub async fn run(
+    shared: Arc<Shared>,
+    consumer: StateConsumer,
+    producer: Producer,
+    shutdown: CancellationToken,
+) -> Result<(), DaemonError> {
+    let k = &shared.config.kafka;
+    let topics = shared.topics.clone();
+    consumer.subscribe(&[topics.matches.as_str()])?;
+    tracing::info!(topic = %topics.matches, group = %kafka::state_group_id(&k.group_id), "deciding stateful rules");
+    let abort = CancellationToken::new();
+    let publisher = Publisher::new(producer, shared.clone(), abort.clone());
+    let mut owner = Owner {
+        shared: shared.clone(),
+        topics,
+        stores: HashMap::new(),
+        tracker: OffsetTracker::new(),
+        changes: Vec::new(),
+        restored_once: false,
+        cap_log: LogLimiter::new(LOG_EVERY),
+    };
+    let timeout = k.shutdown_timeout;
+    let mut acks: FuturesUnordered<BoxFuture<'static, (Ticket, bool)>> = FuturesUnordered::new();
+    let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut draining = false;
+    let mut stop_by: Option<Instant> = None;
+    let deadline = tokio::time::sleep(Duration::from_secs(365 * 24 * 3600));
+    tokio::pin!(deadline);
+    let mut recv_log = LogLimiter::new(Duration::from_secs(10));
+
+    loop {
+        if !draining && !owner.apply_rebalances(&consumer, &shutdown).await? {
+            break;
+        }
+        let room = acks.len() < MAX_IN_FLIGHT;
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled(), if !draining => {
+                draining = true;
+                stop_by = Some(Instant::now() + timeout.mul_f64(0.95));
+                deadline.as_mut().reset(tokio::time::Instant::now() + timeout.mul_f64(0.8));
+                tracing::info!(in_flight = acks.len(), "state owner: draining");
+            }
+            _ = &mut deadline, if draining => {
+                tracing::warn!(in_flight = acks.len(), "shutdown timeout: abandoning undecided match records (they will be redelivered)");
+                abort.cancel();
+                break;
+            }
+            Some((ticket, ok)) = acks.next() => {
+                if ok {
+                    owner.finished(&consumer, &ticket);
+                }
+            }
+            msg = consumer.recv(), if !draining && room => match msg {
+                Ok(m) => {
+                    let (p, offset) = (m.partition(), m.offset());
+                    let payload = m.payload().map(<[u8]>::to_vec).unwrap_or_default();
+                    drop(m);
+                    // Rebalances polled together with this message come first.
+                    if !owner.apply_rebalances(&consumer, &shutdown).await? {
+                        break;
+                    }
+                    let Some((ticket, records)) = owner.decide(p, offset, &payload) else {
+                        continue;
+                    };
+                    let enqueued = publisher.enqueue_all(records).await;
+                    let publisher = publisher.clone();
+                    acks.push(
+                        async move { (ticket, publisher.acknowledge(enqueued).await) }.boxed(),
+                    );
+                }
+                Err(e) => {
+                    shared.metrics.kafka_client_error(KafkaClient::State);
+                    if let Some(held_back) = recv_log.allow() {
+                        tracing::warn!(error = %e, held_back, "state consumer error");
+                    }
+                    tokio::select! {
+                        _ = shutdown.cancelled() => {}
+                        _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                    }
+                }
+            },
+            _ = tick.tick() => shared.health.beat(),
+        }
+        if draining && acks.is_empty() {
+            break;
+        }
+    }
+    drop(acks);
+    close(consumer, stop_by, timeout).await;
+    Ok(())
+}
+
+/// Commit what was stored and leave the group, bounded by the shutdown
+/// budget (the calls themselves have no timeout; a dead broker would hold
+/// them forever, so they run on a thread of their own).
+async fn close(consumer: StreamConsumer<OwnerCtx>, stop_by: Option<Instant>, budget: Duration) {
+    let left = stop_by.map_or(budget, |t| t.saturating_duration_since(Instant::now()));
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    let closing = std::thread::Builder::new()
+        .name("newswatch-state-close".into())
+        .spawn(move || {
+            match consumer.commit_consumer_state(CommitMode::Sync) {
+                Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+                Err(e) => tracing::warn!(error = %e, "state owner: final commit failed; match records will be decided again"),
+            }
+            drop(consumer);
+            let _ = done_tx.send(());
+        });
+    if closing.is_ok() && tokio::time::timeout(left, done_rx).await.is_err() {
+        tracing::warn!("shutdown timeout: the state owner's final commit did not complete");
+    }
+}
+
+impl Owner {
+    /// Apply the rebalances polled so far: revocations drop state and
+    /// in-flight records, assignments restore. `Ok(false)` when shut down
+    /// during a restore.
+    async fn apply_rebalances(
+        &mut self,
+        consumer: &StreamConsumer<OwnerCtx>,
+        shutdown: &CancellationToken,
+    ) -> Result<bool, DaemonError> {
+        for ev in consumer.context().take_rebalances() {
+            match ev {
+                RebalanceEvent::Revoked(parts) => {
+                    for p in parts {
+                        self.tracker.revoke(&self.topics.matches, p);
+                        self.stores.remove(&p);
+                    }
+                    self.account();
+                }
+                RebalanceEvent::Assigned(parts) => {
+                    let new: Vec<i32> = parts
+                        .into_iter()
+                        .filter(|p| !self.stores.contains_key(p))
+                        .collect();
+                    if !self.restore(new, shutdown).await? {
+                        return Ok(false);
+                    }
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Restore these partitions' stores from the changelog (off the reactor,
+    /// the heartbeat beating meanwhile).
+    async fn restore(
+        &mut self,
+        parts: Vec<i32>,
+        shutdown: &CancellationToken,
+    ) -> Result<bool, DaemonError> {
+        let health_progress =
+            |done: usize, total: usize| format!("restoring state: {done} of {total} partitions");
+        if !self.restored_once {
+            self.shared
+                .health
+                .set_state_progress(Some(health_progress(0, parts.len())));
+        }
+        let job = {
+            let (k, topic, metrics) = (
+                self.shared.config.kafka.clone(),
+                self.topics.changelog.clone(),
+                self.shared.metrics.clone(),
+            );
+            let stop = shutdown.child_token();
+            let parts = parts.clone();
+            tokio::task::spawn_blocking(move || {
+                changelog::restore(&k, &topic, &parts, &metrics, &stop)
+            })
+        };
+        tokio::pin!(job);
+        let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
+        let restored = loop {
+            tokio::select! {
+                r = &mut job => break r,
+                _ = tick.tick() => self.shared.health.beat(),
+            }
+        };
+        match restored {
+            Ok(Ok(Some(stores))) => {
+                self.stores.extend(stores);
+                self.restored_once = true;
+                self.shared.health.set_state_progress(None);
+                self.account();
+                Ok(true)
+            }
+            Ok(Ok(None)) => Ok(false),
+            // The client could not be created: a config error.
+            Ok(Err(e)) => Err(e.into()),
+            // A panic in the restore thread: stop (non-zero exit) rather
+            // than decide on missing state.
+            Err(e) => Err(DaemonError::Restore(e.to_string())),
+        }
+    }
+
+    /// Decide one match record: its ticket and the records to publish, or
+    /// `None` when the record is not tracked (a partition not owned).
+    fn decide(&mut self, p: i32, offset: i64, payload: &[u8]) -> Option<(Ticket, Vec<Record>)> {
+        let store = self.stores.get_mut(&p)?;
+        let ticket = self.tracker.start(&self.topics.matches, p, offset);
+        let rec = match MatchRecord::from_json(payload) {
+            Ok(r) => r,
+            Err(e) => {
+                // Not a record this version wrote: skipped, never fatal.
+                self.shared.metrics.state_record_invalid();
+                tracing::warn!(partition = p, offset, error = %e, "match record skipped");
+                return Some((ticket, Vec::new()));
+            }
+        };
+        let engine = self.shared.rules.current();
+        let rule_id = rec.rule.clone();
+        self.changes.clear();
+        let (d, alert) = engine.decide(rec, store, &mut self.changes);
+        if d.throttled {
+            self.shared
+                .metrics
+                .alert_suppressed_by(&rule_id, Suppression::Throttle);
+        }
+        let mut out = Vec::with_capacity(self.changes.len() + 1);
+        if let Some(a) = alert {
+            let topic = engine
+                .rules
+                .rules
+                .iter()
+                .find(|r| r.id == rule_id)
+                .and_then(|r| r.topic.as_ref());
+            out.push(Record::alert(
+                &a,
+                topic,
+                &self.shared.config.kafka.alert_topic,
+            ));
+        }
+        for c in self.changes.drain(..) {
+            out.push(Record::state_change(&self.topics.changelog, p, c));
+        }
+        self.account();
+        Some((ticket, out))
+    }
+
+    fn finished(&mut self, consumer: &StreamConsumer<OwnerCtx>, ticket: &Ticket) {
+        let Some(pos) = self.tracker.finish(ticket) else {
+            return;
+        };
+        let (topic, partition) = &ticket.tp;
+        let mut tpl = TopicPartitionList::new();
+        if tpl
+            .add_partition_offset(topic, *partition, Offset::Offset(pos))
+            .is_ok()
+        {
+            if let Err(e) = consumer.store_offsets(&tpl) {
+                // Revoked meanwhile: the next owner decides it again.
+                tracing::debug!(partition, error = %e, "offset not stored");
+            }
+        }
+    }
+
+    /// State gauges, and the cap warning (rate-limited).
+    fn account(&mut self) {
+        let (mut stories, mut groups) = (0, 0);
+        let (mut ev_stories, mut ev_groups) = (0, 0);
+        for s in self.stores.values_mut() {
+            let (a, b) = s.sizes();
+            stories += a;
+            groups += b;
+            let ev = s.take_cap_evictions();
+            ev_stories += ev.stories;
+            ev_groups += ev.groups;
+        }
+        let m = &self.shared.metrics;
+        m.state_sizes(stories, groups);
+        if ev_stories + ev_groups > 0 {
+            m.state_evicted(StateKind::Story, ev_stories);
+            m.state_evicted(StateKind::Group, ev_groups);
+            if let Some(held_back) = self.cap_log.allow() {
+                tracing::warn!(
+                    stories,
+                    groups,
+                    evicted_stories = ev_stories,
+                    evicted_groups = ev_groups,
+                    held_back,
+                    "state cap reached: the oldest stories/groups are evicted before their window ends"
+                );
+            }
+        }
+    }
+}
