@@ -39,9 +39,11 @@ use rdkafka::consumer::{
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::Producer as _;
+use rdkafka::util::Timeout;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
+use super::backoff::Backoff;
 use super::changelog;
 use super::kafka::{self, client_error, log_with, Producer};
 use super::offsets::{OffsetTracker, Ticket};
@@ -50,13 +52,15 @@ use super::ratelimit::LogLimiter;
 use super::records::Record;
 use super::topics::InternalTopics;
 use super::{DaemonError, Shared, HEARTBEAT_EVERY};
-use crate::metrics::{KafkaClient, StateKind, Suppression};
-use newswatch_core::state::{Change, MatchRecord, Store};
+use crate::metrics::{KafkaClient, PublishError, RecordKind, StateKind, Suppression};
+use newswatch_core::state::{Change, MatchRecord};
 
 /// Match records between the consumer and their acknowledgement, at most.
 const MAX_IN_FLIGHT: usize = 1000;
 /// How long a revocation waits for this owner's records to be acknowledged.
 const REVOKE_FLUSH: Duration = Duration::from_secs(10);
+/// Retry delays while a fence record is not acknowledged.
+const FENCE_RETRY: Backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
 /// Consumer errors and the state cap are logged at most this often.
 const LOG_EVERY: Duration = Duration::from_secs(60);
 
@@ -136,8 +140,11 @@ impl OwnerCtx {
 struct Owner {
     shared: Arc<Shared>,
     topics: InternalTopics,
-    /// One store per owned partition, restored from its changelog partition.
-    stores: HashMap<i32, Store>,
+    /// One store per owned partition, restored from its changelog
+    /// partition, with the epoch this owner writes under.
+    stores: HashMap<i32, changelog::Partition>,
+    /// The shared producer, for the fence record of a new partition.
+    producer: Producer,
     /// Offsets of match records in flight, per partition generation.
     tracker: OffsetTracker,
     /// Scratch for one decision's changes.
@@ -173,11 +180,12 @@ pub async fn run(
     consumer.subscribe(&[topics.matches.as_str()])?;
     tracing::info!(topic = %topics.matches, group = %kafka::state_group_id(&k.group_id), "deciding stateful rules");
     let abort = CancellationToken::new();
-    let publisher = Publisher::new(producer, shared.clone(), abort.clone());
+    let publisher = Publisher::new(producer.clone(), shared.clone(), abort.clone());
     let mut owner = Owner {
         shared: shared.clone(),
         topics,
         stores: HashMap::new(),
+        producer: producer.clone(),
         tracker: OffsetTracker::new(),
         changes: Vec::new(),
         restored_once: false,
@@ -343,19 +351,83 @@ impl Owner {
                 _ = tick.tick() => self.shared.health.beat(),
             }
         };
-        match restored {
-            Ok(Ok(Some(stores))) => {
-                self.stores.extend(stores);
-                self.restored_once = true;
-                self.shared.health.set_state_progress(None);
-                self.account();
-                Ok(true)
-            }
-            Ok(Ok(None)) => Ok(false),
+        let parts = match restored {
+            Ok(Ok(Some(parts))) => parts,
+            Ok(Ok(None)) => return Ok(false),
             // The client could not be created: a config error.
-            Ok(Err(e)) => Err(e.into()),
+            Ok(Err(e)) => return Err(e.into()),
             // A panic in the restore thread: stop (non-zero exit) rather
             // than decide on missing state.
+            Err(e) => return Err(DaemonError::Restore(e.to_string())),
+        };
+        for (p, part) in parts {
+            let Some(part) = self.fence(p, part, shutdown).await? else {
+                return Ok(false);
+            };
+            self.stores.insert(p, part);
+        }
+        self.restored_once = true;
+        self.shared.health.set_state_progress(None);
+        self.account();
+        Ok(true)
+    }
+
+    /// Take partition `p` over: write a fence record with the next epoch,
+    /// then read what a previous owner wrote between the restore and the
+    /// fence. From the fence on, a previous owner's late writes (its
+    /// session expired but it had not noticed yet) are skipped by every
+    /// restore, so the changelog holds exactly what this owner decides on.
+    async fn fence(
+        &mut self,
+        p: i32,
+        mut part: changelog::Partition,
+        shutdown: &CancellationToken,
+    ) -> Result<Option<changelog::Partition>, DaemonError> {
+        let epoch = part.epoch + 1;
+        let fence = Record::fence(&self.topics.changelog, p, epoch);
+        let mut backoff = FENCE_RETRY;
+        let offset = loop {
+            let sent = tokio::select! {
+                _ = shutdown.cancelled() => return Ok(None),
+                r = self.producer.send(fence.future_record(), Timeout::Never) => r,
+            };
+            match sent {
+                Ok(delivery) => break delivery.offset,
+                Err((e, _)) => {
+                    self.shared
+                        .metrics
+                        .publish_failed(PublishError::Unacknowledged(
+                            RecordKind::State,
+                            e.rdkafka_error_code(),
+                        ));
+                    let delay = backoff.next();
+                    tracing::warn!(partition = p, error = %e, retry_in = ?delay, "cannot write the state partition's fence record, retrying");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return Ok(None),
+                        _ = tokio::time::sleep(delay) => {}
+                    }
+                }
+            }
+        };
+        let job = {
+            let (k, topic, metrics) = (
+                self.shared.config.kafka.clone(),
+                self.topics.changelog.clone(),
+                self.shared.metrics.clone(),
+            );
+            let stop = shutdown.child_token();
+            tokio::task::spawn_blocking(move || {
+                changelog::catch_up(&k, &topic, p, offset, &mut part, &metrics, &stop)
+                    .map(|done| done.then_some(part))
+            })
+        };
+        match job.await {
+            Ok(Ok(Some(mut part))) => {
+                part.epoch = epoch;
+                Ok(Some(part))
+            }
+            Ok(Ok(None)) => Ok(None),
+            Ok(Err(e)) => Err(e.into()),
             Err(e) => Err(DaemonError::Restore(e.to_string())),
         }
     }
@@ -363,7 +435,8 @@ impl Owner {
     /// Decide one match record: its ticket and the records to publish, or
     /// `None` when the record is not tracked (a partition not owned).
     fn decide(&mut self, p: i32, offset: i64, payload: &[u8]) -> Option<(Ticket, Vec<Record>)> {
-        let store = self.stores.get_mut(&p)?;
+        let part = self.stores.get_mut(&p)?;
+        let (store, epoch) = (&mut part.store, part.epoch);
         let ticket = self.tracker.start(&self.topics.matches, p, offset);
         let rec = match MatchRecord::from_json(payload) {
             Ok(r) => r,
@@ -398,7 +471,7 @@ impl Owner {
             ));
         }
         for c in self.changes.drain(..) {
-            out.push(Record::state_change(&self.topics.changelog, p, c));
+            out.push(Record::state_change(&self.topics.changelog, p, epoch, c));
         }
         self.account();
         Some((ticket, out))
@@ -425,7 +498,7 @@ impl Owner {
     fn account(&mut self) {
         let (mut stories, mut groups) = (0, 0);
         let (mut ev_stories, mut ev_groups) = (0, 0);
-        for s in self.stores.values_mut() {
+        for s in self.stores.values_mut().map(|part| &mut part.store) {
             let (a, b) = s.sizes();
             stories += a;
             groups += b;

@@ -17,6 +17,7 @@
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::FutureRecord;
 
+use super::changelog::{EPOCH_HEADER, FENCE_KEY};
 use crate::metrics::RecordKind;
 use newswatch_core::alert::Alert;
 use newswatch_core::event::DecodeError;
@@ -134,14 +135,28 @@ impl Record {
     }
 
     /// A change of stateful rules' state, on the changelog `topic`, in
-    /// the `partition` whose match records caused it.
-    pub fn state_change(topic: &str, partition: i32, change: Change) -> Record {
+    /// the `partition` whose match records caused it, by the owner of
+    /// `epoch` (a header: tombstones have no value to carry it).
+    pub fn state_change(topic: &str, partition: i32, epoch: u64, change: Change) -> Record {
         Record {
             topic: topic.to_owned(),
             partition: Some(partition),
             key: Some(change.key.into_bytes()),
             payload: change.value.map(String::into_bytes),
-            headers: Vec::new(),
+            headers: vec![(EPOCH_HEADER, epoch.to_string().into_bytes())],
+            kind: Kind::State,
+        }
+    }
+
+    /// The fence a new owner of `partition` writes to the changelog: from
+    /// here on, records of older epochs are a previous owner's late writes.
+    pub fn fence(topic: &str, partition: i32, epoch: u64) -> Record {
+        Record {
+            topic: topic.to_owned(),
+            partition: Some(partition),
+            key: Some(FENCE_KEY.as_bytes().to_vec()),
+            payload: Some(format!("{{\"epoch\":{epoch}}}").into_bytes()),
+            headers: vec![(EPOCH_HEADER, epoch.to_string().into_bytes())],
             kind: Kind::State,
         }
     }
@@ -321,6 +336,7 @@ mod tests {
                 Record::state_change(
                     "newswatch-state-changelog",
                     2,
+                    7,
                     Change {
                         key: "t|r|g".into(),
                         value: Some("{\"n\":2}".into()),
@@ -328,7 +344,7 @@ mod tests {
                 ),
                 "newswatch-state-changelog",
                 Some("t|r|g"),
-                &[],
+                &[("newswatch-epoch", "7")],
                 Some(b"{\"n\":2}"),
                 Kind::State,
             ),
@@ -337,6 +353,7 @@ mod tests {
                 Record::state_change(
                     "newswatch-state-changelog",
                     2,
+                    7,
                     Change {
                         key: "t|r|g".into(),
                         value: None,
@@ -344,7 +361,7 @@ mod tests {
                 ),
                 "newswatch-state-changelog",
                 Some("t|r|g"),
-                &[],
+                &[("newswatch-epoch", "7")],
                 None,
                 Kind::State,
             ),
@@ -386,6 +403,7 @@ mod tests {
         let tombstone = Record::state_change(
             "c",
             4,
+            1,
             Change {
                 key: "k".into(),
                 value: None,

@@ -505,6 +505,15 @@ const EXACT: Outcome = Outcome {
     threshold_twice: 0,
 };
 
+/// Instances in the multi-instance runs (`NW_STATEFUL_INSTANCES` to measure
+/// another count; the mid-stream move always uses three).
+fn instances() -> usize {
+    std::env::var("NW_STATEFUL_INSTANCES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3)
+}
+
 /// Stories in the multi-instance runs (`NW_STATEFUL_STORIES` for a bigger run).
 fn stories() -> usize {
     std::env::var("NW_STATEFUL_STORIES")
@@ -528,12 +537,12 @@ fn settle(tail: &mut Tail, stories: usize) -> Outcome {
 /// over the partitions at once: one alert per story, one threshold each.
 #[test]
 fn three_instances_decide_as_one() {
-    let n = stories();
-    let c = Cluster::new(3, 6);
+    let (n, k) = (stories(), instances());
+    let c = Cluster::new(k, 6);
     let mut tail = Tail::new(&c.fx.broker.addr(), &c.fx.alerts);
     c.produce(0..n, 6);
     let got = settle(&mut tail, n);
-    eprintln!("3 instances, {n} stories x {OUTLETS} copies: {got:?}");
+    eprintln!("{k} instances, {n} stories x {OUTLETS} copies: {got:?}");
     assert_eq!(got, EXACT);
 }
 
@@ -541,8 +550,8 @@ fn three_instances_decide_as_one() {
 /// redelivered copies of one alert are fine, a second alert id is not.
 #[test]
 fn three_instances_one_sigkilled_decide_as_one() {
-    let n = stories();
-    let mut c = Cluster::new(3, 6);
+    let (n, k) = (stories(), instances());
+    let mut c = Cluster::new(k, 6);
     let mut tail = Tail::new(&c.fx.broker.addr(), &c.fx.alerts);
     c.produce(0..n / 2, 6);
     // Kill one while the first half is being decided.
@@ -571,7 +580,15 @@ fn three_instances_one_sigkilled_decide_as_one() {
     });
     assert!(covered, "the group never covered every partition again");
     let got = settle(&mut tail, n);
-    eprintln!("3 instances, one SIGKILLed, {n} stories x {OUTLETS} copies: {got:?}");
+    eprintln!("{k} instances, one SIGKILLed, {n} stories x {OUTLETS} copies: {got:?}");
+    if std::env::var_os("NW_STATEFUL_VERBOSE").is_some() {
+        // Restore sizes and times, for the operator guide's numbers.
+        for d in &c.procs {
+            for l in d.log().lines().filter(|l| l.contains("state restored")) {
+                eprintln!("{l}");
+            }
+        }
+    }
     if got != EXACT {
         for (i, d) in c.procs.iter().enumerate() {
             eprintln!("----- instance {i} -----\n{}", d.log());
