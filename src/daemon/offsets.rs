@@ -85,6 +85,26 @@ impl OffsetTracker {
         p.stored = None;
     }
 
+    /// A message polled together with `revoked` (the revocations its poll
+    /// delivered): the revocations are applied first, then the message is
+    /// tracked. One poll can hold a revocation, an assignment and the first
+    /// message of the next generation; tracking that message before the
+    /// revocation would make it part of the old generation, the revocation
+    /// would then forget it, and a later offset of the new generation could
+    /// be stored past it before it was acknowledged.
+    pub fn admit(
+        &mut self,
+        revoked: impl IntoIterator<Item = TopicPartition>,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+    ) -> Ticket {
+        for (t, p) in revoked {
+            self.revoke(&t, p);
+        }
+        self.start(topic, partition, offset)
+    }
+
     /// Events still in flight, over all partitions.
     pub fn in_flight(&self) -> usize {
         self.parts.values().map(|p| p.in_flight.len()).sum()
@@ -127,6 +147,45 @@ mod tests {
         let b = t.start("t", 1, 7);
         assert_eq!(t.finish(&b), Some(8));
         assert_eq!(t.finish(&a), Some(6));
+    }
+
+    /// Revoke, assign and the first message of the new generation in one
+    /// poll. The new owner (here: us again) starts at the committed offset
+    /// 10, while event 10 of the old generation is still unacknowledged.
+    #[test]
+    fn a_revocation_polled_with_a_message_is_applied_first() {
+        let tp = || ("t".to_owned(), 0);
+        // Applied first (admit): the message belongs to the new generation.
+        let mut t = OffsetTracker::new();
+        let old = t.start("t", 0, 10);
+        let first = t.admit([tp()], "t", 0, 10);
+        let second = t.start("t", 0, 11);
+        assert_eq!(
+            t.finish(&second),
+            None,
+            "10 of the new generation is in flight"
+        );
+        assert_eq!(
+            t.finish(&old),
+            None,
+            "the old generation's result is ignored"
+        );
+        assert_eq!(t.finish(&first), Some(12));
+
+        // Applied after the message was tracked (the bug): the revocation
+        // forgets the new generation's first message, and its successor's
+        // offset is stored although event 10 was never acknowledged.
+        let mut t = OffsetTracker::new();
+        let _old = t.start("t", 0, 10);
+        let first = t.start("t", 0, 10);
+        t.revoke("t", 0);
+        let second = t.start("t", 0, 11);
+        assert_eq!(
+            t.finish(&second),
+            Some(12),
+            "stored past an unacknowledged event"
+        );
+        assert_eq!(t.finish(&first), None);
     }
 
     #[test]

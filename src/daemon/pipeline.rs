@@ -269,14 +269,13 @@ impl EventLoop {
                 return;
             }
         };
-        // A revocation polled together with this message comes first: an
-        // offset of the old generation must never be tracked as one of the
-        // new, or an offset could be stored past an event not acknowledged.
-        self.apply_revocations();
         self.shared.health.set_broker_down(false);
         self.shared.metrics.event_consumed(&m.topic);
+        // A revocation polled together with this message comes first
+        // (`OffsetTracker::admit`).
+        let revoked = self.consumer.context().take_revoked();
         let work = Work {
-            ticket: self.tracker.start(&m.topic, m.partition, m.offset),
+            ticket: self.tracker.admit(revoked, &m.topic, m.partition, m.offset),
             key: m.key,
             payload: m.payload,
             kafka_time: m.kafka_time,
