@@ -61,7 +61,14 @@ impl RulesHandle {
             });
         match loaded {
             Ok(rs) => {
-                let old = self.current().rules.version.clone();
+                let previous = self.current();
+                let old = previous.rules.version.clone();
+                for id in newswatch_core::state::redefined(&previous.rules, &rs) {
+                    tracing::info!(
+                        rule = %id,
+                        "rule's mode, window, throttle or group_by changed: its state starts fresh"
+                    );
+                }
                 let engine = Arc::new(Engine::new(rs, self.fields.clone()));
                 self.engine.store(engine.clone());
                 metrics.rules_reload(true);

@@ -27,7 +27,7 @@ use sha2::{Digest, Sha256};
 use super::story::Signature;
 use crate::alert::Alert;
 use crate::event::Event;
-use crate::rules::{AlertMode, Rule};
+use crate::rules::{AlertMode, Rule, RuleSet};
 
 /// The version written into every match record; a reader refuses others.
 pub const MATCH_RECORD_VERSION: u8 = 1;
@@ -141,6 +141,22 @@ pub fn state_fingerprint(rule: &Rule) -> String {
     let throttle = rule.throttle.map(|t| t.as_millis());
     let s = format!("{mode}|{throttle:?}|{:?}", rule.group_by);
     hex::encode(&Sha256::digest(s.as_bytes())[..4])
+}
+
+/// Rules in both sets whose state-relevant definition differs: a reload
+/// from `old` to `new` starts their state fresh (its keys carry the
+/// fingerprint), so the daemon says so.
+pub fn redefined<'a>(old: &RuleSet, new: &'a RuleSet) -> Vec<&'a str> {
+    new.rules
+        .iter()
+        .filter(|r| {
+            old.rules
+                .iter()
+                .find(|o| o.id == r.id)
+                .is_some_and(|o| state_fingerprint(o) != state_fingerprint(r))
+        })
+        .map(|r| r.id.as_str())
+        .collect()
 }
 
 /// The value of a field of the event, by name: `id`, `title`, `source`,
@@ -296,6 +312,35 @@ mod tests {
             key_of("r", &group(&[("b", "1"), ("a", "2")])),
             "r\u{1f}{\"a\":\"2\",\"b\":\"1\"}"
         );
+    }
+
+    #[test]
+    fn a_changed_mode_window_throttle_or_grouping_redefines_a_rule() {
+        let load = |rules: &str| {
+            crate::rules::load_strs(vec![(std::path::PathBuf::from("r.yaml"), rules.to_owned())])
+                .unwrap_or_else(|e| panic!("{e:?}"))
+        };
+        let base = "rules:\n- {id: a, title: t, query: x, alert: {mode: first_seen, window: 24h}}\n- {id: b, title: t, query: y, throttle: 1h}\n";
+        let old = load(base);
+        for (new, expected) in [
+            (base.to_owned(), vec![]),
+            (base.replace("query: x", "query: z"), vec![]),
+            (base.replace("window: 24h", "window: 12h"), vec!["a"]),
+            (
+                base.replace(
+                    "first_seen, window: 24h",
+                    "threshold, count: 2, window: 24h",
+                ),
+                vec!["a"],
+            ),
+            (base.replace("throttle: 1h", "throttle: 2h"), vec!["b"]),
+            (
+                base.replace("throttle: 1h", "throttle: 1h, group_by: [source]"),
+                vec!["b"],
+            ),
+        ] {
+            assert_eq!(redefined(&old, &load(&new)), expected, "{new}");
+        }
     }
 
     #[test]

@@ -31,7 +31,7 @@ mod records;
 pub mod story;
 
 pub use input::{
-    field_value, group_of, key_of, partition_of, state_fingerprint, Input, MatchRecord,
+    field_value, group_of, key_of, partition_of, redefined, state_fingerprint, Input, MatchRecord,
     RecordError, MATCH_RECORD_VERSION,
 };
 
