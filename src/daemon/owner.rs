@@ -52,7 +52,8 @@ use super::ratelimit::LogLimiter;
 use super::records::Record;
 use super::topics::InternalTopics;
 use super::{DaemonError, Shared, HEARTBEAT_EVERY};
-use crate::metrics::{KafkaClient, PublishError, RecordKind, StateKind, Suppression};
+use crate::config::KafkaConfig;
+use crate::metrics::{KafkaClient, Metrics, PublishError, RecordKind, StateKind, Suppression};
 use newswatch_core::state::{Change, MatchRecord};
 
 /// Match records between the consumer and their acknowledgement, at most.
@@ -331,26 +332,11 @@ impl Owner {
                 .health
                 .set_state_progress(Some(health_progress(0, parts.len())));
         }
-        let job = {
-            let (k, topic, metrics) = (
-                self.shared.config.kafka.clone(),
-                self.topics.changelog.clone(),
-                self.shared.metrics.clone(),
-            );
-            let stop = shutdown.child_token();
-            let parts = parts.clone();
-            tokio::task::spawn_blocking(move || {
-                changelog::restore(&k, &topic, &parts, &metrics, &stop)
+        let restored = self
+            .changelog_job(shutdown, move |k, topic, metrics, stop| {
+                changelog::restore(k, topic, &parts, metrics, stop)
             })
-        };
-        tokio::pin!(job);
-        let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
-        let restored = loop {
-            tokio::select! {
-                r = &mut job => break r,
-                _ = tick.tick() => self.shared.health.beat(),
-            }
-        };
+            .await;
         let parts = match restored {
             Ok(Ok(Some(parts))) => parts,
             Ok(Ok(None)) => return Ok(false),
@@ -409,19 +395,13 @@ impl Owner {
                 }
             }
         };
-        let job = {
-            let (k, topic, metrics) = (
-                self.shared.config.kafka.clone(),
-                self.topics.changelog.clone(),
-                self.shared.metrics.clone(),
-            );
-            let stop = shutdown.child_token();
-            tokio::task::spawn_blocking(move || {
-                changelog::catch_up(&k, &topic, p, offset, &mut part, &metrics, &stop)
+        let caught_up = self
+            .changelog_job(shutdown, move |k, topic, metrics, stop| {
+                changelog::catch_up(k, topic, p, offset, &mut part, metrics, stop)
                     .map(|done| done.then_some(part))
             })
-        };
-        match job.await {
+            .await;
+        match caught_up {
             Ok(Ok(Some(mut part))) => {
                 part.epoch = epoch;
                 Ok(Some(part))
@@ -429,6 +409,30 @@ impl Owner {
             Ok(Ok(None)) => Ok(None),
             Ok(Err(e)) => Err(e.into()),
             Err(e) => Err(DaemonError::Restore(e.to_string())),
+        }
+    }
+
+    /// Run a changelog read off the reactor, the heartbeat beating
+    /// meanwhile (a restore can take minutes); it stops with `shutdown`.
+    async fn changelog_job<T: Send + 'static>(
+        &self,
+        shutdown: &CancellationToken,
+        job: impl FnOnce(&KafkaConfig, &str, &Metrics, &CancellationToken) -> T + Send + 'static,
+    ) -> Result<T, tokio::task::JoinError> {
+        let (k, topic, metrics) = (
+            self.shared.config.kafka.clone(),
+            self.topics.changelog.clone(),
+            self.shared.metrics.clone(),
+        );
+        let stop = shutdown.child_token();
+        let handle = tokio::task::spawn_blocking(move || job(&k, &topic, &metrics, &stop));
+        tokio::pin!(handle);
+        let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
+        loop {
+            tokio::select! {
+                r = &mut handle => return r,
+                _ = tick.tick() => self.shared.health.beat(),
+            }
         }
     }
 

@@ -94,8 +94,14 @@ fn story_text(k: usize) -> String {
 
 /// Copy `c` of story `k`: an outlet's dateline and one edited word.
 fn event(k: usize, c: usize) -> Vec<u8> {
-    let body = story_text(k).replacen("began", ["began", "started", "opened", "began"][c], 1);
-    let minutes = (k * 7 + c * 3) as i64;
+    let word = ["began", "started", "opened", "began"][c];
+    outlet_copy(k, c, word, (k * 7 + c * 3) as i64)
+}
+
+/// Story `k` as outlet `c` reports it, `word` for "began", `minutes` after
+/// the stream's start.
+fn outlet_copy(k: usize, c: usize, word: &str, minutes: i64) -> Vec<u8> {
+    let body = story_text(k).replacen("began", word, 1);
     let t = chrono::DateTime::parse_from_rfc3339("2026-07-12T00:00:00Z").unwrap()
         + chrono::Duration::minutes(minutes);
     serde_json::json!({
@@ -372,20 +378,7 @@ const OUTLETS: usize = 5;
 /// each with its own dateline and one word changed.
 fn syndicated(k: usize, c: usize) -> Vec<u8> {
     let word = ["began", "started", "opened", "commenced", "kicked off"][c % 5];
-    let body = story_text(k).replacen("began", word, 1);
-    let t = chrono::DateTime::parse_from_rfc3339("2026-07-12T00:00:00Z").unwrap()
-        + chrono::Duration::minutes((k * 7 + c) as i64);
-    serde_json::json!({
-        "id": format!("s{k}-c{c}"),
-        "title": format!("Outlet {c} report"),
-        "body": format!("(outlet-{c}) {body}"),
-        "source": format!("outlet-{c}"),
-        "topic_ref": format!("t{k}"),
-        "lang": "en",
-        "published_at": t.to_rfc3339(),
-    })
-    .to_string()
-    .into_bytes()
+    outlet_copy(k, c, word, (k * 7 + c) as i64)
 }
 
 /// Instances of one group, each with its own HTTP port and directory.
