@@ -551,7 +551,10 @@ fn bounded_memory_under_backlog() {
     let mut max_rss = 0u64;
     let mut samples = 0;
     let mut done = 0.0;
-    while t.elapsed() < Duration::from_secs(150) {
+    // A deadline, not a speed target: on a busy 2-core machine (CI, a CPU
+    // hog per core) the backlog has taken over 150 s; the loop ends as
+    // soon as every alert is out.
+    while t.elapsed() < Duration::from_secs(480) {
         if let Some(rss) = daemon.rss_bytes() {
             max_rss = max_rss.max(rss);
             samples += 1;
