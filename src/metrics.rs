@@ -293,6 +293,7 @@ pub struct Metrics {
     state_entries: IntGaugeVec,
     state_evictions: IntCounterVec,
     state_records_invalid: IntCounter,
+    event_time_adjusted: IntCounter,
     alertmanager_sent: IntCounter,
     alertmanager_dropped: IntCounterVec,
 }
@@ -401,6 +402,10 @@ impl Metrics {
             state_records_invalid: r.counter(
                 "newswatch_state_records_invalid_total",
                 "State changelog records that could not be read (skipped, logged).",
+            ),
+            event_time_adjusted: r.counter(
+                "newswatch_event_time_adjusted_total",
+                "Events whose published_at lay more than event.max_future past their Kafka timestamp (the timestamp was used).",
             ),
             // The optional Alertmanager output (not in SPEC §11's table):
             // every alert handed to it ends up sent or dropped, with a reason.
@@ -531,6 +536,11 @@ impl Metrics {
         self.state_evictions
             .with_label_values(&[kind.as_str()])
             .inc_by(n);
+    }
+
+    /// An event dated too far in the future was given its Kafka timestamp.
+    pub fn event_time_adjusted(&self) {
+        self.event_time_adjusted.inc();
     }
 
     pub fn state_record_invalid(&self) {

@@ -123,18 +123,21 @@ impl Drop for MatchPool {
     }
 }
 
-/// Decode and stage an event. A panic in the engine (a bug) makes the
-/// event a dead letter instead of taking the thread down.
+/// Decode and stage an event, its time clamped to `event.max_future` past
+/// the Kafka timestamp (`true` when it was). A panic in the engine (a bug)
+/// makes the event a dead letter instead of taking the thread down.
 fn decode_and_stage(
     engine: &Engine,
     scratch: &mut Scratch,
     payload: &[u8],
     kafka_time: Option<DateTime<Utc>>,
-) -> Result<(Staged, Event), DecodeError> {
+) -> Result<(Staged, Event, bool), DecodeError> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        engine
-            .decode(payload)
-            .map(|ev| (engine.stage(&ev, scratch, kafka_time), ev))
+        engine.decode(payload).map(|mut ev| {
+            let max_future = engine.fields.max_future();
+            let adjusted = newswatch_core::event::clamp_future(&mut ev, kafka_time, max_future);
+            (engine.stage(&ev, scratch, kafka_time), ev, adjusted)
+        })
     }))
     .unwrap_or_else(|_| {
         Err(DecodeError {
@@ -151,8 +154,11 @@ fn process(shared: &Shared, engine: &Arc<Engine>, scratch: &mut Scratch, work: W
     let start = Instant::now();
     let mut records = Vec::new();
     match decode_and_stage(engine, scratch, &work.payload, work.kafka_time) {
-        Ok((staged, ev)) => {
+        Ok((staged, ev, adjusted)) => {
             metrics.matched_in(start.elapsed());
+            if adjusted {
+                metrics.event_time_adjusted();
+            }
             if let Some(p) = ev.published_at {
                 metrics.event_delay((Utc::now() - p).num_milliseconds() as f64 / 1000.0);
             }

@@ -237,6 +237,7 @@ fn exported() -> Exported {
     m.state_sizes(2, 1);
     m.state_evicted(StateKind::Story, 1);
     m.state_record_invalid();
+    m.event_time_adjusted();
     m.alertmanager_sent(1);
     m.alertmanager_dropped(DropReason::QueueFull, 1);
     let text = m.render();
@@ -283,6 +284,7 @@ const NOT_ON_DASHBOARD: &[&str] = &[
     "newswatch_state_entries",
     "newswatch_state_evictions_total",
     "newswatch_state_records_invalid_total",
+    "newswatch_event_time_adjusted_total",
     "newswatch_alertmanager_alerts_sent_total",
     "newswatch_alertmanager_alerts_dropped_total",
 ];

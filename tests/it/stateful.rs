@@ -616,3 +616,66 @@ fn partitions_move_mid_stream_without_double_alerts() {
         }
     }
 }
+
+/// Events dated 2999 and 1970 decide only for themselves, in `run` and
+/// after a restart: the future one is clamped to its Kafka timestamp (and
+/// counted), and neither moves the state's clock, so no story alerts twice.
+#[test]
+fn outlier_dates_blind_nothing_through_a_restart() {
+    let fx = Fixture::new(RULES, 1, FAST_SESSION, "");
+    let mut tail = Tail::new(&fx.broker.addr(), &fx.alerts);
+    let mut d = fx.spawn(BIN);
+    d.wait_ready(Duration::from_secs(90));
+    let first: Vec<(usize, usize)> = (0..10).map(|k| (k, 0)).collect();
+    produce(&fx, &first, 1);
+    let odd = |id: &str, k: usize, when: &str| {
+        let mut v: serde_json::Value = serde_json::from_slice(&event(k, 0)).unwrap();
+        v["id"] = id.into();
+        v["published_at"] = when.into();
+        v.to_string().into_bytes()
+    };
+    let p = Producer::new(&fx.broker.addr());
+    p.send(
+        &fx.input,
+        Some(0),
+        None,
+        &odd("future", 100, "2999-01-01T00:00:00Z"),
+    );
+    p.send(
+        &fx.input,
+        Some(0),
+        None,
+        &odd("past", 101, "1970-01-01T00:00:00Z"),
+    );
+    p.flush();
+    let ok = wait_for(Duration::from_secs(90), || {
+        tail.poll(Duration::from_millis(200));
+        by_story(&tail, "story").len() >= 10
+            && d.metric("newswatch_event_time_adjusted_total") == Some(1.0)
+    });
+    assert!(
+        ok,
+        "stories {} adjusted {:?}",
+        by_story(&tail, "story").len(),
+        d.metric("newswatch_event_time_adjusted_total")
+    );
+    d.kill();
+    let mut d = fx.spawn(BIN);
+    d.wait_ready(Duration::from_secs(90));
+    let rest: Vec<(usize, usize)> = (0..10)
+        .flat_map(|k| (1..COPIES).map(move |c| (k, c)))
+        .collect();
+    produce(&fx, &rest, 1);
+    // Every copy is decided once its threshold (3 outlets) fired.
+    let ok = wait_for(Duration::from_secs(90), || {
+        tail.poll(Duration::from_millis(200));
+        (0..10).all(|k| by_story(&tail, "confirmed").contains_key(&format!("s{k}")))
+    });
+    assert!(ok, "thresholds {:?}", by_story(&tail, "confirmed").keys());
+    tail.poll(Duration::from_secs(2));
+    let stories = by_story(&tail, "story");
+    for k in 0..10 {
+        let ids = &stories[&format!("s{k}")];
+        assert_eq!(ids.len(), 1, "story s{k} alerted under {ids:?}");
+    }
+}

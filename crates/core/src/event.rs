@@ -82,6 +82,9 @@ pub struct EventFields {
     pub published_at: String,
     pub story_id: String,
     pub max_bytes: usize,
+    /// How far past its Kafka timestamp an event's `published_at` may be
+    /// (a duration like `1h`); later ones are replaced by the timestamp.
+    pub max_future: String,
 }
 
 impl Default for EventFields {
@@ -96,6 +99,7 @@ impl Default for EventFields {
             published_at: "/published_at".into(),
             story_id: String::new(),
             max_bytes: 1_048_576,
+            max_future: "1h".into(),
         }
     }
 }
@@ -133,8 +137,41 @@ impl EventFields {
         if self.max_bytes == 0 {
             return Err("event.max_bytes must be at least 1".into());
         }
+        humantime::parse_duration(&self.max_future).map_err(|e| {
+            format!(
+                "event.max_future: {:?} is not a duration like 1h or 30m: {e}",
+                self.max_future
+            )
+        })?;
         Ok(())
     }
+
+    /// `max_future` as a duration (validated by [`EventFields::validate`];
+    /// an invalid value counts as one hour).
+    pub fn max_future(&self) -> std::time::Duration {
+        humantime::parse_duration(&self.max_future).unwrap_or(std::time::Duration::from_secs(3600))
+    }
+}
+
+/// Replace a `published_at` that lies more than `max_future` past the
+/// message's Kafka timestamp by that timestamp (SPEC §3): a typo for 2999
+/// then decides with the time the event really arrived. `true` when it did.
+pub fn clamp_future(
+    ev: &mut Event,
+    kafka_time: Option<DateTime<Utc>>,
+    max_future: std::time::Duration,
+) -> bool {
+    let (Some(p), Some(k)) = (ev.published_at, kafka_time) else {
+        return false;
+    };
+    let limit = chrono::TimeDelta::from_std(max_future)
+        .ok()
+        .and_then(|d| k.checked_add_signed(d));
+    if limit.is_some_and(|l| p > l) {
+        ev.published_at = Some(k);
+        return true;
+    }
+    false
 }
 
 /// A decoded news event.
@@ -300,6 +337,54 @@ pub fn decode(bytes: &[u8], fields: &EventFields) -> Result<Event, DecodeError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn future_dates_are_clamped_to_the_kafka_timestamp() {
+        let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        let kafka = t("2026-07-12T09:00:00Z");
+        let hour = std::time::Duration::from_secs(3600);
+        // (published_at, kafka timestamp, expected published_at, clamped)
+        for (published, k, expected, clamped) in [
+            (
+                Some("2999-01-01T00:00:00Z"),
+                Some(kafka),
+                Some("2026-07-12T09:00:00Z"),
+                true,
+            ),
+            (
+                Some("2026-07-12T10:00:01Z"),
+                Some(kafka),
+                Some("2026-07-12T09:00:00Z"),
+                true,
+            ),
+            // Within the bound, and any past date, stay.
+            (
+                Some("2026-07-12T10:00:00Z"),
+                Some(kafka),
+                Some("2026-07-12T10:00:00Z"),
+                false,
+            ),
+            (
+                Some("1970-01-01T00:00:00Z"),
+                Some(kafka),
+                Some("1970-01-01T00:00:00Z"),
+                false,
+            ),
+            // replay has no Kafka timestamp: nothing to compare with.
+            (
+                Some("2999-01-01T00:00:00Z"),
+                None,
+                Some("2999-01-01T00:00:00Z"),
+                false,
+            ),
+            (None, Some(kafka), None, false),
+        ] {
+            let j = serde_json::json!({"id": "e", "body": "b", "published_at": published});
+            let mut ev = decode(j.to_string().as_bytes(), &EventFields::default()).unwrap();
+            assert_eq!(clamp_future(&mut ev, k, hour), clamped, "{published:?}");
+            assert_eq!(ev.published_at, expected.map(t), "{published:?}");
+        }
+    }
 
     fn check(input: &[u8], expected: Result<&str, Reason>) {
         let got = decode(input, &EventFields::default());

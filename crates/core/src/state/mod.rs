@@ -11,8 +11,12 @@
 //! A store holds the state of the keys of its partitions only: the daemon
 //! keeps one per owned partition; `replay` and `test` one for everything.
 //!
-//! * Time is event time only. The *watermark* is the latest event time seen;
-//!   state older than its window behind the watermark is evicted, so memory
+//! * Time is event time only. The store's *clock* is the median of the
+//!   last [`CLOCK_SAMPLES`] event times it saw (decided or restored), so one
+//!   event dated 2999 or 1970 moves it nowhere: an outlier affects only its
+//!   own decision, never evicts or blinds another story or group, at once
+//!   or after a restore, and archives with gaps of days still move it on.
+//!   State older than its window behind the clock is evicted, so memory
 //!   is bounded by the windows, and by [`MAX_STORIES`] / [`MAX_GROUPS`]
 //!   when the windows hold more (the oldest is evicted and counted).
 //! * Redelivery is idempotent. After a crash the events after the last
@@ -49,6 +53,9 @@ use records::{
 };
 use story::{LshIndex, Signature};
 
+/// Event times the clock is the median of: an outlier needs half of them
+/// to move it.
+pub const CLOCK_SAMPLES: usize = 63;
 /// Live stories held at most, over all rules and groups.
 pub const MAX_STORIES: usize = 200_000;
 /// Live groups (threshold and throttle state) held at most.
@@ -149,7 +156,10 @@ pub struct Store {
     story_expiry: BTreeSet<(i64, u64)>,
     lsh: HashMap<String, LshIndex<u64>>,
     exact: HashMap<(String, String), u64>,
-    watermark: i64,
+    /// The last event times seen, for the clock (a ring).
+    recent: std::collections::VecDeque<i64>,
+    /// The median of `recent` (`i64::MIN` before any event).
+    clock: i64,
     cap_evictions: CapEvictions,
     scratch: Vec<u64>,
 }
@@ -170,7 +180,8 @@ impl Store {
             story_expiry: BTreeSet::new(),
             lsh: HashMap::new(),
             exact: HashMap::new(),
-            watermark: i64::MIN,
+            recent: std::collections::VecDeque::with_capacity(CLOCK_SAMPLES),
+            clock: i64::MIN,
             cap_evictions: CapEvictions::default(),
             scratch: Vec::new(),
         }
@@ -188,8 +199,8 @@ impl Store {
 
     /// The latest event time seen (or restored).
     pub fn watermark(&self) -> Option<DateTime<Utc>> {
-        (self.watermark > i64::MIN)
-            .then(|| DateTime::from_timestamp_millis(self.watermark))
+        (self.clock > i64::MIN)
+            .then(|| DateTime::from_timestamp_millis(self.clock))
             .flatten()
     }
 
@@ -204,8 +215,8 @@ impl Store {
     ) -> Decision {
         // Without an event time (replay of an undated first event) the
         // latest time seen stands in.
-        let t = input.time.unwrap_or(self.watermark.max(0));
-        self.watermark = self.watermark.max(t);
+        let t = input.time.unwrap_or(self.clock.max(0));
+        self.tick(t);
         self.evict_expired(changes);
         let gk = group_key(&rule.id, &state_fingerprint(rule), group);
         let eid = input.event.as_str();
@@ -262,16 +273,13 @@ impl Store {
             (None, Some(k)) => Some(k.clone()),
             (None, None) => None,
         };
+        let live = |s: &StoryRecord| (t - s.last).abs() <= window || s.alerted == eid;
         let found = match (&exact, sig) {
             (Some(k), _) => self.exact.get(&(gk.to_owned(), k.clone())).copied(),
-            (None, Some(sig)) => self.most_similar(gk, sig, threshold),
+            (None, Some(sig)) => self.most_similar(gk, sig, threshold, live),
             (None, None) => None,
         };
-        let found = found.filter(|k| {
-            self.stories
-                .get(k)
-                .is_some_and(|s| (t - s.rec.last).abs() <= window || s.rec.alerted == eid)
-        });
+        let found = found.filter(|k| self.stories.get(k).is_some_and(|s| live(&s.rec)));
         if let Some(key) = found {
             let Some(s) = self.stories.get_mut(&key) else {
                 return Decision::default();
@@ -347,13 +355,22 @@ impl Store {
 
     /// The most similar live story at or above `threshold`; ties go to the
     /// oldest story, then the lowest key, so the choice is deterministic.
-    fn most_similar(&mut self, gk: &str, sig: &Signature, threshold: f64) -> Option<u64> {
+    /// Only stories that `live` accepts (within the window of the event)
+    /// compete: an older version of the story that fell out of the window
+    /// but is not evicted yet must not hide the current one.
+    fn most_similar(
+        &mut self,
+        gk: &str,
+        sig: &Signature,
+        threshold: f64,
+        live: impl Fn(&StoryRecord) -> bool,
+    ) -> Option<u64> {
         let idx = self.lsh.get(gk)?;
         // `candidates` clears the buffer first.
         idx.candidates(sig, &mut self.scratch);
         let mut best: Option<(f64, i64, u64)> = None;
         for &k in &self.scratch {
-            let Some(s) = self.stories.get(&k) else {
+            let Some(s) = self.stories.get(&k).filter(|s| live(&s.rec)) else {
                 continue;
             };
             let sim = s
@@ -398,6 +415,7 @@ impl Store {
         } else {
             None
         };
+        let clock = self.clock;
         let g = self.group_entry(gk, t);
         g.ttl = g.ttl.max(window);
         if let Some(f) = g.fired.iter().find(|f| f.e == eid) {
@@ -414,7 +432,10 @@ impl Store {
         // time, so disorder within a window changes nothing. (Not the whole
         // 24h grace: every hit kept is rewritten to the changelog with each
         // change of the group.)
-        let horizon = g.last.saturating_sub(window.saturating_mul(2));
+        // The group's latest time, but an outlier dated far past the clock
+        // does not make every later hit "too late" (it blinds nothing).
+        let latest = g.last.min(t.max(clock));
+        let horizon = latest.saturating_sub(window.saturating_mul(2));
         if g.hits.iter().any(|h| h.e == eid) || t <= horizon {
             // Counted already, or too late to count.
             return Decision::default();
@@ -645,9 +666,23 @@ impl Store {
         }
     }
 
-    /// Drop what fell out of its window behind the watermark.
+    /// An event time seen: the clock becomes the median of the recent ones.
+    fn tick(&mut self, t: i64) {
+        if self.recent.len() == CLOCK_SAMPLES {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(t);
+        let mut v: Vec<i64> = self.recent.iter().copied().collect();
+        // The lower median: with two samples, one of them an outlier, the
+        // clock stays with the earlier.
+        let mid = (v.len() - 1) / 2;
+        let (_, m, _) = v.select_nth_unstable(mid);
+        self.clock = *m;
+    }
+
+    /// Drop what fell out of its window behind the clock.
     fn evict_expired(&mut self, changes: &mut Vec<Change>) {
-        let now = self.watermark;
+        let now = self.clock;
         while let Some(&(exp, key)) = self.story_expiry.first() {
             if exp >= now {
                 break;
@@ -684,7 +719,7 @@ impl Store {
             ("g", None) => self.remove_group(rest, &mut discard),
             ("g", Some(v)) => {
                 let g: GroupRecord = parse(key, v)?;
-                self.watermark = self.watermark.max(g.last);
+                self.tick(g.last);
                 let expiry = g.expiry();
                 self.groups.insert(rest.to_owned(), g);
                 self.reindex_group(rest, expiry);
@@ -698,7 +733,7 @@ impl Store {
                 self.remove_story(skey, &mut discard);
                 if let Some(v) = value {
                     let mut rec: StoryRecord = parse(key, v)?;
-                    self.watermark = self.watermark.max(rec.last);
+                    self.tick(rec.last);
                     let sigs = std::mem::take(&mut rec.sigs)
                         .iter()
                         .filter_map(|h| Signature::from_hex(h))
@@ -1037,16 +1072,15 @@ mod tests {
         run_on(&eng, &mut store, &evs(&s), &mut Vec::new());
         let (stories, groups) = store.sizes();
         assert!(stories > 0 && groups > 0);
-        // Far later: everything but throttled groups with held-back alerts goes.
+        // Far later: everything but throttled groups with held-back alerts
+        // goes, once the clock (a median) has moved there.
         let mut changes = Vec::new();
-        run_on(
-            &eng,
-            &mut store,
-            &[("late", 100 * 24 * 60, "zz", "nothing relevant here at all")],
-            &mut changes,
-        );
-        let far = ("far", 200 * 24 * 60, "src0", BODY_B);
-        run_on(&eng, &mut store, &[far], &mut changes);
+        let ids: Vec<String> = (0..CLOCK_SAMPLES).map(|i| format!("far{i}")).collect();
+        let far: Vec<Ev<'_>> = ids
+            .iter()
+            .map(|id| (id.as_str(), 200 * 24 * 60, "src0", BODY_B))
+            .collect();
+        run_on(&eng, &mut store, &far, &mut changes);
         let (stories, groups) = store.sizes();
         assert!(stories <= 1, "{stories}");
         assert!(groups <= 4, "{groups}");
@@ -1121,11 +1155,16 @@ mod tests {
     /// restore keeps the new state.
     #[test]
     fn a_group_evicted_and_recreated_by_one_event_keeps_its_new_state() {
-        let eng = engine("rules:\n- {id: th, title: t, query: Lavrov, alert: {mode: threshold, count: 2, window: 1h}}\n");
+        let eng = engine("rules:\n- {id: th, title: t, query: Lavrov, group_by: [source], alert: {mode: threshold, count: 2, window: 1h}}\n");
         let day = 24 * 60;
         let evs: Vec<Ev<'_>> = vec![
             ("a1", 0, "s1", BODY_B),
-            ("a2", 10 * day, "s2", BODY_B), // evicts the group of a1, creates it anew
+            // Another group ten days later: the clock (the lower median of
+            // two times) does not move yet...
+            ("b1", 10 * day, "s2", BODY_B),
+            // ...with this third time it does: the group of a1 is evicted,
+            // and this event creates it anew.
+            ("a2", 10 * day, "s1", BODY_B),
         ];
         let mut store = Store::new();
         let mut log = Vec::new();
@@ -1142,11 +1181,77 @@ mod tests {
             restored.load(&c.key, c.value.as_deref()).unwrap();
         }
         // The next copy within the hour completes the threshold in both.
-        let next = [("a3", 10 * day + 5, "s3", BODY_B)];
+        let next = [("a3", 10 * day + 5, "s1", BODY_B)];
         let a = run_on(&eng, &mut store, &next, &mut Vec::new());
         let b = run_on(&eng, &mut restored, &next, &mut Vec::new());
-        assert_eq!(a, ["a3 th count=2 sources=s2,s3"]);
+        assert_eq!(a, ["a3 th count=2 sources=s1 group={\"source\":\"s1\"}"]);
         assert_eq!(a, b);
+    }
+
+    /// A story that fell out of its window but is not evicted yet (the
+    /// grace) must not hide the newer story of the same text.
+    #[test]
+    fn an_old_version_of_a_story_hides_nothing() {
+        let day = 24 * 60;
+        check(
+            FIRST_SEEN,
+            &[
+                ("a", 0, "s", BODY_A),
+                // Two days later: out of the 24h window, a new story.
+                ("b", 2 * day, "s", BODY_A),
+                // An hour after that: the new story, no alert.
+                ("c", 2 * day + 60, "s", BODY_A),
+            ],
+            &["a fs story=a", "b fs story=b"],
+        );
+    }
+
+    /// An event dated 2999 (or 1970) decides only for itself: the same
+    /// alerts as without it, in the stream and after a restore.
+    #[test]
+    fn an_outlier_date_evicts_and_blinds_nothing() {
+        let eng = engine(ALL);
+        let s = stream();
+        let all = evs(&s);
+        let without = run_on(&eng, &mut Store::new(), &all, &mut Vec::new());
+        for outlier in [1_000 * 365 * 24 * 60i64, -56 * 365 * 24 * 60] {
+            let mut with = all.clone();
+            with.insert(30, ("odd", outlier, "src1", BODY_A));
+            let mut log = Vec::new();
+            // Alerts by event and rule. (The outlier's own alert passes a
+            // throttle and carries the count held back before it, as any
+            // passing alert would: only `suppressed` numbers move.)
+            let who = |v: &[String]| -> Vec<String> {
+                v.iter()
+                    .filter(|l| !l.starts_with("odd "))
+                    .map(|l| l.split(" suppressed=").next().unwrap_or(l).to_owned())
+                    .collect()
+            };
+            let got = run_on(&eng, &mut Store::new(), &with, &mut log);
+            assert_eq!(who(&got), who(&without), "outlier at {outlier} min");
+            // After a restore from everything up to and including it.
+            let cut = 31;
+            let mut log = Vec::new();
+            run_on(&eng, &mut Store::new(), &with[..cut], &mut log);
+            let mut restored = Store::new();
+            for c in &log {
+                restored.load(&c.key, c.value.as_deref()).unwrap();
+            }
+            let rest = run_on(&eng, &mut restored, &with[cut..], &mut Vec::new());
+            let expected: Vec<String> = without
+                .iter()
+                .filter(|l| {
+                    let id: usize = l.split(' ').next().unwrap()[1..].parse().unwrap();
+                    id >= 30
+                })
+                .cloned()
+                .collect();
+            assert_eq!(
+                who(&rest),
+                who(&expected),
+                "restored after an outlier at {outlier} min"
+            );
+        }
     }
 
     #[test]
