@@ -1,6 +1,10 @@
-//! Phase 3: newswatch itself, in this process (`newswatch::run` on the
-//! session's runtime), so that its CPU shows in this process's clocks; it
-//! is watched through its own HTTP listener, as an operator would.
+//! Phase 3: newswatch itself, `--instances` daemons of one consumer group
+//! in this process (`newswatch::run` on the session's runtime, each with
+//! its own config file, HTTP port and metrics registry), so that their CPU
+//! shows in this process's clocks. They are watched through their HTTP
+//! listeners, as an operator would: a [`Daemon`] is the whole group, ready
+//! when every instance is, and its `/metrics` is the instances'
+//! expositions one after another, so that `metrics::sum` sums over them.
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
@@ -11,16 +15,25 @@ use tokio_util::sync::CancellationToken;
 
 use crate::setup::{Session, Topics};
 
-/// The counter that reaches N once N events are processed and their alerts
-/// acknowledged.
+/// The counter that reaches N once stage one has processed N events and
+/// their records are acknowledged: the alerts of stateless rules and the
+/// match records of stateful ones (whose alerts stage two publishes later).
 pub const PROCESSED: &str = "newswatch_event_processing_seconds_count";
 
-/// A running daemon.
-pub struct Daemon {
+/// Alerts acknowledged, by either stage.
+pub const PUBLISHED: &str = "newswatch_alerts_published_total";
+
+/// One running `newswatch::run`.
+struct Instance {
     /// Its HTTP listener, `127.0.0.1:PORT`.
-    pub http: String,
+    http: String,
     token: CancellationToken,
     handle: tokio::task::JoinHandle<Result<(), newswatch::DaemonError>>,
+}
+
+/// The running daemons of one group.
+pub struct Daemon {
+    instances: Vec<Instance>,
 }
 
 /// `key=value` of `--consumer-prop` / `--producer-prop`.
@@ -53,10 +66,10 @@ fn consumer_properties(s: &Session<'_>) -> Result<Vec<(String, String)>> {
     Ok(props)
 }
 
-impl Daemon {
-    /// Write a config for these topics and `group` (rules not watched) and
-    /// start the daemon on it.
-    pub fn start(s: &Session<'_>, topics: &Topics, group: &str) -> Result<Daemon> {
+impl Instance {
+    /// Write a config for these topics and `group` (rules not watched) to
+    /// `newswatch-{group}-{i}.toml` and start a daemon on it.
+    fn start(s: &Session<'_>, topics: &Topics, group: &str, i: u32) -> Result<Instance> {
         let http = format!("127.0.0.1:{}", free_port());
         let consumer = consumer_properties(s)?;
         let producer = s
@@ -84,46 +97,94 @@ impl Daemon {
             watch: false,
             extra: "",
         });
-        let path = s.base.join(format!("newswatch-{group}.toml"));
+        let path = s.base.join(format!("newswatch-{group}-{i}.toml"));
         std::fs::write(&path, text).with_context(|| path.display().to_string())?;
         let config = newswatch::Config::load(Some(&path)).map_err(|e| anyhow!("{e}"))?;
         let token = CancellationToken::new();
         let handle = s.rt.spawn(newswatch::run(config, token.clone()));
-        Ok(Daemon {
+        Ok(Instance {
             http,
             token,
             handle,
         })
     }
+}
 
-    /// `/metrics`, or `None` when the listener does not answer 200.
+impl Daemon {
+    /// Start `--instances` daemons of consumer group `group` on these topics.
+    pub fn start(s: &Session<'_>, topics: &Topics, group: &str) -> Result<Daemon> {
+        let mut d = Daemon {
+            instances: Vec::new(),
+        };
+        for i in 0..s.args.instances {
+            match Instance::start(s, topics, group, i) {
+                Ok(inst) => d.instances.push(inst),
+                Err(e) => {
+                    let _ = d.stop(s);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(d)
+    }
+
+    /// Every instance's `/metrics`, one after another, or `None` when one
+    /// does not answer 200.
     pub fn scrape(&self) -> Option<String> {
-        let (status, body) = http(&self.http, "GET", "/metrics");
-        (status == 200).then_some(body)
+        let mut all = String::new();
+        for inst in &self.instances {
+            let (status, body) = http(&inst.http, "GET", "/metrics");
+            if status != 200 {
+                return None;
+            }
+            all.push_str(&body);
+        }
+        Some(all)
     }
 
-    /// `/readyz` answers 200.
+    /// Every instance's `/readyz` answers 200.
     pub fn ready(&self) -> bool {
-        http(&self.http, "GET", "/readyz").0 == 200
+        self.instances
+            .iter()
+            .all(|inst| http(&inst.http, "GET", "/readyz").0 == 200)
     }
 
-    /// The daemon has returned (an error, or a stop).
+    /// Instances whose `/readyz` answers 200, for progress lines.
+    pub fn ready_count(&self) -> usize {
+        self.instances
+            .iter()
+            .filter(|inst| http(&inst.http, "GET", "/readyz").0 == 200)
+            .count()
+    }
+
+    /// An instance has returned (an error, or a stop).
     pub fn is_finished(&self) -> bool {
-        self.handle.is_finished()
+        self.instances.iter().any(|inst| inst.handle.is_finished())
     }
 
-    /// Cancel and wait for a clean exit.
+    /// Cancel all at once (stopping them one by one would rebalance the
+    /// rest each time), then wait for every clean exit.
     pub fn stop(self, s: &Session<'_>) -> Result<()> {
-        self.token.cancel();
-        s.rt.block_on(self.handle)?
-            .map_err(|e| anyhow!("daemon: {e}"))?;
-        Ok(())
+        for inst in &self.instances {
+            inst.token.cancel();
+        }
+        let mut first_err = None;
+        for (i, inst) in self.instances.into_iter().enumerate() {
+            let r =
+                s.rt.block_on(inst.handle)
+                    .map_err(anyhow::Error::from)
+                    .and_then(|r| r.map_err(|e| anyhow!("daemon {i}: {e}")));
+            if let Err(e) = r {
+                first_err.get_or_insert(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
     }
 
-    /// Poll `/metrics` until [`PROCESSED`] reaches `target` or `timeout`
-    /// passes; with `progress`, a line a second. Returns when the first
-    /// event was consumed, when the target was reached (none: not in
-    /// time), and the last exposition read.
+    /// Poll `/metrics` until [`PROCESSED`] (summed over the instances)
+    /// reaches `target` or `timeout` passes; with `progress`, a line a
+    /// second. Returns when the first event was consumed, when the target
+    /// was reached (none: not in time), and the last exposition read.
     pub fn wait_processed(
         &self,
         target: f64,
@@ -154,6 +215,26 @@ impl Daemon {
         }
         p
     }
+
+    /// Stage two has no "processed" counter of its own: wait until the
+    /// alerts published (summed over instances) have not changed for
+    /// `quiet`, or `timeout` passes. Returns the last count.
+    pub fn wait_published_settled(&self, quiet: Duration, timeout: Duration) -> f64 {
+        let deadline = Instant::now() + timeout;
+        let (mut last, mut since) = (f64::NAN, Instant::now());
+        while Instant::now() < deadline && !self.is_finished() {
+            if let Some(body) = self.scrape() {
+                let now = metrics::sum(&body, PUBLISHED);
+                if now != last {
+                    (last, since) = (now, Instant::now());
+                } else if since.elapsed() >= quiet {
+                    break;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        last
+    }
 }
 
 /// "  12.0s consumed 1234 processed 1200 alerts 5400".
@@ -163,7 +244,7 @@ fn progress_line(start: Instant, body: &str, consumed: f64, processed: f64) -> S
         s,
         "  {:5.1}s consumed {consumed:.0} processed {processed:.0} alerts {:.0}",
         start.elapsed().as_secs_f64(),
-        metrics::sum(body, "newswatch_alerts_published_total")
+        metrics::sum(body, PUBLISHED)
     );
     s
 }

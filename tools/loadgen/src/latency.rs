@@ -2,6 +2,12 @@
 //! consumer on the alert topic measures produce -> alert received, and one
 //! on the input topic produce -> consumable (the broker's share). The
 //! target: p99 produce -> alert at 50 ms or better.
+//!
+//! Alerts are told apart by rule: the broad rule's (`lg-broad`) are the
+//! measurement of its mode, one per event with `each` (stage one), one per
+//! story with `first_seen` (stage one, the match topic, stage two). Only
+//! alerts that arrive are timed; events that do not alert (a story seen
+//! before) are counted, not timed.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -18,7 +24,7 @@ use newswatch_testkit::metrics;
 use crate::daemon::{Daemon, PROCESSED};
 use crate::produce::{self, Steady};
 use crate::report;
-use crate::setup::{Session, Topics};
+use crate::setup::{Session, Topics, BROAD_RULE};
 
 /// What both probes share with the producer.
 #[derive(Clone)]
@@ -32,18 +38,28 @@ struct Clock {
     stop: Arc<AtomicBool>,
 }
 
+/// One record a probe timed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    /// The event's sequence number.
+    pub seq: usize,
+    /// From its send to the record's receipt.
+    pub ms: f64,
+    /// An alert of the broad rule.
+    pub broad: bool,
+}
+
 /// A consumer thread timing the events (or their alerts) it reads.
 struct Probe {
     /// Set once the consumer has partitions assigned.
     ready: Arc<AtomicBool>,
-    /// (seq, ms from send to receipt), per record read.
-    handle: JoinHandle<Vec<(usize, f64)>>,
+    handle: JoinHandle<Vec<Sample>>,
 }
 
 impl Probe {
     /// Read `topic` from its start; for every record whose JSON carries an
     /// id `lg-<run>-<seq>` (at `/event/id` for alerts, `/id` for events),
-    /// record the time since `sent[seq]`.
+    /// record the time since `sent[seq]` and whether it is a broad alert.
     fn start(s: &Session<'_>, topic: &str, alerts: bool, clock: Clock) -> Result<Probe> {
         let c: BaseConsumer = ClientConfig::new()
             .set("bootstrap.servers", &s.brokers)
@@ -64,12 +80,13 @@ impl Probe {
                 match c.poll(Duration::from_millis(50)) {
                     Some(Ok(m)) => {
                         let now = clock.base.elapsed().as_nanos() as u64;
-                        let seq = m.payload().and_then(|p| seq_of(p, pointer, &prefix));
-                        let sent = seq
-                            .and_then(|q| clock.sent.get(q))
+                        let id = m.payload().and_then(|p| id_of(p, pointer, &prefix));
+                        let sent = id
+                            .and_then(|(q, _)| clock.sent.get(q))
                             .map(|a| a.load(Ordering::Relaxed));
-                        if let (Some(seq), Some(t)) = (seq, sent.filter(|&t| t > 0)) {
-                            out.push((seq, now.saturating_sub(t) as f64 / 1e6));
+                        if let (Some((seq, broad)), Some(t)) = (id, sent.filter(|&t| t > 0)) {
+                            let ms = now.saturating_sub(t) as f64 / 1e6;
+                            out.push(Sample { seq, ms, broad });
                         }
                     }
                     Some(Err(e)) => eprintln!("probe {topic}: {e}"),
@@ -90,19 +107,23 @@ impl Probe {
         self.ready.load(Ordering::Relaxed)
     }
 
-    fn join(self) -> Result<Vec<(usize, f64)>> {
+    fn join(self) -> Result<Vec<Sample>> {
         self.handle.join().map_err(|_| anyhow!("probe panicked"))
     }
 }
 
-/// The sequence number in the id at `pointer` of a JSON payload.
-fn seq_of(payload: &[u8], pointer: &str, prefix: &str) -> Option<usize> {
+/// The sequence number in the id at `pointer` of a JSON payload, and
+/// whether the payload is an alert of the broad rule.
+fn id_of(payload: &[u8], pointer: &str, prefix: &str) -> Option<(usize, bool)> {
     let v: serde_json::Value = serde_json::from_slice(payload).ok()?;
-    v.pointer(pointer)?
+    let seq = v
+        .pointer(pointer)?
         .as_str()?
         .strip_prefix(prefix)?
         .parse()
-        .ok()
+        .ok()?;
+    let broad = v.pointer("/rule/id").and_then(|r| r.as_str()) == Some(BROAD_RULE);
+    Some((seq, broad))
 }
 
 /// What the latency measurement collected.
@@ -110,12 +131,16 @@ pub struct Measured {
     /// Events produced.
     pub n: usize,
     pub load: Load,
-    /// (seq, ms) per alert received, and per input record consumable.
-    pub alerts: Vec<(usize, f64)>,
-    pub inputs: Vec<(usize, f64)>,
+    /// One per alert received, and per input record consumable.
+    pub alerts: Vec<Sample>,
+    pub inputs: Vec<Sample>,
     /// `/metrics` after the load.
     pub after: String,
 }
+
+/// How long the daemons (every instance joined, its first state
+/// partitions restored) and the probes may take to be ready.
+const READY_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Daemon and probes up, the steady load, the report.
 pub fn run(s: &Session<'_>) -> Result<String> {
@@ -132,15 +157,21 @@ pub fn run(s: &Session<'_>) -> Result<String> {
     let on_input = Probe::start(s, &topics.input, false, clock.clone())?;
     let t = Instant::now();
     while !(d.ready() && on_alerts.ready() && on_input.ready()) {
-        if t.elapsed() > Duration::from_secs(60) {
+        if t.elapsed() > READY_TIMEOUT {
             clock.stop.store(true, Ordering::Relaxed);
+            eprintln!(
+                "latency: {} of {} instances ready",
+                d.ready_count(),
+                s.args.instances
+            );
             let _ = d.stop(s);
-            bail!("daemon or probes not ready after 60 s");
+            bail!("daemons or probes not ready after {READY_TIMEOUT:?}");
         }
         std::thread::sleep(Duration::from_millis(50));
     }
     eprintln!(
-        "latency: ready after {:.1}s; producing {} events/s for {} s ...",
+        "latency: {} instance(s) ready after {:.1}s; producing {} events/s for {} s ...",
+        s.args.instances,
         t.elapsed().as_secs_f64(),
         s.args.rate,
         s.args.seconds
@@ -168,14 +199,16 @@ pub struct Load {
     pub cpu: String,
 }
 
-/// The steady load, then until the daemon has processed all of it (30 s at
-/// most) and a second for the probes' last fetches.
+/// The steady load, then until stage one has processed all of it (30 s at
+/// most), until stage two's alerts have settled (no new one for a second,
+/// 30 s at most) and a second for the probes' last fetches.
 fn load(s: &Session<'_>, d: &Daemon, topics: &Topics, clock: &Clock, n: usize) -> Result<Load> {
     let before = d.scrape().unwrap_or_default();
     let cpu = crate::cpu::CpuMark::new(s.tansu_pid());
     let steady = produce::steady(s, &topics.input, &clock.sent, clock.base)?;
     let target = metrics::sum(&before, PROCESSED) + n as f64;
     d.wait_processed(target, Duration::from_secs(30), None);
+    d.wait_published_settled(Duration::from_secs(1), Duration::from_secs(30));
     let cpu = cpu.report(s.tansu_pid(), s.args.threads);
     std::thread::sleep(Duration::from_millis(1000));
     Ok(Load {

@@ -5,6 +5,9 @@
 //! cargo run --release -p newswatch-loadgen -- --events 20000 --rules 1000 --rate 1000 --seconds 20
 //! cargo run --release -p newswatch-loadgen -- --mode throughput --events 50000
 //! cargo run --release -p newswatch-loadgen -- --mode latency --rate 1000 --seconds 20
+//! # the second stage's cost: a first_seen broad rule against an each one, 3 instances:
+//! cargo run --release -p newswatch-loadgen -- --mode latency --rate 200 --seconds 20 \
+//!     --partitions 6 --instances 3 --broad-mode first_seen --corpus /path/to/corpora
 //! # against an existing broker (topics must exist or be auto-created):
 //! cargo run --release -p newswatch-loadgen -- --brokers 127.0.0.1:9092
 //! # just feed JSON lines from a file to a topic:
@@ -29,9 +32,17 @@
 //!   `sent_at_us` field (wall clock at produce time).
 //! * Rules (`--rules N`) are generated from the corpus vocabulary by
 //!   `newswatch_testkit::rulegen` in the shapes the matcher bench uses, plus,
-//!   unless `--no-broad`, one broad rule (`source:Reuters OR
-//!   source:Wikinews OR source:seed`) that fires on every event, so latency
-//!   is measured on every event.
+//!   unless `--no-broad`, one broad rule `lg-broad` (`source:Reuters OR
+//!   source:Wikinews OR source:seed`) that matches every event, so latency
+//!   is measured on every event. With `--broad-mode first_seen` it is a
+//!   stateful rule (`alert: {mode: first_seen, window: 24h}`): its matches
+//!   go through the daemon's second stage (match record, owner, decision)
+//!   and only the first event of each story alerts, so only those are
+//!   timed; comparing it with `--broad-mode each` gives that hop's cost.
+//! * `--instances N` runs N daemons of one consumer group in this process
+//!   (each `newswatch::run` has its own metrics registry and HTTP port);
+//!   the measurements start once every one answers `/readyz` 200, and
+//!   counters are summed over them.
 //! * Throughput: all events are produced first; then a plain rdkafka
 //!   consumer (fresh group) reads them, then newswatch (fresh group)
 //!   processes them; the time is from client creation to the last event
@@ -66,6 +77,23 @@ enum Mode {
     Both,
 }
 
+/// The broad rule's `alert` mode.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum BroadMode {
+    Each,
+    #[value(name = "first_seen", alias = "first-seen")]
+    FirstSeen,
+}
+
+impl BroadMode {
+    fn as_str(self) -> &'static str {
+        match self {
+            BroadMode::Each => "each",
+            BroadMode::FirstSeen => "first_seen",
+        }
+    }
+}
+
 #[derive(Parser, Debug)]
 #[command(about = "Load generator for newswatch (throughput and produce->alert latency)")]
 struct Args {
@@ -85,9 +113,16 @@ struct Args {
     /// Generated rules (plus the broad rule).
     #[arg(long, default_value_t = 1_000)]
     rules: usize,
-    /// Don't add the broad rule that fires on every event.
+    /// Don't add the broad rule that matches every event.
     #[arg(long)]
     no_broad: bool,
+    /// The broad rule's mode: `each` (an alert per event, stage one) or
+    /// `first_seen` (an alert per story, decided by stage two).
+    #[arg(long, value_enum, default_value = "each")]
+    broad_mode: BroadMode,
+    /// Daemons of the same consumer group, run side by side in this process.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=16))]
+    instances: u32,
     /// Latency mode: events per second.
     #[arg(long, default_value_t = 1_000)]
     rate: u64,

@@ -7,11 +7,12 @@ use std::fmt::Write as _;
 
 use newswatch_testkit::metrics;
 
-use crate::daemon::PROCESSED;
+use crate::daemon::{PROCESSED, PUBLISHED};
 use crate::latency::Measured;
 use crate::produce::Backlog;
-use crate::setup::Session;
+use crate::setup::{Session, BROAD_RULE};
 use crate::throughput::{Consumed, Processed};
+use crate::BroadMode;
 
 /// The value at quantile `p` of sorted values (NaN when empty).
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -26,7 +27,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 fn lat_row(name: &str, mut v: Vec<f64>) -> String {
     v.sort_by(f64::total_cmp);
     format!(
-        "  {:<30} {:>8} {:>9.1} {:>9.1} {:>9.1} {:>9.1}\n",
+        "  {:<34} {:>8} {:>9.1} {:>9.1} {:>9.1} {:>9.1}\n",
         name,
         v.len(),
         percentile(&v, 0.5),
@@ -120,17 +121,18 @@ pub fn throughput(s: &Session<'_>, p: &Backlog, raw: &Consumed, nw: &Processed) 
     out
 }
 
-/// The latency table: produce -> alert (every alert, and the first per
-/// event), produce -> consumable, the daemon's own timings, the 50 ms
-/// target, CPU.
+/// The latency table: produce -> alert (every alert, the broad rule's,
+/// and the first per event), produce -> consumable, the daemon's own
+/// timings, the 50 ms target, CPU, and a one-line result for the broad
+/// rule.
 pub fn latency(s: &Session<'_>, m: &Measured) -> String {
     let (n, a) = (m.n, s.args);
     let mut first_alert: HashMap<usize, f64> = HashMap::new();
-    for (seq, l) in &m.alerts {
-        let e = first_alert.entry(*seq).or_insert(*l);
-        *e = e.min(*l);
+    for x in &m.alerts {
+        let e = first_alert.entry(x.seq).or_insert(x.ms);
+        *e = e.min(x.ms);
     }
-    let all: Vec<f64> = m.alerts.iter().map(|x| x.1).collect();
+    let all: Vec<f64> = m.alerts.iter().map(|x| x.ms).collect();
     let mut sorted = all.clone();
     sorted.sort_by(f64::total_cmp);
     let p99 = percentile(&sorted, 0.99);
@@ -143,36 +145,45 @@ pub fn latency(s: &Session<'_>, m: &Measured) -> String {
     let o = &mut out;
     let _ = writeln!(
         o,
-        "\nLATENCY ({} events/s for {} s = {n} events; sent in {:.2}s, producer at most {:.1} ms behind schedule; load producer linger.ms={}, probes fetch.wait.max.ms={})",
-        a.rate, a.seconds, m.load.steady.send_s, m.load.steady.behind_max.as_secs_f64() * 1e3, a.linger_ms, a.probe_fetch_wait_ms
+        "\nLATENCY ({} events/s for {} s = {n} events; sent in {:.2}s, producer at most {:.1} ms behind schedule; load producer linger.ms={}, probes fetch.wait.max.ms={}; {} instance(s))",
+        a.rate, a.seconds, m.load.steady.send_s, m.load.steady.behind_max.as_secs_f64() * 1e3, a.linger_ms, a.probe_fetch_wait_ms, a.instances
     );
     let _ = writeln!(
         o,
-        "  {:<30} {:>8} {:>9} {:>9} {:>9} {:>9}",
+        "  {:<34} {:>8} {:>9} {:>9} {:>9} {:>9}",
         "ms", "samples", "p50", "p99", "p99.9", "max"
     );
     o.push_str(&lat_row("produce -> alert received", all));
+    let broad = Broad::of(m);
+    if !a.no_broad {
+        let name = format!("produce -> {BROAD_RULE} ({})", a.broad_mode.as_str());
+        o.push_str(&lat_row(&name, broad.ms.clone()));
+    }
     o.push_str(&lat_row(
         "produce -> first alert/event",
         first_alert.values().copied().collect(),
     ));
     o.push_str(&lat_row(
         "produce -> input consumable",
-        m.inputs.iter().map(|x| x.1).collect(),
+        m.inputs.iter().map(|x| x.ms).collect(),
     ));
     let _ = writeln!(
         o,
-        "  daemon: consume -> alerts acked mean {:.1} ms, match mean {:.3} ms ({proc_n:.0} events)",
+        "  daemon stage one: consume -> records acked mean {:.1} ms, match mean {:.3} ms ({proc_n:.0} events)",
         proc_sum / proc_n.max(1.0) * 1e3,
         match_sum / proc_n.max(1.0) * 1e3
     );
     let _ = writeln!(
         o,
-        "  alerts received: {} ({:.2}/event), events with an alert: {} of {n}",
+        "  alerts received: {} ({:.2}/event), events with an alert: {} of {n}; published (all instances): {:.0}",
         m.alerts.len(),
         m.alerts.len() as f64 / n as f64,
-        first_alert.len()
+        first_alert.len(),
+        delta(PUBLISHED)
     );
+    if !a.no_broad {
+        o.push_str(&broad.lines(s, m));
+    }
     let _ = writeln!(
         o,
         "  p99 produce->alert {p99:.1} ms, target <= 50 ms: {}",
@@ -180,6 +191,80 @@ pub fn latency(s: &Session<'_>, m: &Measured) -> String {
     );
     let _ = writeln!(o, "  CPU: {}", m.load.cpu);
     out
+}
+
+/// The broad rule's alerts: the latency of each, and the events they are for.
+struct Broad {
+    ms: Vec<f64>,
+    events: usize,
+}
+
+impl Broad {
+    fn of(m: &Measured) -> Broad {
+        let ms: Vec<f64> = m.alerts.iter().filter(|x| x.broad).map(|x| x.ms).collect();
+        let mut seqs: Vec<usize> = m.alerts.iter().filter(|x| x.broad).map(|x| x.seq).collect();
+        seqs.sort_unstable();
+        seqs.dedup();
+        Broad {
+            ms,
+            events: seqs.len(),
+        }
+    }
+
+    /// How many events the broad rule alerted for, and the result line:
+    /// storage, instances, mode, p50, p99, events, alerts.
+    fn lines(&self, s: &Session<'_>, m: &Measured) -> String {
+        let a = s.args;
+        let n = m.n;
+        let mut sorted = self.ms.clone();
+        sorted.sort_by(f64::total_cmp);
+        let published = |text: &str| sum_labelled(text, PUBLISHED, "rule", BROAD_RULE);
+        let published = published(&m.after) - published(&m.load.before);
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "  {BROAD_RULE} ({}): {} alerts received for {} of {n} events ({:.1}%; {} per story), {published:.0} published",
+            a.broad_mode.as_str(),
+            self.ms.len(),
+            self.events,
+            self.events as f64 / n.max(1) as f64 * 100.0,
+            match a.broad_mode {
+                BroadMode::Each => "each event alerts",
+                BroadMode::FirstSeen => "only the first event",
+            },
+        );
+        let storage = if a.brokers.is_some() {
+            "external broker"
+        } else {
+            a.storage.as_str()
+        };
+        let _ = writeln!(
+            out,
+            "  result: storage={storage} instances={} mode={} p50={:.1}ms p99={:.1}ms events={n} alerts={}",
+            a.instances,
+            a.broad_mode.as_str(),
+            percentile(&sorted, 0.5),
+            percentile(&sorted, 0.99),
+            self.ms.len()
+        );
+        out
+    }
+}
+
+/// The sum of the samples of metric `name` that carry `label="value"`
+/// (any other labels; every instance's exposition when concatenated).
+fn sum_labelled(text: &str, name: &str, label: &str, value: &str) -> f64 {
+    let want = format!("{label}=\"{value}\"");
+    text.lines()
+        .filter_map(|l| {
+            let labels = l.strip_prefix(name)?.strip_prefix('{')?;
+            let (labels, v) = labels.split_once("} ")?;
+            labels
+                .split(',')
+                .any(|kv| kv == want)
+                .then(|| v.trim().parse::<f64>().ok())?
+        })
+        .fold(0.0, |a, b| a + b)
 }
 
 /// The closing summary: the set-up, then every measurement's table again.
@@ -192,15 +277,24 @@ pub fn summary(s: &Session<'_>, tables: &[String]) -> String {
     );
     let _ = writeln!(
         out,
-        "broker {}, {} input partitions, {} rules{}, {} CPUs",
+        "broker {} ({}), {} input partitions, {} rules{}, {} instance(s), {} CPUs",
         s.brokers,
+        if s.broker.is_some() {
+            s.args.storage.as_str()
+        } else {
+            "external"
+        },
         s.args.partitions,
         s.n_rules,
         if s.args.no_broad {
-            ""
+            String::new()
         } else {
-            " + 1 broad (fires on every event)"
+            format!(
+                " + 1 broad (matches every event, mode {})",
+                s.args.broad_mode.as_str()
+            )
         },
+        s.args.instances,
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     for t in tables {
@@ -224,5 +318,30 @@ mod tests {
         check(0.99, 10.0);
         check(1.0, 10.0);
         assert!(percentile(&[], 0.5).is_nan());
+    }
+
+    #[test]
+    fn labelled_sums() {
+        // Two instances' expositions, one after the other.
+        let text = "\
+# TYPE newswatch_alerts_published_total counter
+newswatch_alerts_published_total{rule=\"lg-broad\",severity=\"info\"} 3
+newswatch_alerts_published_total{rule=\"lg-000001\",severity=\"high\"} 4
+newswatch_alerts_published_total_other{rule=\"lg-broad\"} 100
+newswatch_alerts_published_total{rule=\"lg-broad\",severity=\"info\"} 5
+newswatch_alerts_published_total{rule=\"lg-broadside\",severity=\"info\"} 7
+";
+        let check = |name: &str, label: &str, value: &str, expected: f64| {
+            assert_eq!(
+                sum_labelled(text, name, label, value),
+                expected,
+                "{name} {label}={value}"
+            );
+        };
+        check(PUBLISHED, "rule", "lg-broad", 8.0);
+        check(PUBLISHED, "rule", "lg-000001", 4.0);
+        check(PUBLISHED, "severity", "info", 15.0);
+        check(PUBLISHED, "rule", "missing", 0.0);
+        check("newswatch_other", "rule", "lg-broad", 0.0);
     }
 }

@@ -13,7 +13,7 @@ use newswatch_testkit::Broker;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::config::ClientConfig;
 
-use crate::Args;
+use crate::{Args, BroadMode};
 
 /// One article of the corpus, as JSON, and its language.
 pub struct Doc {
@@ -76,12 +76,13 @@ impl<'a> Session<'a> {
         let docs = load_docs(args.corpus.as_deref())?;
         let rules_dir = base.join("rules");
         std::fs::create_dir_all(&rules_dir)?;
-        let n_rules = write_rules(&rules_dir, &docs, args.rules, !args.no_broad)?;
+        let broad = (!args.no_broad).then_some(args.broad_mode);
+        let n_rules = write_rules(&rules_dir, &docs, args.rules, broad)?;
         eprintln!(
             "corpus: {} articles; rules: {} generated{} ({:.1}s)",
             docs.len(),
             n_rules,
-            if args.no_broad { "" } else { " + 1 broad" },
+            broad.map_or(String::new(), |m| format!(" + 1 broad ({})", m.as_str())),
             t.elapsed().as_secs_f64()
         );
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -195,11 +196,37 @@ fn load_docs(dir: Option<&Path>) -> Result<Vec<Doc>> {
     Ok(out)
 }
 
+/// The id of the broad rule, which the latency probe picks out.
+pub const BROAD_RULE: &str = "lg-broad";
+
+/// The broad rule's YAML: it matches every event (every corpus article
+/// has one of these sources); `first_seen` makes it stateful, an alert per
+/// story, so stage two decides it.
+fn broad_rule(mode: BroadMode) -> &'static str {
+    macro_rules! broad {
+        ($alert:literal) => {
+            concat!(
+                "  - id: lg-broad\n",
+                "    title: Every article (loadgen)\n",
+                "    severity: info\n",
+                "    query: 'source:Reuters OR source:Wikinews OR source:seed'\n",
+                "    labels: {desk: loadgen}\n",
+                $alert
+            )
+        };
+    }
+    match mode {
+        BroadMode::Each => broad!(""),
+        BroadMode::FirstSeen => broad!("    alert: {mode: first_seen, window: 24h}\n"),
+    }
+}
+
 /// Write `n` generated rules (and the shared lists/macros, and the broad
-/// rule) as YAML files into `dir`. Returns the number of generated rules.
-/// Per language, rule words skip the 200 most frequent words and words in
-/// more than 1% of the articles (nobody watches for those).
-fn write_rules(dir: &Path, docs: &[Doc], n: usize, broad: bool) -> Result<usize> {
+/// rule in its mode, if any) as YAML files into `dir`. Returns the number
+/// of generated rules. Per language, rule words skip the 200 most frequent
+/// words and words in more than 1% of the articles (nobody watches for
+/// those).
+fn write_rules(dir: &Path, docs: &[Doc], n: usize, broad: Option<BroadMode>) -> Result<usize> {
     let texts: Vec<rulegen::DocText> = docs
         .iter()
         .map(|d| {
@@ -224,15 +251,40 @@ fn write_rules(dir: &Path, docs: &[Doc], n: usize, broad: bool) -> Result<usize>
         title: "Loadgen rule",
         per_file: 0,
         severity_and_labels: true,
-        extra_rules: if broad {
-            "  - id: lg-broad\n    title: Every article (loadgen)\n    severity: info\n    query: 'source:Reuters OR source:Wikinews OR source:seed'\n    labels: {desk: loadgen}\n"
-        } else {
-            ""
-        },
+        extra_rules: broad.map_or("", broad_rule),
     };
     for (name, yaml) in rulegen::gen_rules(n, &vocab, &style) {
         let path = dir.join(name);
         std::fs::write(&path, yaml).with_context(|| path.display().to_string())?;
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use newswatch_core::rules::{self, AlertMode};
+
+    #[test]
+    fn broad_rule_in_each_mode() {
+        let day = std::time::Duration::from_secs(24 * 3600);
+        let check = |mode: BroadMode, first_seen_window: Option<std::time::Duration>| {
+            let yaml = format!("rules:\n{}", broad_rule(mode));
+            let set = rules::load_strs(vec![("broad.yaml".into(), yaml)])
+                .unwrap_or_else(|e| panic!("{mode:?}: {e}"));
+            let [rule] = &set.rules[..] else {
+                panic!("{mode:?}: {} rules", set.rules.len());
+            };
+            assert_eq!(rule.id, BROAD_RULE, "{mode:?}");
+            let window = match rule.mode {
+                AlertMode::FirstSeen { window, .. } => Some(window),
+                AlertMode::Each => None,
+                AlertMode::Threshold { .. } => panic!("{mode:?}: threshold"),
+            };
+            assert_eq!(window, first_seen_window, "{mode:?}");
+            assert!(rule.throttle.is_none(), "{mode:?}");
+        };
+        check(BroadMode::Each, None);
+        check(BroadMode::FirstSeen, Some(day));
+    }
 }

@@ -104,8 +104,8 @@ fn consume_raw(s: &Session<'_>, input: &str, n: usize) -> Result<Consumed> {
     })
 }
 
-/// newswatch (fresh group) processes the `n` events; then its committed
-/// offsets must reach `ends`.
+/// newswatch (fresh group, `--instances` daemons) processes the `n`
+/// events; then its committed offsets must reach `ends`.
 fn process(s: &Session<'_>, topics: &Topics, n: usize, ends: &[i64]) -> Result<Processed> {
     let group = format!("lg-nw-{}", s.run);
     let cpu = CpuMark::new(s.tansu_pid());
@@ -124,6 +124,8 @@ fn process(s: &Session<'_>, topics: &Topics, n: usize, ends: &[i64]) -> Result<P
         .map_or(total_s, |f| done_at.duration_since(f).as_secs_f64());
     let cpu_report = cpu.report(s.tansu_pid(), s.args.threads);
     let committed_at = wait_committed(s, &group, &topics.input, ends);
+    // Stage two's alerts (stateful rules) follow stage one's acknowledgements.
+    d.wait_published_settled(Duration::from_secs(1), Duration::from_secs(30));
     let body = d.scrape().unwrap_or_default();
     d.stop(s)?;
     Ok(Processed {
