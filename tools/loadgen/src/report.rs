@@ -223,14 +223,14 @@ impl Broad {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "  {BROAD_RULE} ({}): {} alerts received for {} of {n} events ({:.1}%; {} per story), {published:.0} published",
+            "  {BROAD_RULE} ({}): {} alerts received for {} of {n} events ({:.1}%; {}), {published:.0} published",
             a.broad_mode.as_str(),
             self.ms.len(),
             self.events,
             self.events as f64 / n.max(1) as f64 * 100.0,
             match a.broad_mode {
-                BroadMode::Each => "each event alerts",
-                BroadMode::FirstSeen => "only the first event",
+                BroadMode::Each => "every event alerts",
+                BroadMode::FirstSeen => "only a story's first event alerts",
             },
         );
         let storage = if a.brokers.is_some() {
