@@ -539,3 +539,36 @@ proptest! {
         prop_assert_eq!(got, want, "query {} on {:?}", q, body);
     }
 }
+
+/// The poison case: a 975 KB event naming Lavrov 75,000 times gave
+/// a 4.2 MB alert that the producer refused forever. Its alert is now at
+/// most 64 KiB, with 100 matches and the rest counted.
+#[test]
+fn alert_of_a_huge_event_is_at_most_64_kib() {
+    let rs = load("lavrov OR $m").unwrap();
+    let engine = Engine::new(rs, EventFields::default());
+    let mut body = "Lavrov ".repeat(75_000);
+    while body.len() < 975_000 {
+        body.push_str("filler ");
+    }
+    let ev = json!({
+        "id": "poison",
+        "title": "Lavrov ".repeat(2_000),
+        "body": body,
+        "source": "s".repeat(10_000),
+        "url": format!("https://example.com/{}", "p".repeat(10_000)),
+    });
+    let bytes = serde_json::to_vec(&ev).unwrap();
+    assert!(bytes.len() > 975_000, "{}", bytes.len());
+    let decoded = engine.decode(&bytes).unwrap();
+    let alerts = engine.alerts(&decoded, &mut Scratch::new(), None);
+    assert_eq!(alerts.len(), 1);
+    let a = &alerts[0];
+    let json = serde_json::to_vec(a).unwrap();
+    assert!(json.len() <= 65_536, "{} bytes", json.len());
+    assert_eq!(a.matches.len(), 100);
+    // 2,000 in the title and 75,000 in the body, 100 of them listed
+    assert_eq!(a.matches.len() as u64 + a.matches_omitted, 77_000);
+    assert!(a.event.title.as_deref().unwrap().chars().count() <= 1_000);
+    assert!(a.snippet.chars().count() <= 300);
+}
