@@ -572,3 +572,48 @@ fn alert_of_a_huge_event_is_at_most_64_kib() {
     assert!(a.event.title.as_deref().unwrap().chars().count() <= 1_000);
     assert!(a.snippet.chars().count() <= 300);
 }
+
+/// NEAR work grows linearly with the event (issue 11: a 1 MB event took
+/// 1.3 s when every pair of occurrences was compared). Counts the position
+/// comparisons for an event and for one twice as long, for every rule
+/// shape, never the time.
+#[test]
+fn near_work_is_linear_in_the_event() {
+    let shapes = [
+        "lavrov NEAR/5 said",
+        "lavrov ONEAR/5 said",
+        "(lavrov NEAR/3 said) NEAR/10 warned",
+        "@l NEAR/5 $m",
+        // never true (two and three words between): the whole event is searched
+        "lavrov NEAR/1 warned",
+        "warned ONEAR/2 lavrov",
+    ];
+    // Words cycle with period 7, so every window holds every word.
+    let words = ["lavrov", "said", "x", "warned", "Лавров", "y", "z"];
+    let body = |n: usize| -> String {
+        (0..n)
+            .map(|i| words[i % words.len()])
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let (small, large) = (body(20_000), body(40_000));
+    for q in shapes {
+        let engine = Engine::new(load(q).unwrap(), EventFields::default());
+        let work = |text: &str| -> u64 {
+            let json = json!({"id": 1, "title": "t", "body": text}).to_string();
+            let ev = engine.decode(json.as_bytes()).unwrap();
+            let mut scratch = Scratch::new();
+            let mut out = Vec::new();
+            engine
+                .rules
+                .matcher
+                .match_event(&ev, &mut scratch, &mut out);
+            scratch.near_comparisons()
+        };
+        let (a, b) = (work(&small), work(&large));
+        // Quadratic would be ~4x (and ~1e8 comparisons); linear is ~2x and
+        // at most a few dozen per word.
+        assert!(b <= 2 * a + 1_000, "{q}: {a} then {b} comparisons");
+        assert!(b <= 40 * 40_000, "{q}: {b} comparisons for 40,000 words");
+    }
+}
