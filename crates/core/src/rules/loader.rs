@@ -7,7 +7,7 @@
 //! in one go; the rule set is only assembled when there are none. The
 //! per-key validation of a rule is in [`super::rule`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -319,8 +319,9 @@ impl Loader {
         let lists = self.lists(&sections.lists);
         let macros = self.macros(&sections.macros);
         let raw_rules = self.rules(&sections.rules);
-        self.check_macros(&lists, &macros);
+        let oversized = self.check_macros(&lists, &macros);
         let mut compiler = Compiler::new(&lists, &macros);
+        compiler.assume_oversized(oversized);
         let compiled = self.compile(&mut compiler, raw_rules);
         let dict = compiler.dict;
         if !self.diags.is_empty() {
@@ -530,19 +531,23 @@ impl Loader {
         raw
     }
 
-    /// Check every macro on its own, so that undefined references and
-    /// macro cycles are reported even when no rule uses it (SPEC §4).
+    /// Check every macro on its own, so that undefined references, macro
+    /// cycles and expansions over
+    /// [`MAX_EXPANDED_NODES`](crate::lang::compile::MAX_EXPANDED_NODES)
+    /// nodes are reported even
+    /// when no rule uses it (SPEC §4).
     ///
     /// Only those errors: whether a term is valid can depend on the field
     /// scope a macro is used in (`source:$wires`), so the rest is checked
     /// where it is used. A throwaway compiler keeps the patterns out of the
     /// matcher's dictionary; errors also found through a rule are
-    /// deduplicated at the end.
+    /// deduplicated at the end. Returns the macros found too large, so
+    /// that the rules' compiler refuses their uses without expanding them.
     fn check_macros(
         &mut self,
         lists: &HashMap<String, Vec<ListEntry>>,
         macros: &HashMap<String, MacroDef>,
-    ) {
+    ) -> HashSet<String> {
         let mut checker = Compiler::new(lists, macros);
         let mut names: Vec<(&String, SrcId)> = macros.iter().map(|(n, d)| (n, d.src)).collect();
         names.sort_by(|a, b| a.0.cmp(b.0));
@@ -554,12 +559,15 @@ impl Loader {
             for e in errs {
                 if matches!(
                     e.kind,
-                    CompileErrorKind::Undefined | CompileErrorKind::MacroCycle
+                    CompileErrorKind::Undefined
+                        | CompileErrorKind::MacroCycle
+                        | CompileErrorKind::TooLarge
                 ) {
                     self.diag_at_span(e.src, e.span, e.message);
                 }
             }
         }
+        checker.oversized().clone()
     }
 
     /// Compile every rule's query and filter; the rules that are valid
