@@ -144,11 +144,11 @@ impl Matcher {
                 ordered,
             } if spans.is_none() => {
                 let mut ls = d.take_buf();
-                self.positional(left, d, &mut ls);
+                self.operand(left, d, &mut ls);
                 let mut found = false;
                 if !ls.is_empty() {
                     let mut rs = d.take_buf();
-                    self.positional(right, d, &mut rs);
+                    self.operand(right, d, &mut rs);
                     sort_hits(&mut ls);
                     sort_hits(&mut rs);
                     near_join(&ls, &rs, *dist, *ordered, &d.comparisons, |_, _, _| {
@@ -161,7 +161,8 @@ impl Matcher {
                 found
             }
             ExprKind::Near { .. } => {
-                let hits = self.hits(e, d);
+                let mut hits: Vec<NearHit> = Vec::new();
+                self.operand(e, d, &mut hits);
                 let found = !hits.is_empty();
                 if let Some(sp) = spans {
                     for h in hits {
@@ -177,85 +178,111 @@ impl Matcher {
         }
     }
 
-    /// Every positional hit of a NEAR operand (no leaf parts), appended to `out`.
-    fn positional(&self, e: &Expr, d: &Doc<'_>, out: &mut Vec<Hit>) {
+    /// Every positional hit of a NEAR operand (terms, phrases, lists, ORs,
+    /// NEARs), appended to `out`: bare hits to decide, or hits with their
+    /// leaf parts for spans ([`Positioned`]).
+    fn operand<T: Positioned>(&self, e: &Expr, d: &Doc<'_>, out: &mut Vec<T>) {
         match &e.kind {
-            ExprKind::Text { scope, pats } => d.text_hits(*scope, pats, out),
-            ExprKind::Group(x) => self.positional(x, d, out),
-            ExprKind::Or(items) => items.iter().for_each(|x| self.positional(x, d, out)),
+            ExprKind::Text { scope, pats } => {
+                let mut v = d.take_buf();
+                d.text_hits(*scope, pats, &mut v);
+                out.extend(v.drain(..).map(T::leaf));
+                d.give_buf(v);
+            }
+            ExprKind::Group(x) => self.operand(x, d, out),
+            ExprKind::Or(items) => items.iter().for_each(|x| self.operand(x, d, out)),
             ExprKind::Near {
                 left,
                 right,
                 dist,
                 ordered,
             } => {
-                let mut ls = d.take_buf();
-                self.positional(left, d, &mut ls);
+                let mut ls = T::take(d);
+                self.operand(left, d, &mut ls);
                 if !ls.is_empty() {
-                    let mut rs = d.take_buf();
-                    self.positional(right, d, &mut rs);
-                    sort_hits(&mut ls);
-                    sort_hits(&mut rs);
-                    near_join(&ls, &rs, *dist, *ordered, &d.comparisons, |_, _, h| {
-                        out.push(h);
+                    let mut rs = T::take(d);
+                    self.operand(right, d, &mut rs);
+                    T::normalize(&mut ls);
+                    T::normalize(&mut rs);
+                    near_join(&ls, &rs, *dist, *ordered, &d.comparisons, |i, j, h| {
+                        out.push(T::pair(&ls[i], &rs[j], h));
                         true
                     });
-                    d.give_buf(rs);
+                    T::give(d, rs);
                 }
-                d.give_buf(ls);
+                T::give(d, ls);
             }
             // Rejected by the compiler inside NEAR; harmless elsewhere.
             ExprKind::And(_) | ExprKind::Not(_) | ExprKind::Keyword { .. } => {}
         }
     }
+}
 
-    /// Positional hits of a NEAR operand (terms, phrases, lists, ORs, NEARs).
-    fn hits(&self, e: &Expr, d: &Doc<'_>) -> Vec<NearHit> {
-        match &e.kind {
-            ExprKind::Text { scope, pats } => {
-                let mut v = Vec::new();
-                d.text_hits(*scope, pats, &mut v);
-                v.into_iter()
-                    .map(|hit| NearHit {
-                        hit,
-                        parts: Vec::new(),
-                    })
-                    .collect()
-            }
-            ExprKind::Group(x) => self.hits(x, d),
-            ExprKind::Or(items) => items.iter().flat_map(|x| self.hits(x, d)).collect(),
-            ExprKind::Near {
-                left,
-                right,
-                dist,
-                ordered,
-            } => {
-                let ls = group_hits(self.hits(left, d));
-                if ls.is_empty() {
-                    return Vec::new();
-                }
-                let rs = group_hits(self.hits(right, d));
-                let lh: Vec<Hit> = ls.iter().map(|x| x.hit).collect();
-                let rh: Vec<Hit> = rs.iter().map(|x| x.hit).collect();
-                let mut out = Vec::new();
-                near_join(&lh, &rh, *dist, *ordered, &d.comparisons, |i, j, hit| {
-                    let mut parts = Vec::new();
-                    for x in [&ls[i], &rs[j]] {
-                        if x.parts.is_empty() {
-                            parts.push(x.hit);
-                        } else {
-                            parts.extend_from_slice(&x.parts);
-                        }
-                    }
-                    out.push(NearHit { hit, parts });
-                    true
-                });
-                out
-            }
-            // Rejected by the compiler inside NEAR; harmless elsewhere.
-            ExprKind::And(_) | ExprKind::Not(_) | ExprKind::Keyword { .. } => Vec::new(),
+/// What a NEAR operand evaluates to: [`Hit`]s to decide whether it holds,
+/// [`NearHit`]s (with the leaf hits they are made of) for spans.
+trait Positioned: Sized {
+    fn hit(&self) -> Hit;
+    /// An occurrence of a term or phrase.
+    fn leaf(h: Hit) -> Self;
+    /// The hit covering a pair `near` accepted.
+    fn pair(a: &Self, b: &Self, hit: Hit) -> Self;
+    /// Sort by (field, start, end), one entry per position.
+    fn normalize(v: &mut Vec<Self>);
+    /// A buffer to collect into, and its return.
+    fn take(d: &Doc<'_>) -> Vec<Self>;
+    fn give(d: &Doc<'_>, v: Vec<Self>);
+}
+
+impl Positioned for Hit {
+    fn hit(&self) -> Hit {
+        *self
+    }
+    fn leaf(h: Hit) -> Self {
+        h
+    }
+    fn pair(_: &Self, _: &Self, hit: Hit) -> Self {
+        hit
+    }
+    fn normalize(v: &mut Vec<Self>) {
+        sort_hits(v);
+    }
+    // Deciding is the hot path: its buffers are reused across events.
+    fn take(d: &Doc<'_>) -> Vec<Self> {
+        d.take_buf()
+    }
+    fn give(d: &Doc<'_>, v: Vec<Self>) {
+        d.give_buf(v);
+    }
+}
+
+impl Positioned for NearHit {
+    fn hit(&self) -> Hit {
+        self.hit
+    }
+    fn leaf(hit: Hit) -> Self {
+        NearHit {
+            hit,
+            parts: Vec::new(),
         }
     }
+    fn pair(a: &Self, b: &Self, hit: Hit) -> Self {
+        let mut parts = Vec::new();
+        for x in [a, b] {
+            if x.parts.is_empty() {
+                parts.push(x.hit);
+            } else {
+                parts.extend_from_slice(&x.parts);
+            }
+        }
+        NearHit { hit, parts }
+    }
+    fn normalize(v: &mut Vec<Self>) {
+        *v = group_hits(std::mem::take(v));
+    }
+    fn take(_: &Doc<'_>) -> Vec<Self> {
+        Vec::new()
+    }
+    fn give(_: &Doc<'_>, _: Vec<Self>) {}
 }
 
 fn hit_key(h: &Hit) -> (u8, u32, u32) {
@@ -310,34 +337,40 @@ fn group_hits(mut v: Vec<NearHit>) -> Vec<NearHit> {
 /// hit). That lower bound only grows as `a` moves on, so one pointer `lo`
 /// walks `rs` once; from it the scan stops at the first hit starting past
 /// `a.end + dist + 1`. Each comparison is counted in `comparisons`.
-fn near_join(
-    ls: &[Hit],
-    rs: &[Hit],
+fn near_join<T: Positioned>(
+    ls: &[T],
+    rs: &[T],
     dist: u32,
     ordered: bool,
     comparisons: &Cell<u64>,
     mut emit: impl FnMut(usize, usize, Hit) -> bool,
 ) {
-    let longest = rs.iter().map(|b| b.end - b.start).max().unwrap_or(0);
+    let longest = rs
+        .iter()
+        .map(|b| b.hit().end - b.hit().start)
+        .max()
+        .unwrap_or(0);
     let mut lo = 0;
     let mut n = 0u64;
     for (i, a) in ls.iter().enumerate() {
+        let a = a.hit();
         let min_start = if ordered {
             a.start.saturating_add(1)
         } else {
             a.start
                 .saturating_sub(dist.saturating_add(1).saturating_add(longest))
         };
-        while lo < rs.len() && (rs[lo].field, rs[lo].start) < (a.field, min_start) {
+        while lo < rs.len() && (rs[lo].hit().field, rs[lo].hit().start) < (a.field, min_start) {
             lo += 1;
         }
         let max_start = a.end.saturating_add(dist).saturating_add(1);
         for (j, b) in rs.iter().enumerate().skip(lo) {
+            let b = b.hit();
             if b.field != a.field || b.start > max_start {
                 break;
             }
             n += 1;
-            if let Some(h) = near(*a, *b, dist, ordered) {
+            if let Some(h) = near(a, b, dist, ordered) {
                 if !emit(i, j, h) {
                     comparisons.set(comparisons.get() + n);
                     return;
