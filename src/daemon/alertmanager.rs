@@ -698,6 +698,7 @@ mod tests {
                 published_at: Some("2026-07-12T09:00:00Z".into()),
             },
             matches: vec![],
+            matches_omitted: 0,
             snippet: "…Sergey Lavrov on Saturday warned…".into(),
             story: None,
             count: None,

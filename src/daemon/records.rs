@@ -213,6 +213,7 @@ mod tests {
                 published_at: None,
             },
             matches: vec![],
+            matches_omitted: 0,
             snippet: String::new(),
             story: None,
             count: None,

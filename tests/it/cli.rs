@@ -744,7 +744,7 @@ fn top_level_keys(line: &str) -> Vec<String> {
     keys
 }
 
-const ALERT_KEYS: [&str; 13] = [
+const ALERT_KEYS: [&str; 14] = [
     "schema",
     "alert_id",
     "rule",
@@ -753,6 +753,7 @@ const ALERT_KEYS: [&str; 13] = [
     "event_time",
     "event",
     "matches",
+    "matches_omitted",
     "snippet",
     "story",
     "count",
@@ -784,6 +785,7 @@ fn parse_alerts(stdout: &str) -> Vec<Value> {
             assert_eq!(v["group"], serde_json::json!({}));
             assert!(v["story"].is_null() && v["count"].is_null() && v["sources"].is_null());
             assert_eq!(v["suppressed"], 0);
+            assert!(v["matches_omitted"].is_u64(), "matches_omitted in {l}");
             v
         })
         .collect()
@@ -1314,4 +1316,60 @@ rules:
         ],
     );
     assert_eq!(out.stdout.lines().count(), 2, "{}", out.stdout);
+}
+
+// ---------------------------------------------------------------------------
+// check: rule-file bombs (issue 11). The tests assert on the limit being hit
+// and reported with its position, not on time; without the limits the first
+// kept `check` busy for 20 s and 2 GB before it was killed.
+
+/// 30 doubling macros in about 0.6 KB: `$m29` would expand to 2^30 words.
+#[test]
+fn check_refuses_doubling_macros() {
+    let d = tmp();
+    let mut text = String::from("macros:\n  m0: 'x x'\n");
+    for i in 1..30 {
+        text.push_str(&format!("  m{i}: '$m{} $m{}'\n", i - 1, i - 1));
+    }
+    text.push_str("rules:\n  - id: bomb\n    title: t\n    query: '$m29'\n");
+    assert!(text.len() < 700, "{}", text.len());
+    write(d.path(), "bomb.yaml", &text);
+    let out = check_fails_with(
+        d.path(),
+        &["bomb.yaml"],
+        &[(
+            "bomb.yaml:35:13",
+            "$m29 expands to more than 100000 nodes once macros and lists are expanded",
+        )],
+    );
+    // Each oversized macro is also named where it is defined.
+    has_diag(
+        &out,
+        "bomb.yaml:31:9",
+        "$m29 expands to more than 100000 nodes",
+    );
+}
+
+/// A "billion laughs" YAML file: nine levels of ten aliases each.
+#[test]
+fn check_refuses_a_yaml_alias_bomb() {
+    let d = tmp();
+    let mut text =
+        String::from("lists:\n  a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    for i in 1..10 {
+        let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+        text.push_str(&format!("  a{i}: &a{i} [{refs}]\n"));
+    }
+    text.push_str("rules:\n  - id: r\n    title: t\n    query: lol\n");
+    write(d.path(), "laughs.yaml", &text);
+    let out = check_fails_with(d.path(), &["laughs.yaml"], &[]);
+    assert_eq!(out.stdout.lines().count(), 1, "{}", out.stdout);
+    assert!(
+        out.stdout.starts_with("laughs.yaml:7:")
+            && out
+                .stdout
+                .contains("YAML aliases expand to more than 16 MiB"),
+        "{}",
+        out.stdout
+    );
 }

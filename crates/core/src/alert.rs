@@ -3,6 +3,14 @@
 //! `alert_id` is a hash of the rule id, the group and the triggering event's
 //! id, nothing else, so `run` after a restart and `replay` give the same id
 //! and subscribers can drop duplicates by it.
+//!
+//! An alert is at most [`MAX_ALERT_BYTES`] serialized (SPEC §8), whatever
+//! the event: [`Alert::fit`] keeps at most [`MAX_MATCHES`] matches (counting
+//! the rest in `matches_omitted`), cuts the event title and the snippet, and
+//! then, only while the alert is still too large, cuts every other string
+//! and finally drops entries. A 975 KB event naming Lavrov 75,000 times
+//! gave a 4.2 MB alert that the producer refused forever; it now gives
+//! 27 KB (with a 10 KB source and url, which fit and so stay whole). Cutting never touches `alert_id`, which is computed first.
 
 use std::collections::BTreeMap;
 
@@ -16,6 +24,21 @@ use crate::matcher::{field_name, Match, TextSpan, TITLE};
 use crate::rules::Rule;
 
 pub const SCHEMA: &str = "newswatch.alert.v1";
+
+/// The most bytes a serialized alert may take (SPEC §8).
+pub const MAX_ALERT_BYTES: usize = 64 * 1024;
+/// The most `matches` an alert lists; the rest are counted in `matches_omitted`.
+pub const MAX_MATCHES: usize = 100;
+/// The event title is cut at this many characters (`…` included).
+pub const MAX_TITLE_CHARS: usize = 1_000;
+/// The snippet is cut at this many characters (`…` included).
+pub const MAX_SNIPPET_CHARS: usize = 300;
+/// While an alert is still over [`MAX_ALERT_BYTES`], every other string
+/// (rule title and label values, event id, source, url, lang, group values,
+/// match texts, sources, and title and snippet again) is cut to each of
+/// these lengths in turn. With every string at 100 characters only the
+/// number of entries can still be too large; those are dropped last.
+const FIELD_CAPS: [usize; 2] = [1_000, 100];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlertRule {
@@ -60,11 +83,121 @@ pub struct Alert {
     pub event_time: Option<String>,
     pub event: AlertEvent,
     pub matches: Vec<AlertMatch>,
+    /// Matches left out of `matches` to bound the alert's size. Records
+    /// written before it existed read as 0.
+    #[serde(default)]
+    pub matches_omitted: u64,
     pub snippet: String,
     pub story: Option<Story>,
     pub count: Option<u64>,
     pub sources: Option<Vec<String>>,
     pub suppressed: u64,
+}
+
+/// Cut `s` to at most `max` characters, the last of them `…`, on a char
+/// boundary. Returns whether it was cut.
+pub fn cut(s: &mut String, max: usize) -> bool {
+    // A string of at most `max` bytes has at most `max` characters.
+    if s.len() <= max || s.chars().count() <= max {
+        return false;
+    }
+    let keep = max.saturating_sub(1);
+    let at = s.char_indices().nth(keep).map_or(s.len(), |(i, _)| i);
+    s.truncate(at);
+    if max > 0 {
+        s.push('…');
+    }
+    true
+}
+
+/// An `io::Write` that only counts, to measure an alert without building it.
+struct Counter(usize);
+
+impl std::io::Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Alert {
+    /// The length of the alert's JSON serialization in bytes.
+    pub fn serialized_len(&self) -> usize {
+        let mut c = Counter(0);
+        // Serializing these types cannot fail (string keys, no maps of
+        // non-string keys); a failure would be counted as empty.
+        let _ = serde_json::to_writer(&mut c, self);
+        c.0
+    }
+
+    /// Bound the alert to [`MAX_ALERT_BYTES`] (see the module docs). Call it
+    /// again after filling in fields that can grow (`sources`).
+    pub fn fit(&mut self) {
+        if self.matches.len() > MAX_MATCHES {
+            self.matches_omitted += (self.matches.len() - MAX_MATCHES) as u64;
+            self.matches.truncate(MAX_MATCHES);
+        }
+        if let Some(t) = &mut self.event.title {
+            cut(t, MAX_TITLE_CHARS);
+        }
+        cut(&mut self.snippet, MAX_SNIPPET_CHARS);
+        for cap in FIELD_CAPS {
+            if self.serialized_len() <= MAX_ALERT_BYTES {
+                return;
+            }
+            self.each_string(|s| {
+                cut(s, cap);
+            });
+        }
+        // Only many entries are left: drop half of the longest list at a
+        // time, matches first (they are counted), then sources, labels and
+        // group values.
+        while self.serialized_len() > MAX_ALERT_BYTES {
+            if !self.matches.is_empty() {
+                let drop = self.matches.len().div_ceil(2);
+                self.matches.truncate(self.matches.len() - drop);
+                self.matches_omitted += drop as u64;
+            } else if let Some(s) = self.sources.as_mut().filter(|s| !s.is_empty()) {
+                s.truncate(s.len() / 2);
+            } else if !self.rule.labels.is_empty() {
+                self.rule.labels.pop_last();
+            } else if !self.group.is_empty() {
+                self.group.pop_last();
+            } else {
+                return;
+            }
+        }
+    }
+
+    /// Every free-text string of the alert except `schema`, `alert_id`,
+    /// `mode`, the rule id and the times, which are short by construction.
+    fn each_string(&mut self, mut f: impl FnMut(&mut String)) {
+        f(&mut self.rule.title);
+        self.rule.labels.values_mut().for_each(&mut f);
+        for v in self.group.values_mut() {
+            if let Value::String(s) = v {
+                f(s);
+            }
+        }
+        if let Value::String(s) = &mut self.event.id {
+            f(s);
+        }
+        let e = &mut self.event;
+        for s in [&mut e.title, &mut e.source, &mut e.url, &mut e.lang]
+            .into_iter()
+            .flatten()
+        {
+            f(s);
+        }
+        self.matches.iter_mut().for_each(|m| f(&mut m.text));
+        f(&mut self.snippet);
+        if let Some(s) = &mut self.sources {
+            s.iter_mut().for_each(&mut f);
+        }
+    }
 }
 
 /// Deterministic alert id: 128 bits of SHA-256 over rule, group and event id.
@@ -157,9 +290,11 @@ pub fn build(
     event_time: Option<DateTime<Utc>>,
     group: BTreeMap<String, Value>,
 ) -> Alert {
+    // Only the matches an alert can carry are built; `fit` counts no more.
     let matches = m
         .spans
         .iter()
+        .take(MAX_MATCHES)
         .map(|s| AlertMatch {
             field: field_name(s.field).to_owned(),
             start: s.start,
@@ -170,7 +305,7 @@ pub fn build(
                 .to_owned(),
         })
         .collect();
-    Alert {
+    let mut alert = Alert {
         schema: SCHEMA.to_owned(),
         alert_id: alert_id(&rule.id, &group, &ev.id_text()),
         rule: AlertRule {
@@ -191,12 +326,15 @@ pub fn build(
             published_at: ev.published_at.map(|t| format_time(&t)),
         },
         matches,
+        matches_omitted: m.spans.len().saturating_sub(MAX_MATCHES) as u64,
         snippet: snippet(ev, m.spans.first()),
         story: None,
         count: None,
         sources: None,
         suppressed: 0,
-    }
+    };
+    alert.fit();
+    alert
 }
 
 #[cfg(test)]
@@ -207,6 +345,145 @@ mod tests {
     fn ev(body: &str) -> Event {
         let j = serde_json::json!({"id": "e1", "body": body});
         decode(j.to_string().as_bytes(), &EventFields::default()).unwrap()
+    }
+
+    #[test]
+    fn cut_table() {
+        #[track_caller]
+        fn check(input: &str, max: usize, expected: &str) {
+            let mut s = input.to_owned();
+            assert_eq!(cut(&mut s, max), input != expected, "{input:?} /{max}");
+            assert_eq!(s, expected, "{input:?} /{max}");
+        }
+        check("Lavrov", 6, "Lavrov");
+        check("Lavrov", 10, "Lavrov");
+        check("Lavrov", 5, "Lavr…");
+        check("Лавров", 6, "Лавров");
+        check("Лавров", 3, "Ла…");
+        check("防衛省防衛省", 2, "防…");
+        check("ab", 1, "…");
+        check("ab", 0, "");
+        check("", 0, "");
+    }
+
+    fn alert() -> Alert {
+        let ev = ev("Lavrov");
+        let m = Match {
+            rule: 0,
+            spans: vec![],
+        };
+        let rule = crate::rules::load_strs(vec![(
+            std::path::PathBuf::from("t.yaml"),
+            "rules:\n  - id: r\n    title: t\n    query: lavrov\n".to_owned(),
+        )])
+        .unwrap()
+        .rules
+        .remove(0);
+        build(&rule, &ev, &m, None, BTreeMap::new())
+    }
+
+    #[test]
+    fn fit_table() {
+        // Every case must end at most 64 KiB with the same alert_id.
+        type Edit = fn(&mut Alert);
+        // (case, edit, expected matches, expected omitted, title chars, snippet chars)
+        let table: [(&str, Edit, usize, u64, usize, usize); 7] = [
+            ("small alert untouched", |_| {}, 0, 0, 0, 6),
+            (
+                "101 matches",
+                |a| {
+                    a.matches = vec![
+                        AlertMatch {
+                            field: "body".into(),
+                            start: 0,
+                            end: 6,
+                            text: "Lavrov".into()
+                        };
+                        101
+                    ]
+                },
+                100,
+                1,
+                0,
+                6,
+            ),
+            (
+                "long title and snippet",
+                |a| {
+                    a.event.title = Some("Лавров ".repeat(1000));
+                    a.snippet = "é".repeat(1000);
+                },
+                0,
+                0,
+                1000,
+                300,
+            ),
+            (
+                "huge url and source",
+                |a| {
+                    a.event.url = Some("u".repeat(200_000));
+                    a.event.source = Some("s".repeat(200_000));
+                },
+                0,
+                0,
+                0,
+                6,
+            ),
+            (
+                "many labels with long values",
+                |a| {
+                    for i in 0..2_000 {
+                        a.rule.labels.insert(format!("l{i}"), "v".repeat(500));
+                    }
+                },
+                0,
+                0,
+                0,
+                6,
+            ),
+            // cut to 100 characters of 6 escaped bytes each: 60 KB, fits
+            (
+                "100 long match texts",
+                |a| {
+                    a.matches = vec![
+                        AlertMatch {
+                            field: "body".into(),
+                            start: 0,
+                            end: 5000,
+                            text: "\u{1}".repeat(5000)
+                        };
+                        100
+                    ]
+                },
+                100,
+                0,
+                0,
+                6,
+            ),
+            (
+                "sources filled in after build",
+                |a| a.sources = Some(vec!["s".repeat(5_000); 100]),
+                0,
+                0,
+                0,
+                6,
+            ),
+        ];
+        for (case, edit, matches, omitted, title, snippet) in table {
+            let mut a = alert();
+            let id = a.alert_id.clone();
+            edit(&mut a);
+            a.fit();
+            let bytes = serde_json::to_vec(&a).unwrap();
+            assert!(bytes.len() <= MAX_ALERT_BYTES, "{case}: {}", bytes.len());
+            assert_eq!(a.serialized_len(), bytes.len(), "{case}");
+            assert_eq!(a.matches.len(), matches, "{case}");
+            assert_eq!(a.matches_omitted, omitted, "{case}");
+            let chars = a.event.title.as_deref().map_or(0, |t| t.chars().count());
+            assert_eq!(chars, title, "{case}");
+            assert_eq!(a.snippet.chars().count(), snippet, "{case}");
+            assert_eq!(a.alert_id, id, "{case}");
+        }
     }
 
     #[test]

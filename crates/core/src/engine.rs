@@ -150,6 +150,7 @@ impl Engine {
         a.count = d.count;
         a.sources = d.sources.clone();
         a.suppressed = d.suppressed;
+        a.fit();
         (d, Some(a))
     }
 

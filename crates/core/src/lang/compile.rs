@@ -9,7 +9,7 @@
 //!
 //! Pure: no IO.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use rustc_hash::FxHashMap;
 
@@ -159,7 +159,22 @@ pub enum CompileErrorKind {
     NeverMatches,
     /// A query that would match almost every event (nothing outside NOT).
     MatchesEverything,
+    /// More than [`MAX_EXPANDED_NODES`] nodes once macros and lists are
+    /// expanded (doubling macros: `b: $a $a`, `c: $b $b`, …).
+    TooLarge,
 }
+
+/// The most nodes one query or macro may expand to, macros and lists
+/// expanded (a list entry counts as one node). Expansion stops when it is
+/// reached, so a file of doubling macros (2^30 nodes from 0.5 KB) costs
+/// at most this many nodes per query: about 10 MB and tens of milliseconds.
+pub const MAX_EXPANDED_NODES: usize = 100_000;
+
+/// The most nodes all the queries one [`Compiler`] compiles may expand to
+/// together, so that many rules using one large macro cannot add up to
+/// gigabytes either: a million nodes hold about 85 MB. The matcher
+/// bench's 100,000 generated rules (98 MB compiled) load within it.
+pub const MAX_TOTAL_EXPANDED_NODES: usize = 1_000_000;
 
 /// One problem in a query, at a span of one source string.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -235,9 +250,35 @@ struct Expansion {
     /// Every error so far: expansion goes on after one so that all of a
     /// query's errors are reported together.
     errs: Vec<CompileError>,
+    /// Nodes expanded so far, against [`MAX_EXPANDED_NODES`].
+    nodes: usize,
+    /// The budget ran out: nothing more is expanded, and the error is
+    /// reported once, at the outermost macro reference (or the query).
+    too_large: bool,
+    too_large_reported: bool,
 }
 
 impl Expansion {
+    /// Count `n` more nodes; false once the budget is spent.
+    fn spend(&mut self, n: usize) -> bool {
+        self.nodes = self.nodes.saturating_add(n);
+        if self.nodes > MAX_EXPANDED_NODES {
+            self.too_large = true;
+        }
+        !self.too_large
+    }
+
+    /// Report the spent budget at `span`, once.
+    fn report_too_large(&mut self, src: SrcId, span: Span, what: &str) {
+        if self.too_large && !self.too_large_reported {
+            self.too_large_reported = true;
+            let m = format!(
+                "{what} expands to more than {MAX_EXPANDED_NODES} nodes once macros and lists are expanded"
+            );
+            self.fail(src, span, CompileErrorKind::TooLarge, m);
+        }
+    }
+
     /// Record an error; `None` for the node that has it.
     fn fail(
         &mut self,
@@ -261,9 +302,26 @@ pub struct Compiler<'d> {
     pub dict: Dict,
     lists: &'d HashMap<String, Vec<ListEntry>>,
     macros: &'d HashMap<String, MacroDef>,
+    /// Macros that alone expand past [`MAX_EXPANDED_NODES`]: a use of one
+    /// fails at once instead of expanding it again.
+    oversized: HashSet<String>,
+    /// Nodes expanded by every query so far, against
+    /// [`MAX_TOTAL_EXPANDED_NODES`].
+    total: usize,
 }
 
 impl<'d> Compiler<'d> {
+    /// The macros found to be too large so far (see [`Self::assume_oversized`]).
+    pub fn oversized(&self) -> &HashSet<String> {
+        &self.oversized
+    }
+
+    /// Treat these macros as too large without expanding them (what a
+    /// compiler that checked every macro found).
+    pub fn assume_oversized(&mut self, names: HashSet<String>) {
+        self.oversized.extend(names);
+    }
+
     pub fn new(
         lists: &'d HashMap<String, Vec<ListEntry>>,
         macros: &'d HashMap<String, MacroDef>,
@@ -272,6 +330,8 @@ impl<'d> Compiler<'d> {
             dict: Dict::default(),
             lists,
             macros,
+            oversized: HashSet::new(),
+            total: 0,
         }
     }
 
@@ -293,6 +353,17 @@ impl<'d> Compiler<'d> {
 
     /// Compile a rule's `filter` (may be purely negative).
     pub fn filter(&mut self, ast: &Ast, src: SrcId) -> Result<Expr, Vec<CompileError>> {
+        if self.total > MAX_TOTAL_EXPANDED_NODES {
+            return Err(vec![CompileError {
+                kind: CompileErrorKind::TooLarge,
+                src,
+                span: ast.span(),
+                message: format!(
+                    "not compiled: the rules already expand to more than \
+                     {MAX_TOTAL_EXPANDED_NODES} nodes in total"
+                ),
+            }]);
+        }
         let mut cx = Expansion::default();
         let at = At {
             src,
@@ -300,7 +371,10 @@ impl<'d> Compiler<'d> {
             in_near: false,
             depth: 0,
         };
-        match self.expand(ast, at, &mut cx) {
+        let e = self.expand(ast, at, &mut cx);
+        cx.report_too_large(src, ast.span(), "the query");
+        self.total = self.total.saturating_add(cx.nodes);
+        match e {
             Some(e) if cx.errs.is_empty() => Ok(e),
             _ => Err(cx.errs),
         }
@@ -311,6 +385,9 @@ impl<'d> Compiler<'d> {
     fn expand(&mut self, ast: &Ast, at: At<'_>, cx: &mut Expansion) -> Option<Expr> {
         let span = ast.span();
         let fail = |cx: &mut Expansion, kind, message| cx.fail(at.src, span, kind, message);
+        if !cx.spend(1) {
+            return None;
+        }
         if at.depth > MAX_DEPTH * 4 {
             let m = format!(
                 "query nests deeper than {} levels once macros are expanded",
@@ -459,6 +536,9 @@ impl<'d> Compiler<'d> {
             cx.fail(at.src, span, CompileErrorKind::Undefined, m);
             return None;
         };
+        if !cx.spend(entries.len()) {
+            return None;
+        }
         let mut items = Vec::with_capacity(entries.len());
         for entry in entries {
             let entry_span = Span {
@@ -518,6 +598,15 @@ impl<'d> Compiler<'d> {
         }
         // A macro that failed to parse was reported where it is defined.
         let ast = def.ast.as_ref()?;
+        if self.oversized.contains(name) {
+            // Not counted in the total: nothing was expanded.
+            cx.too_large = true;
+            if cx.macro_stack.is_empty() {
+                cx.report_too_large(at.src, span, &format!("${name}"));
+            }
+            return None;
+        }
+        let before = cx.nodes;
         cx.macro_stack.push(name.to_owned());
         let inner = self.expand(
             ast,
@@ -528,6 +617,14 @@ impl<'d> Compiler<'d> {
             cx,
         );
         cx.macro_stack.pop();
+        if cx.macro_stack.is_empty() {
+            // Only the reference itself was counted before: the macro
+            // alone is too large, wherever it is used.
+            if cx.too_large && before <= 1 {
+                self.oversized.insert(name.to_owned());
+            }
+            cx.report_too_large(at.src, span, &format!("${name}"));
+        }
         Some(ExprKind::Group(Box::new(inner?)))
     }
 
@@ -771,6 +868,75 @@ mod tests {
             errs.iter().all(|e| e.kind == CompileErrorKind::TooDeep),
             "{errs:?}"
         );
+    }
+
+    #[test]
+    fn expansion_size_is_bounded() {
+        // (query, macros, list length, expected error span in the query)
+        #[track_caller]
+        fn check(q: &str, macros: &[(&str, &str)], list: usize, expected: Option<(u32, u32)>) {
+            let entries: Vec<String> = (0..list).map(|i| format!("w{i}")).collect();
+            let entries: Vec<&str> = entries.iter().map(String::as_str).collect();
+            match (compile(q, &[("l", &entries)], macros), expected) {
+                (Ok(_), None) => {}
+                (Err(errs), Some((start, end))) => {
+                    assert_eq!(errs.len(), 1, "{q}: {errs:?}");
+                    let e = &errs[0];
+                    assert_eq!(e.kind, CompileErrorKind::TooLarge, "{q}: {e:?}");
+                    assert_eq!((e.src, e.span), (SrcId(0), Span { start, end }), "{q}");
+                }
+                (got, want) => panic!("{q}: got {got:?}, expected an error at {want:?}"),
+            }
+        }
+        // 30 doubling macros: 2^30 words, refused at the reference
+        let names: Vec<String> = (0..30).map(|i| format!("m{i}")).collect();
+        let bodies: Vec<String> = (0..30)
+            .map(|i| match i {
+                0 => "x x".to_owned(),
+                _ => format!("${} ${}", names[i - 1], names[i - 1]),
+            })
+            .collect();
+        let doubling: Vec<(&str, &str)> = names
+            .iter()
+            .zip(&bodies)
+            .map(|(n, b)| (n.as_str(), b.as_str()))
+            .collect();
+        check("$m29", &doubling, 1, Some((0, 4)));
+        check("a OR $m29", &doubling, 1, Some((5, 9)));
+        // 2^14 words: well inside
+        check("$m13", &doubling, 1, None);
+        check("$m13 AND $m13", &doubling, 1, None);
+        // a list counts its entries
+        check("@l", &doubling, MAX_EXPANDED_NODES - 10, None);
+        check("@l OR @l", &doubling, MAX_EXPANDED_NODES - 10, Some((0, 8)));
+    }
+
+    #[test]
+    fn total_expansion_is_bounded() {
+        // Each `@l` is 50,001 nodes: within one query's limit, but 20 of
+        // them pass the total and the 21st is refused without expanding.
+        let entries: Vec<ListEntry> = (0..50_000)
+            .map(|i| ListEntry {
+                raw: format!("w{i}"),
+                src: SrcId(1),
+            })
+            .collect();
+        let lists = HashMap::from([("l".to_owned(), entries)]);
+        let macros = HashMap::new();
+        let mut c = Compiler::new(&lists, &macros);
+        let ast = parse("@l").unwrap();
+        let mut ok = 0;
+        let err = loop {
+            match c.query(&ast, SrcId(0)) {
+                Ok(_) => ok += 1,
+                Err(errs) => break errs,
+            }
+            assert!(ok <= 100, "no limit");
+        };
+        assert_eq!(ok, MAX_TOTAL_EXPANDED_NODES / 50_001 + 1);
+        assert_eq!(err.len(), 1);
+        assert_eq!(err[0].kind, CompileErrorKind::TooLarge);
+        assert!(err[0].message.contains("in total"), "{err:?}");
     }
 
     #[test]

@@ -92,11 +92,20 @@ pub struct Scratch {
     pool: Vec<Vec<Hit>>,
     /// Reusable buffer for case-sensitive word forms.
     exact_buf: String,
+    /// Position comparisons NEAR and ONEAR made for the last event.
+    near_comparisons: u64,
 }
 
 impl Scratch {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The position comparisons NEAR and ONEAR made while matching the
+    /// last event with this scratch: the work tests assert on (it grows
+    /// linearly with the event, see `verify`), never the time.
+    pub fn near_comparisons(&self) -> u64 {
+        self.near_comparisons
     }
 }
 
@@ -159,7 +168,9 @@ impl Matcher {
                 out.push(Match { rule, spans });
             }
         }
+        let comparisons = doc.comparisons.get();
         s.pool = doc.pool.into_inner();
+        s.near_comparisons = comparisons;
         s.cands = cands;
     }
 

@@ -2,7 +2,7 @@
 //! once in the rule set's dictionary, and the hits sorted by pattern, so
 //! that verification answers "where does pattern p occur" with a slice.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use super::index::{WordEntry, NO_PAT};
 use super::{Matcher, Scratch, TextSpan, TITLE};
@@ -31,6 +31,9 @@ pub(super) struct Doc<'a> {
     pub(super) pat_range: &'a [(u32, u32)],
     pub(super) epoch: u32,
     pub(super) pool: RefCell<Vec<Vec<Hit>>>,
+    /// Position comparisons made by NEAR and ONEAR so far (the work
+    /// counter tests assert on; see `verify::near_join`).
+    pub(super) comparisons: Cell<u64>,
 }
 
 const FIELD_BIT: u64 = 1 << 31;
@@ -211,6 +214,7 @@ impl Matcher {
             pat_range: &s.pat_range,
             epoch: s.epoch,
             pool: RefCell::new(std::mem::take(&mut s.pool)),
+            comparisons: Cell::new(0),
         }
     }
 }

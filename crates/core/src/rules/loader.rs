@@ -7,7 +7,7 @@
 //! in one go; the rule set is only assembled when there are none. The
 //! per-key validation of a rule is in [`super::rule`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -319,8 +319,9 @@ impl Loader {
         let lists = self.lists(&sections.lists);
         let macros = self.macros(&sections.macros);
         let raw_rules = self.rules(&sections.rules);
-        self.check_macros(&lists, &macros);
+        let oversized = self.check_macros(&lists, &macros);
         let mut compiler = Compiler::new(&lists, &macros);
+        compiler.assume_oversized(oversized);
         let compiled = self.compile(&mut compiler, raw_rules);
         let dict = compiler.dict;
         if !self.diags.is_empty() {
@@ -385,38 +386,50 @@ impl Loader {
 
     /// Every `lists:` section, in one namespace.
     fn lists(&mut self, sections: &[(usize, &Node)]) -> HashMap<String, Vec<ListEntry>> {
-        let mut lists = HashMap::new();
-        let mut defined = Defined::new("list name");
+        self.definitions(sections, &LISTS, |this, file, name, node| {
+            this.list(file, name, node)
+        })
+    }
+
+    /// Every section of one kind of named definitions (`lists:`,
+    /// `macros:`), in one namespace: each section a mapping, each name
+    /// valid and defined once; `value` turns a definition into what is
+    /// kept (`None` when it reported an error).
+    fn definitions<T>(
+        &mut self,
+        sections: &[(usize, &Node)],
+        kind: &Definitions,
+        mut value: impl FnMut(&mut Self, usize, &str, &Node) -> Option<T>,
+    ) -> HashMap<String, T> {
+        let mut out = HashMap::new();
+        let mut defined = Defined::new(kind.name);
         for &(file, section) in sections {
             let Kind::Map(pairs) = &section.kind else {
                 if !section.is_null() {
-                    self.diag(
-                        file,
-                        section.pos,
-                        "`lists` must be a mapping of list names to lists of terms",
-                    );
+                    self.diag(file, section.pos, kind.not_a_mapping);
                 }
                 continue;
             };
             for (k, v) in pairs {
                 let name = k.as_scalar().unwrap_or("").to_owned();
                 if !query::is_valid_name(&name) {
-                    self.diag(
-                        file,
-                        k.pos,
-                        format!("bad list name {name:?}: use letters, digits, '_' and '-'"),
+                    let m = format!(
+                        "bad {} {name:?}: use letters, digits, '_' and '-'",
+                        kind.name
                     );
+                    self.diag(file, k.pos, m);
                     continue;
                 }
-                if !self.define(&mut defined, &name, file, k.pos) {
+                let at = if kind.at_value { v.pos } else { k.pos };
+                if !self.define(&mut defined, &name, file, at) {
                     continue;
                 }
-                if let Some(entries) = self.list(file, &name, v) {
-                    lists.insert(name, entries);
+                if let Some(x) = value(self, file, &name, v) {
+                    out.insert(name, x);
                 }
             }
         }
-        lists
+        out
     }
 
     /// One list's entries, each its own source (for spans in `explain`).
@@ -459,49 +472,19 @@ impl Loader {
 
     /// Every `macros:` section, in one namespace, each macro parsed.
     fn macros(&mut self, sections: &[(usize, &Node)]) -> HashMap<String, MacroDef> {
-        let mut macros = HashMap::new();
-        let mut defined = Defined::new("macro name");
-        for &(file, section) in sections {
-            let Kind::Map(pairs) = &section.kind else {
-                if !section.is_null() {
-                    self.diag(
-                        file,
-                        section.pos,
-                        "`macros` must be a mapping of macro names to query fragments",
-                    );
+        self.definitions(sections, &MACROS, |this, file, name, node| {
+            let text = this.string(file, node, &format!("macro `{name}`"))?;
+            let src = this.add_source(file, node);
+            let ast = match query::parse(&text) {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    let message = format!("in macro `{name}`: {}", e.message);
+                    this.diag_at_span(src, e.span, message);
+                    None
                 }
-                continue;
             };
-            for (k, node) in pairs {
-                let name = k.as_scalar().unwrap_or("").to_owned();
-                if !query::is_valid_name(&name) {
-                    self.diag(
-                        file,
-                        k.pos,
-                        format!("bad macro name {name:?}: use letters, digits, '_' and '-'"),
-                    );
-                    continue;
-                }
-                // A macro is located by its value, not its name.
-                if !self.define(&mut defined, &name, file, node.pos) {
-                    continue;
-                }
-                let Some(text) = self.string(file, node, &format!("macro `{name}`")) else {
-                    continue;
-                };
-                let src = self.add_source(file, node);
-                let ast = match query::parse(&text) {
-                    Ok(a) => Some(a),
-                    Err(e) => {
-                        let message = format!("in macro `{name}`: {}", e.message);
-                        self.diag_at_span(src, e.span, message);
-                        None
-                    }
-                };
-                macros.insert(name, MacroDef { ast, src });
-            }
-        }
-        macros
+            Some(MacroDef { ast, src })
+        })
     }
 
     /// Every `rules:` section: each rule's keys checked, ids unique.
@@ -530,19 +513,23 @@ impl Loader {
         raw
     }
 
-    /// Check every macro on its own, so that undefined references and
-    /// macro cycles are reported even when no rule uses it (SPEC §4).
+    /// Check every macro on its own, so that undefined references, macro
+    /// cycles and expansions over
+    /// [`MAX_EXPANDED_NODES`](crate::lang::compile::MAX_EXPANDED_NODES)
+    /// nodes are reported even
+    /// when no rule uses it (SPEC §4).
     ///
     /// Only those errors: whether a term is valid can depend on the field
     /// scope a macro is used in (`source:$wires`), so the rest is checked
     /// where it is used. A throwaway compiler keeps the patterns out of the
     /// matcher's dictionary; errors also found through a rule are
-    /// deduplicated at the end.
+    /// deduplicated at the end. Returns the macros found too large, so
+    /// that the rules' compiler refuses their uses without expanding them.
     fn check_macros(
         &mut self,
         lists: &HashMap<String, Vec<ListEntry>>,
         macros: &HashMap<String, MacroDef>,
-    ) {
+    ) -> HashSet<String> {
         let mut checker = Compiler::new(lists, macros);
         let mut names: Vec<(&String, SrcId)> = macros.iter().map(|(n, d)| (n, d.src)).collect();
         names.sort_by(|a, b| a.0.cmp(b.0));
@@ -554,12 +541,15 @@ impl Loader {
             for e in errs {
                 if matches!(
                     e.kind,
-                    CompileErrorKind::Undefined | CompileErrorKind::MacroCycle
+                    CompileErrorKind::Undefined
+                        | CompileErrorKind::MacroCycle
+                        | CompileErrorKind::TooLarge
                 ) {
                     self.diag_at_span(e.src, e.span, e.message);
                 }
             }
         }
+        checker.oversized().clone()
     }
 
     /// Compile every rule's query and filter; the rules that are valid
@@ -629,6 +619,28 @@ impl Loader {
         }
     }
 }
+
+/// One kind of named definitions, for [`Loader::definitions`].
+struct Definitions {
+    /// "list name", "macro name": in messages and for duplicates.
+    name: &'static str,
+    not_a_mapping: &'static str,
+    /// Whether a definition is located by its value (macros) or its name.
+    at_value: bool,
+}
+
+const LISTS: Definitions = Definitions {
+    name: "list name",
+    not_a_mapping: "`lists` must be a mapping of list names to lists of terms",
+    at_value: false,
+};
+
+const MACROS: Definitions = Definitions {
+    name: "macro name",
+    not_a_mapping: "`macros` must be a mapping of macro names to query fragments",
+    // A macro is located by its value, not its name.
+    at_value: true,
+};
 
 /// `enabled: false` (validated with the rule's other keys) turns a rule off.
 fn enabled(node: &Node) -> bool {

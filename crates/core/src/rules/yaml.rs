@@ -150,28 +150,37 @@ pub fn parse(text: &str) -> Result<Option<Node>, YamlError> {
 /// Nesting deeper than this is refused: the tree is dropped and walked
 /// recursively, so depth must be bounded.
 const MAX_DEPTH: usize = 128;
-/// Aliases may not expand the document beyond this many nodes (a "billion
-/// laughs" file would otherwise exhaust memory).
-const MAX_NODES: usize = 1_000_000;
+/// Aliases may not add more than this many bytes to the document (a
+/// "billion laughs" file would otherwise exhaust memory): every alias costs
+/// the [`expanded_bytes`] of the node it copies. 16 MiB of copies take
+/// about that much memory and a few milliseconds, and leave room for files
+/// that share blocks of labels or filters through anchors.
+pub const MAX_ALIAS_BYTES: usize = 16 << 20;
+/// What one node costs besides its text: about its size in memory.
+const NODE_BYTES: usize = 64;
 
 #[derive(Default)]
 struct Builder {
     stack: Vec<Frame>,
     root: Option<Node>,
-    /// Anchored nodes with their node counts.
+    /// Anchored nodes with their [`expanded_bytes`].
     anchors: HashMap<usize, (Node, usize)>,
-    nodes: usize,
+    /// Bytes added by aliases so far, against [`MAX_ALIAS_BYTES`].
+    alias_bytes: usize,
 }
 
-fn count_nodes(n: &Node) -> usize {
-    1 + match &n.kind {
-        Kind::Scalar(..) => 0,
-        Kind::Seq(items) => items.iter().map(count_nodes).sum(),
-        Kind::Map(pairs) => pairs
-            .iter()
-            .map(|(k, v)| count_nodes(k) + count_nodes(v))
-            .sum(),
-    }
+/// A node's size for [`MAX_ALIAS_BYTES`]: [`NODE_BYTES`] per node plus the
+/// bytes of every scalar in it.
+fn expanded_bytes(n: &Node) -> usize {
+    NODE_BYTES
+        + match &n.kind {
+            Kind::Scalar(s, _) => s.len(),
+            Kind::Seq(items) => items.iter().map(expanded_bytes).sum(),
+            Kind::Map(pairs) => pairs
+                .iter()
+                .map(|(k, v)| expanded_bytes(k) + expanded_bytes(v))
+                .sum(),
+        }
 }
 
 /// An open collection; a mapping also holds the key waiting for its value.
@@ -197,7 +206,8 @@ impl Builder {
                     pos: mark.into(),
                 };
                 if anchor > 0 {
-                    self.anchors.insert(anchor, (node.clone(), 1));
+                    let size = expanded_bytes(&node);
+                    self.anchors.insert(anchor, (node.clone(), size));
                 }
                 self.push(node)
             }
@@ -206,7 +216,7 @@ impl Builder {
             Event::SequenceEnd | Event::MappingEnd => match self.stack.pop() {
                 Some(frame) => {
                     if frame.anchor > 0 {
-                        let size = count_nodes(&frame.node);
+                        let size = expanded_bytes(&frame.node);
                         self.anchors
                             .insert(frame.anchor, (frame.node.clone(), size));
                     }
@@ -219,11 +229,16 @@ impl Builder {
             },
             Event::Alias(id) => match self.anchors.get(&id) {
                 Some((n, size)) => {
-                    self.nodes += size;
-                    if self.nodes > MAX_NODES {
+                    // Counted before the copy is made, so a bomb is refused
+                    // before it costs anything.
+                    self.alias_bytes = self.alias_bytes.saturating_add(*size);
+                    if self.alias_bytes > MAX_ALIAS_BYTES {
                         return Err(YamlError {
                             pos: mark.into(),
-                            message: format!("YAML aliases expand to more than {MAX_NODES} nodes"),
+                            message: format!(
+                                "YAML aliases expand to more than {} MiB",
+                                MAX_ALIAS_BYTES >> 20
+                            ),
                         });
                     }
                     let mut n = n.clone();
@@ -558,6 +573,21 @@ mod tests {
             .unwrap_err()
             .message
             .contains("aliases expand"));
+        // Few nodes but long text: 111,111 nodes of 1 KB each (111 MB).
+        let mut long = format!("a0: &a0 '{}'\n", "x".repeat(1_000));
+        for i in 1..6 {
+            let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+            long.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        let e = parse(&long).unwrap_err();
+        assert_eq!(e.message, "YAML aliases expand to more than 16 MiB");
+        assert_eq!(e.pos.line, 6, "{e:?}");
+        // Sharing a block of labels through an anchor stays allowed.
+        let mut shared = String::from("base: &l {desk: asia, topic: diplomacy}\nrules:\n");
+        for i in 0..10_000 {
+            shared.push_str(&format!("  - {{id: r{i}, labels: *l}}\n"));
+        }
+        assert!(parse(&shared).is_ok());
     }
 
     #[test]
