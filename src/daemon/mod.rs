@@ -232,18 +232,25 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Daem
             source,
         })?;
     tracing::info!(listen = %config.http.listen, "http listening");
-    let server = {
-        let stop = stop.clone();
-        let app = http::router(shared.clone());
-        tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app)
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await
-            {
-                tracing::error!(error = %e, "http server failed");
-            }
-        })
-    };
+    // The HTTP server drops its connections at the latest when
+    // `kafka.shutdown_timeout` has passed since the shutdown began, so no
+    // client holds the exit back (SPEC §9, §10).
+    let hard = CancellationToken::new();
+    let deadline = tokio::spawn({
+        let (shutdown, hard) = (shutdown.clone(), hard.clone());
+        let bound = config.kafka.shutdown_timeout;
+        async move {
+            shutdown.cancelled().await;
+            tokio::time::sleep(bound).await;
+            hard.cancel();
+        }
+    });
+    let server = tokio::spawn(http::serve(
+        listener,
+        http::router(shared.clone()),
+        stop.clone(),
+        hard,
+    ));
     if config.rules.watch {
         rules.watch(metrics.clone(), stop.clone())?;
     }
@@ -265,6 +272,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Daem
         }
     };
     let _ = tokio::join!(server, am_done);
+    deadline.abort();
     result
 }
 

@@ -14,6 +14,7 @@ mod cli;
 mod daemon;
 mod deploy;
 mod docs;
+mod http;
 mod logs;
 mod resilience;
 mod stateful;
