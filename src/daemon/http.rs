@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -143,7 +143,56 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/readyz", get(readyz))
         .route("/rules", get(rules))
         .route("/-/reload", post(reload))
+        // Around every route, so a POST or DELETE route added later is
+        // covered without opting in.
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            authorize,
+        ))
         .with_state(shared)
+}
+
+/// With `http.auth_token_file` set, a POST or DELETE needs `Authorization:
+/// Bearer <token>`; 401 otherwise (SPEC §10). Other methods stay open.
+async fn authorize(
+    State(s): State<Arc<Shared>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Some(token) = &s.config.http.auth_token else {
+        return next.run(request).await;
+    };
+    if !matches!(*request.method(), Method::POST | Method::DELETE) {
+        return next.run(request).await;
+    }
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| bearer(v.as_bytes()));
+    if presented.is_some_and(|p| token.matches(p)) {
+        return next.run(request).await;
+    }
+    tracing::warn!(
+        method = %request.method(),
+        path = request.uri().path(),
+        "http: refused a request without a valid bearer token"
+    );
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Bearer")],
+        "401 unauthorized: this endpoint needs Authorization: Bearer <token>\n",
+    )
+        .into_response()
+}
+
+/// The credentials of an `Authorization: Bearer …` header value (the
+/// scheme is case-insensitive, RFC 9110 §11.1).
+fn bearer(value: &[u8]) -> Option<&[u8]> {
+    let (scheme, rest) = value.split_at_checked(7)?;
+    if !scheme.eq_ignore_ascii_case(b"bearer ") {
+        return None;
+    }
+    Some(rest.trim_ascii())
 }
 
 async fn metrics(State(s): State<Arc<Shared>>) -> Response {
@@ -200,5 +249,30 @@ async fn reload(State(s): State<Arc<Shared>>) -> Response {
         }))
         .into_response(),
         Err(errs) => (StatusCode::BAD_REQUEST, format!("{errs}\n")).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(value: &str, expected: Option<&str>) {
+        assert_eq!(
+            bearer(value.as_bytes()),
+            expected.map(str::as_bytes),
+            "{value:?}"
+        );
+    }
+
+    #[test]
+    fn bearer_credentials() {
+        check("Bearer s3cret", Some("s3cret"));
+        check("bearer s3cret", Some("s3cret"));
+        check("BEARER  s3cret ", Some("s3cret"));
+        check("Bearer ", Some(""));
+        check("Basic czNjcmV0", None);
+        check("Bearer", None);
+        check("s3cret", None);
+        check("", None);
     }
 }
