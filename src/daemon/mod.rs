@@ -76,7 +76,8 @@ pub enum DaemonError {
     /// The state changelog topic cannot be created or read.
     #[error(transparent)]
     Changelog(#[from] changelog::ChangelogError),
-    /// An internal topic is missing and cannot be created, or does not fit.
+    /// An internal topic is missing and cannot be created, or does not fit;
+    /// or a topic the config or rules name is missing or loops back.
     #[error(transparent)]
     Topics(#[from] topics::TopicsError),
     /// The state restore's thread died: the daemon stops (non-zero exit)
@@ -282,6 +283,20 @@ async fn run_stages(shared: Arc<Shared>, shutdown: CancellationToken) -> Result<
     let producer = kafka::producer(&shared)?;
     let consumer = kafka::consumer(&shared)?;
     let state_consumer = owner::consumer(&shared, producer.clone())?;
+    // Every topic the config and rules name exists (SPEC §9). Reloads are
+    // checked from before the start-up check, so none slips in unchecked.
+    let check = Arc::new(topics::TopicCheck::new(
+        &shared.config.kafka,
+        shared.config.file.as_deref(),
+    )?);
+    shared.rules.set_topic_check(check.clone());
+    if !check
+        .at_start(&shared.rules.current().rules, &shutdown)
+        .await?
+    {
+        tracing::info!("stopped");
+        return Ok(());
+    }
     if !topics::ensure(&shared.config.kafka, &shared.topics, &shutdown).await? {
         tracing::info!("stopped");
         return Ok(());

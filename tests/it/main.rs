@@ -18,4 +18,5 @@ mod http;
 mod logs;
 mod resilience;
 mod stateful;
+mod topics;
 mod util;
