@@ -94,12 +94,14 @@ impl Default for RawRules {
 #[serde(deny_unknown_fields, default)]
 struct RawHttp {
     listen: String,
+    auth_token_file: PathBuf,
 }
 
 impl Default for RawHttp {
     fn default() -> Self {
         RawHttp {
             listen: "127.0.0.1:9464".into(),
+            auth_token_file: PathBuf::new(),
         }
     }
 }
@@ -287,6 +289,45 @@ pub struct RulesConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpConfig {
     pub listen: SocketAddr,
+    /// From `http.auth_token_file`: what POST and DELETE requests must
+    /// present as `Authorization: Bearer …`; `None`: no authentication.
+    pub auth_token: Option<AuthToken>,
+}
+
+/// The HTTP bearer token. Its `Debug` hides it, and it is compared in
+/// constant time, so neither logs nor timing give it away.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AuthToken(String);
+
+impl AuthToken {
+    /// Read `path`: the token is the file's content, trimmed; an unreadable
+    /// file or an empty token is an error naming the key and the path (never
+    /// the content).
+    fn read(path: &Path) -> Result<AuthToken, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("http.auth_token_file: cannot read {}: {e}", path.display()))?;
+        let token = text.trim();
+        if token.is_empty() {
+            return Err(format!(
+                "http.auth_token_file: {} holds no token (empty after trimming)",
+                path.display()
+            ));
+        }
+        Ok(AuthToken(token.to_owned()))
+    }
+
+    /// Whether `presented` is the token, in time independent of where they
+    /// differ (the length alone can leak).
+    pub fn matches(&self, presented: &[u8]) -> bool {
+        use subtle::ConstantTimeEq;
+        self.0.as_bytes().ct_eq(presented).into()
+    }
+}
+
+impl std::fmt::Debug for AuthToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuthToken(<redacted>)")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -524,6 +565,11 @@ fn validate(raw: RawConfig, file: Option<&Path>) -> Result<Config, String> {
             raw.http.listen
         )
     })?;
+    let auth_token = if raw.http.auth_token_file.as_os_str().is_empty() {
+        None
+    } else {
+        Some(AuthToken::read(&raw.http.auth_token_file)?)
+    };
     let am_url = raw.alertmanager.url.trim();
     let am_endpoint = if am_url.is_empty() {
         None
@@ -555,7 +601,7 @@ fn validate(raw: RawConfig, file: Option<&Path>) -> Result<Config, String> {
             watch: raw.rules.watch,
         },
         event: raw.event,
-        http: HttpConfig { listen },
+        http: HttpConfig { listen, auth_token },
         alertmanager: AlertmanagerConfig {
             endpoint: am_endpoint,
             timeout: am_timeout,
@@ -695,7 +741,52 @@ mod tests {
         ] {
             assert!(keys.iter().any(|x| x == k), "{k} in {keys:?}");
         }
-        assert_eq!(keys.len(), 23, "{keys:?}");
+        assert_eq!(keys.len(), 24, "{keys:?}");
+    }
+
+    /// The token file's content → the token it gives, or a part of the error.
+    fn check_token(content: Option<&str>, expected: Result<&str, &str>) {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("token");
+        if let Some(c) = content {
+            std::fs::write(&f, c).unwrap();
+        }
+        let toml = format!("[http]\nauth_token_file = {:?}\n", f.display().to_string());
+        match (load(&toml, &[]), expected) {
+            (Ok(c), Ok(token)) => {
+                let t = c.http.auth_token.as_ref().expect("a token");
+                assert!(t.matches(token.as_bytes()), "{content:?}");
+                assert!(!t.matches(b"wrong"), "{content:?}");
+                assert!(!format!("{c:?}").contains(token), "Debug shows the token");
+            }
+            (Err(e), Err(part)) => {
+                assert!(
+                    e.contains("http.auth_token_file") && e.contains(part),
+                    "{e}"
+                );
+                if let Some(c) = content.filter(|c| !c.trim().is_empty()) {
+                    assert!(!e.contains(c.trim()), "{e}");
+                }
+            }
+            (got, want) => panic!("{content:?}: got {got:?}, want {want:?}"),
+        }
+    }
+
+    #[test]
+    fn auth_token_file() {
+        check_token(Some("s3cret"), Ok("s3cret"));
+        check_token(Some("  s3cret\n"), Ok("s3cret"));
+        check_token(Some(""), Err("holds no token"));
+        check_token(Some(" \n\t\n"), Err("holds no token"));
+        check_token(None, Err("cannot read"));
+        assert_eq!(load("", &[]).unwrap().http.auth_token, None);
+        assert_eq!(
+            load("[http]\nauth_token_file = \"\"\n", &[])
+                .unwrap()
+                .http
+                .auth_token,
+            None
+        );
     }
 
     #[test]

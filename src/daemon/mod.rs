@@ -76,7 +76,8 @@ pub enum DaemonError {
     /// The state changelog topic cannot be created or read.
     #[error(transparent)]
     Changelog(#[from] changelog::ChangelogError),
-    /// An internal topic is missing and cannot be created, or does not fit.
+    /// An internal topic is missing and cannot be created, or does not fit;
+    /// or a topic the config or rules name is missing or loops back.
     #[error(transparent)]
     Topics(#[from] topics::TopicsError),
     /// The state restore's thread died: the daemon stops (non-zero exit)
@@ -232,18 +233,25 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Daem
             source,
         })?;
     tracing::info!(listen = %config.http.listen, "http listening");
-    let server = {
-        let stop = stop.clone();
-        let app = http::router(shared.clone());
-        tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app)
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await
-            {
-                tracing::error!(error = %e, "http server failed");
-            }
-        })
-    };
+    // The HTTP server drops its connections at the latest when
+    // `kafka.shutdown_timeout` has passed since the shutdown began, so no
+    // client holds the exit back (SPEC §9, §10).
+    let hard = CancellationToken::new();
+    let deadline = tokio::spawn({
+        let (shutdown, hard) = (shutdown.clone(), hard.clone());
+        let bound = config.kafka.shutdown_timeout;
+        async move {
+            shutdown.cancelled().await;
+            tokio::time::sleep(bound).await;
+            hard.cancel();
+        }
+    });
+    let server = tokio::spawn(http::serve(
+        listener,
+        http::router(shared.clone()),
+        stop.clone(),
+        hard,
+    ));
     if config.rules.watch {
         rules.watch(metrics.clone(), stop.clone())?;
     }
@@ -265,6 +273,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Daem
         }
     };
     let _ = tokio::join!(server, am_done);
+    deadline.abort();
     result
 }
 
@@ -274,6 +283,20 @@ async fn run_stages(shared: Arc<Shared>, shutdown: CancellationToken) -> Result<
     let producer = kafka::producer(&shared)?;
     let consumer = kafka::consumer(&shared)?;
     let state_consumer = owner::consumer(&shared, producer.clone())?;
+    // Every topic the config and rules name exists (SPEC §9). Reloads are
+    // checked from before the start-up check, so none slips in unchecked.
+    let check = Arc::new(topics::TopicCheck::new(
+        &shared.config.kafka,
+        shared.config.file.as_deref(),
+    )?);
+    shared.rules.set_topic_check(check.clone());
+    if !check
+        .at_start(&shared.rules.current().rules, &shutdown)
+        .await?
+    {
+        tracing::info!("stopped");
+        return Ok(());
+    }
     if !topics::ensure(&shared.config.kafka, &shared.topics, &shutdown).await? {
         tracing::info!("stopped");
         return Ok(());

@@ -5,15 +5,20 @@
 //! events. Nothing ever matches against a half-loaded set, and no event
 //! waits for a reload: loading and compiling happen off to the side, and a
 //! failed load leaves the old rules in force.
+//!
+//! A reload is also refused when a topic it names does not exist or would
+//! feed the daemon back (`topics::TopicCheck`, once the daemon set one):
+//! the same errors as a load error, so old rules stay and it is counted.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use notify::{RecursiveMode, Watcher};
 use tokio_util::sync::CancellationToken;
 
+use super::topics::TopicCheck;
 use crate::metrics::Metrics;
 use newswatch_core::event::EventFields;
 use newswatch_core::rules::{self, LoadErrors};
@@ -25,6 +30,8 @@ pub struct RulesHandle {
     fields: EventFields,
     /// Serializes reloads (file watcher, SIGHUP and HTTP may race).
     reload_lock: tokio::sync::Mutex<()>,
+    /// The topics a reload names must pass this; unset: not checked.
+    topic_check: OnceLock<Arc<TopicCheck>>,
 }
 
 impl RulesHandle {
@@ -36,7 +43,14 @@ impl RulesHandle {
             paths,
             fields,
             reload_lock: tokio::sync::Mutex::new(()),
+            topic_check: OnceLock::new(),
         })
+    }
+
+    /// From now on, a reload is swapped in only when `check` passes. Set
+    /// once; a second call is ignored.
+    pub fn set_topic_check(&self, check: Arc<TopicCheck>) {
+        let _ = self.topic_check.set(check);
     }
 
     /// The rule set in force now.
@@ -59,6 +73,10 @@ impl RulesHandle {
                     message: format!("rule loading panicked: {e}"),
                 }]))
             });
+        let loaded = match (loaded, self.topic_check.get()) {
+            (Ok(rs), Some(check)) => check.check(&rs).await.map(|()| rs),
+            (other, _) => other,
+        };
         match loaded {
             Ok(rs) => {
                 let previous = self.current();

@@ -1,4 +1,6 @@
-//! The daemon's internal topics: created when missing, checked when present.
+//! The daemon's internal topics: created when missing, checked when present;
+//! and the topics the config and the rules name: checked to exist
+//! ([`TopicCheck`], SPEC §9).
 //!
 //! Stateful rules run in two stages (see `owner.rs`), joined by two internal
 //! topics per consumer group, both with `kafka.state_partitions` partitions:
@@ -22,9 +24,22 @@
 //! not compacted, is refused with an error naming the topic: the partition
 //! count fixes which partition owns a key, and a changelog that is not
 //! compacted loses state to retention.
+//!
+//! Every other topic (input, alert, dead-letter, each rule's `topic:`) must
+//! exist before the daemon starts and before a reload is swapped in: a
+//! missing one would only show later, as alerts the broker refuses. The
+//! check reads the cluster's topic list (a metadata request for all topics,
+//! which never auto-creates one, unlike a request naming the topic) and
+//! reports every missing topic in one error. A rule `topic:` that is an
+//! input or internal topic is refused as well: the daemon would read back
+//! its own alerts, or corrupt its stages.
 
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
+use newswatch_core::rules::{Diagnostic, LoadErrors, RuleSet};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -66,6 +81,10 @@ pub enum TopicsError {
          (cleanup.policy=compact)"
     )]
     Policy { topic: String, found: String },
+    /// Topics the config or the rules name that do not exist, or rule
+    /// topics that would feed the daemon back: every one, one per line.
+    #[error("topics named by the config or the rules cannot be used:\n{0}")]
+    Named(LoadErrors),
 }
 
 /// The internal topics of one consumer group.
@@ -304,6 +323,213 @@ pub fn is_transient(code: RDKafkaErrorCode) -> bool {
     )
 }
 
+/// Checks the topics the config and the rules name (SPEC §9): pure rules
+/// first ([`rule_topic_loops`]), then the cluster's topic list.
+pub struct TopicCheck {
+    kafka: KafkaConfig,
+    /// The config file, where a config key's diagnostic points.
+    config_file: PathBuf,
+    admin: Arc<AdminClient<DefaultClientContext>>,
+}
+
+impl TopicCheck {
+    pub fn new(k: &KafkaConfig, config_file: Option<&Path>) -> Result<Self, TopicsError> {
+        let admin = super::changelog::base_config(k, &k.producer_properties).create()?;
+        Ok(TopicCheck {
+            kafka: k.clone(),
+            config_file: config_file.map_or_else(|| PathBuf::from("-"), Path::to_path_buf),
+            admin: Arc::new(admin),
+        })
+    }
+
+    /// One check of `rs` (a reload): every problem as a diagnostic. A
+    /// broker that does not answer is a problem too: a reload that cannot
+    /// be checked is not swapped in.
+    pub async fn check(&self, rs: &RuleSet) -> Result<(), LoadErrors> {
+        let mut errs = rule_topic_loops(&self.kafka, rs);
+        if errs.is_empty() {
+            match self.existing().await {
+                Ok(existing) => {
+                    errs = missing(&named(&self.kafka, rs), &existing, &self.config_file)
+                }
+                Err(e) => errs.push(Diagnostic {
+                    file: self.config_file.clone(),
+                    line: 1,
+                    col: 1,
+                    message: format!(
+                        "cannot check that the topics exist (kafka.brokers: {e}); try again"
+                    ),
+                }),
+            }
+        }
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            Err(LoadErrors(errs))
+        }
+    }
+
+    /// The start-up check: like [`TopicCheck::check`], but retried while
+    /// the broker does not answer. `Ok(false)` when shut down meanwhile.
+    pub async fn at_start(
+        &self,
+        rs: &RuleSet,
+        shutdown: &CancellationToken,
+    ) -> Result<bool, TopicsError> {
+        let loops = rule_topic_loops(&self.kafka, rs);
+        if !loops.is_empty() {
+            return Err(TopicsError::Named(LoadErrors(loops)));
+        }
+        let mut backoff = BACKOFF_MIN;
+        loop {
+            let attempt = tokio::select! {
+                _ = shutdown.cancelled() => return Ok(false),
+                r = self.existing() => r,
+            };
+            match attempt {
+                Ok(existing) => {
+                    let errs = missing(&named(&self.kafka, rs), &existing, &self.config_file);
+                    return if errs.is_empty() {
+                        Ok(true)
+                    } else {
+                        Err(TopicsError::Named(LoadErrors(errs)))
+                    };
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in = ?backoff, "cannot check that the topics exist yet")
+                }
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ok(false),
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+        }
+    }
+
+    /// The names of the cluster's topics, from one metadata request for
+    /// all of them (on a blocking thread: librdkafka's call blocks).
+    async fn existing(&self) -> Result<HashSet<String>, KafkaError> {
+        let admin = self.admin.clone();
+        tokio::task::spawn_blocking(move || {
+            let md = admin.inner().fetch_metadata(None, REQUEST_TIMEOUT)?;
+            Ok(md
+                .topics()
+                .iter()
+                .filter(|t| {
+                    !t.error().is_some_and(|e| {
+                        matches!(
+                            RDKafkaErrorCode::from(e),
+                            RDKafkaErrorCode::UnknownTopicOrPartition
+                                | RDKafkaErrorCode::UnknownTopic
+                        )
+                    })
+                })
+                .map(|t| t.name().to_owned())
+                .collect())
+        })
+        .await
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "the topic check's thread failed");
+            Err(KafkaError::MetadataFetch(RDKafkaErrorCode::Fail))
+        })
+    }
+}
+
+/// Who names a topic: a config key, or a rule (id, file, line).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NamedBy {
+    Config(&'static str),
+    Rule {
+        id: String,
+        file: PathBuf,
+        line: usize,
+    },
+}
+
+/// Every topic the config and the enabled rules publish to or read from,
+/// each once (first naming wins), in config-then-rule order.
+pub fn named(k: &KafkaConfig, rs: &RuleSet) -> Vec<(String, NamedBy)> {
+    let config = k
+        .input_topics
+        .iter()
+        .map(|t| (t.clone(), NamedBy::Config("kafka.input_topics")))
+        .chain([(k.alert_topic.clone(), NamedBy::Config("kafka.alert_topic"))])
+        .chain(
+            k.dlq_topic
+                .iter()
+                .map(|t| (t.clone(), NamedBy::Config("kafka.dlq_topic"))),
+        );
+    let rules = rs.rules.iter().filter_map(|r| {
+        let t = r.topic.clone()?;
+        Some((
+            t,
+            NamedBy::Rule {
+                id: r.id.clone(),
+                file: r.file.clone(),
+                line: r.line,
+            },
+        ))
+    });
+    let mut seen = HashSet::new();
+    config
+        .chain(rules)
+        .filter(|(t, _)| seen.insert(t.clone()))
+        .collect()
+}
+
+/// One diagnostic per named topic not in `existing` (pure).
+pub fn missing(
+    named: &[(String, NamedBy)],
+    existing: &HashSet<String>,
+    config_file: &Path,
+) -> Vec<Diagnostic> {
+    named
+        .iter()
+        .filter(|(t, _)| !existing.contains(t))
+        .map(|(t, by)| match by {
+            NamedBy::Config(key) => Diagnostic {
+                file: config_file.to_path_buf(),
+                line: 1,
+                col: 1,
+                message: format!("{key}: topic {t:?} does not exist; create it (newswatch creates only its internal topics)"),
+            },
+            NamedBy::Rule { id, file, line } => Diagnostic {
+                file: file.clone(),
+                line: *line,
+                col: 1,
+                message: format!("rule {id}: topic {t:?} does not exist; create it, or fix the rule's topic:"),
+            },
+        })
+        .collect()
+}
+
+/// Rules whose `topic:` is an input topic (the daemon would match its own
+/// alerts, a loop) or an internal one (its stages would read alerts as
+/// their records); pure.
+pub fn rule_topic_loops(k: &KafkaConfig, rs: &RuleSet) -> Vec<Diagnostic> {
+    let internal = InternalTopics::of(k);
+    rs.rules
+        .iter()
+        .filter_map(|r| {
+            let t = r.topic.as_deref()?;
+            let why = if k.input_topics.iter().any(|i| i == t) {
+                "is an input topic (kafka.input_topics): its alerts would be matched again, a loop"
+            } else if t == internal.matches || t == internal.changelog {
+                "is one of newswatch's internal topics"
+            } else {
+                return None;
+            };
+            Some(Diagnostic {
+                file: r.file.clone(),
+                line: r.line,
+                col: 1,
+                message: format!("rule {}: topic {t:?} {why}; choose another topic", r.id),
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -341,6 +567,97 @@ mod tests {
             Some("compact"),
             true,
             "internal topic t has 1 partitions but kafka.state_partitions is 6",
+        );
+    }
+
+    fn kafka() -> KafkaConfig {
+        let mut k = crate::config::Config::default().kafka;
+        k.group_id = "g".into();
+        k.input_topics = vec!["in".into()];
+        k.alert_topic = "alerts".into();
+        k.dlq_topic = Some("dlq".into());
+        k
+    }
+
+    fn rules(topics: &[&str]) -> RuleSet {
+        let yaml: String = topics
+            .iter()
+            .enumerate()
+            .map(|(i, t)| format!("  - id: r{i}\n    title: r\n    query: x\n    topic: {t}\n"))
+            .collect();
+        let yaml = format!("rules:\n  - id: plain\n    title: p\n    query: y\n{yaml}");
+        match newswatch_core::rules::load_strs(vec![(PathBuf::from("rules.yaml"), yaml)]) {
+            Ok(rs) => rs,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// Missing topics for `rule_topics` on a cluster holding `existing`:
+    /// the messages' first words (key or rule and topic).
+    fn check_missing(rule_topics: &[&str], existing: &[&str], expected: &[&str]) {
+        let existing = existing.iter().map(|t| t.to_string()).collect();
+        let got: Vec<String> = missing(
+            &named(&kafka(), &rules(rule_topics)),
+            &existing,
+            Path::new("c.toml"),
+        )
+        .iter()
+        .map(|d| {
+            let m = &d.message;
+            m[..m.find(" does not exist").unwrap_or(m.len())].to_owned()
+        })
+        .collect();
+        assert_eq!(got, expected, "{rule_topics:?} on {existing:?}");
+    }
+
+    #[test]
+    fn missing_table() {
+        let all = ["in", "alerts", "dlq", "t1", "t2"];
+        check_missing(&[], &all, &[]);
+        check_missing(&["t1", "t2", "t1"], &all, &[]);
+        check_missing(&["t1", "t3"], &all, &["rule r1: topic \"t3\""]);
+        check_missing(
+            &["t3", "t3", "t4"],
+            &["in", "dlq"],
+            &[
+                "kafka.alert_topic: topic \"alerts\"",
+                "rule r0: topic \"t3\"",
+                "rule r2: topic \"t4\"",
+            ],
+        );
+        // A rule naming the alert topic is the config's problem, said once.
+        check_missing(
+            &["alerts"],
+            &["in", "dlq"],
+            &["kafka.alert_topic: topic \"alerts\""],
+        );
+    }
+
+    fn check_loops(rule_topics: &[&str], expected: &[&str]) {
+        let got: Vec<String> = rule_topic_loops(&kafka(), &rules(rule_topics))
+            .into_iter()
+            .map(|d| format!("{}:{}", d.line, d.message))
+            .collect();
+        assert_eq!(got.len(), expected.len(), "{got:?}");
+        for (g, e) in got.iter().zip(expected) {
+            assert!(g.contains(e), "{g} lacks {e}");
+        }
+    }
+
+    #[test]
+    fn rule_topic_loops_table() {
+        check_loops(&["t1", "alerts", "dlq"], &[]);
+        check_loops(&["in"], &["rule r0: topic \"in\" is an input topic"]);
+        check_loops(
+            &["g-matches"],
+            &["rule r0: topic \"g-matches\" is one of newswatch's internal topics"],
+        );
+        check_loops(
+            &["ok", "g-state-changelog", "in"],
+            &[
+                "rule r1: topic \"g-state-changelog\"",
+                "rule r2: topic \"in\"",
+            ],
         );
     }
 }

@@ -166,6 +166,10 @@ fn tail(s: &str) -> &str {
 #[test]
 fn running_daemon_never_logs_the_password() {
     let broker = Broker::start();
+    // The topics of the default config: the daemon checks they exist.
+    for t in ["news.events", "news.alerts", "news.events.dlq"] {
+        broker.create_topic(t, 1);
+    }
     let nobody = format!("127.0.0.1:{}", free_port());
     let dir = tempfile::tempdir().unwrap();
     let env_secret = [
