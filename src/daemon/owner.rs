@@ -102,6 +102,11 @@ impl ConsumerContext for OwnerCtx {
             if let Err(e) = self.producer.flush(REVOKE_FLUSH) {
                 tracing::warn!(error = %e, "records not all acknowledged before the revocation; the next owner may decide some matches again");
             }
+            // Not ready until assigned and restored again (after a session
+            // timeout, a broker outage, the consumer rejoins its group).
+            self.shared
+                .health
+                .set_state_progress(Some("state consumer rejoining its group".into()));
             self.push(RebalanceEvent::Revoked(parts));
         }
     }
@@ -327,11 +332,9 @@ impl Owner {
     ) -> Result<bool, DaemonError> {
         let health_progress =
             |done: usize, total: usize| format!("restoring state: {done} of {total} partitions");
-        if !self.restored_once {
-            self.shared
-                .health
-                .set_state_progress(Some(health_progress(0, parts.len())));
-        }
+        self.shared
+            .health
+            .set_state_progress(Some(health_progress(0, parts.len())));
         let restored = self
             .changelog_job(shutdown, move |k, topic, metrics, stop| {
                 changelog::restore(k, topic, &parts, metrics, stop)

@@ -277,10 +277,12 @@ fn outage(label: &str, consumer_properties: &[(&str, &str)], down_for: Duration)
     let to_ready = t.elapsed();
     // Ready means assigned: not while the partitions are revoked.
     let log = daemon.log();
-    let revoked = log.rfind("partitions revoked");
+    // (Stage one's lines; stage two logs "state partitions …".)
+    let revoked = log.rfind("daemon::kafka: partitions revoked");
     if let Some(r) = revoked {
         assert!(
-            log.rfind("partitions assigned").is_some_and(|a| a > r),
+            log.rfind("daemon::kafka: partitions assigned")
+                .is_some_and(|a| a > r),
             "/readyz 200 while the partitions are revoked"
         );
     }
