@@ -32,6 +32,61 @@ const ENQUEUE_RETRY: Backoff = Backoff::new(Duration::from_millis(200), Duration
 /// While librdkafka's queue is full, try again this often.
 const QUEUE_FULL_WAIT: Duration = Duration::from_millis(10);
 
+/// Whether a delivery error can pass by itself. The producer has no
+/// delivery timeout, so librdkafka retries transient failures itself, in
+/// order; an error that reaches us is final for that attempt, and a
+/// permanent one will be refused again however often it is re-sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(test), allow(dead_code))] // used from the next commit on
+pub enum Refusal {
+    /// The broker (or the producer) will refuse this record every time:
+    /// too large, topic missing or invalid, not authorised, or the
+    /// idempotent producer in a fatal state.
+    Permanent,
+    /// Anything else: worth re-sending with backoff.
+    Transient,
+}
+
+/// Classify a librdkafka error code (`None`: an error without one, e.g. a
+/// cancelled delivery future, which re-sending may cure).
+#[cfg_attr(not(test), allow(dead_code))] // used from the next commit on
+pub fn classify(code: Option<RDKafkaErrorCode>) -> Refusal {
+    use RDKafkaErrorCode as C;
+    match code {
+        Some(
+            // Too large for the producer's message.max.bytes or the topic's
+            // max.message.bytes, or a batch over the segment size.
+            C::MessageSizeTooLarge
+            | C::InvalidMessageSize
+            | C::MessageBatchTooLarge
+            | C::InvalidRecord
+            | C::InvalidMessage
+            | C::BadMessage
+            // The topic does not exist (the broker's answer, or the
+            // producer's once metadata says so) or cannot.
+            | C::UnknownTopicOrPartition
+            | C::UnknownTopic
+            | C::UnknownPartition
+            | C::UnknownTopicId
+            | C::InvalidTopic
+            | C::PolicyViolation
+            // Not authorised.
+            | C::TopicAuthorizationFailed
+            | C::ClusterAuthorizationFailed
+            | C::TransactionalIdAuthorizationFailed
+            // The idempotent producer's fatal errors: it accepts nothing
+            // more until restarted.
+            | C::Fatal
+            | C::OutOfOrderSequenceNumber
+            | C::InvalidProducerEpoch
+            | C::InvalidProducerIdMapping
+            | C::ProducerFenced
+            | C::UnknownProducerId,
+        ) => Refusal::Permanent,
+        _ => Refusal::Transient,
+    }
+}
+
 /// Records handed to the producer, each with its acknowledgement to come.
 pub struct Enqueued {
     pending: Vec<(Record, DeliveryFuture)>,
@@ -165,5 +220,42 @@ impl Publisher {
     /// Wait up to `timeout` for what is still queued in the producer.
     pub fn flush(&self, timeout: Duration) {
         let _ = self.producer.flush(timeout);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use RDKafkaErrorCode as C;
+
+    fn check(code: Option<RDKafkaErrorCode>, want: Refusal) {
+        assert_eq!(classify(code), want, "{code:?}");
+    }
+
+    #[test]
+    fn classify_table() {
+        use Refusal::{Permanent as P, Transient as T};
+        check(Some(C::MessageSizeTooLarge), P);
+        check(Some(C::InvalidMessageSize), P);
+        check(Some(C::MessageBatchTooLarge), P);
+        check(Some(C::InvalidRecord), P);
+        check(Some(C::UnknownTopicOrPartition), P);
+        check(Some(C::UnknownTopic), P);
+        check(Some(C::UnknownPartition), P);
+        check(Some(C::InvalidTopic), P);
+        check(Some(C::TopicAuthorizationFailed), P);
+        check(Some(C::ClusterAuthorizationFailed), P);
+        check(Some(C::Fatal), P);
+        check(Some(C::OutOfOrderSequenceNumber), P);
+        check(Some(C::ProducerFenced), P);
+        check(Some(C::MessageTimedOut), T);
+        check(Some(C::QueueFull), T);
+        check(Some(C::NotEnoughReplicas), T);
+        check(Some(C::NotLeaderForPartition), T);
+        check(Some(C::RequestTimedOut), T);
+        check(Some(C::BrokerTransportFailure), T);
+        check(Some(C::AllBrokersDown), T);
+        check(Some(C::GroupAuthorizationFailed), T);
+        check(None, T);
     }
 }
