@@ -236,7 +236,9 @@ pub async fn run(
                     let Some((ticket, records)) = owner.decide(p, offset, &payload) else {
                         continue;
                     };
-                    let enqueued = publisher.enqueue_all(records).await;
+                    // Stage two's alerts come from match records: the
+                    // input event's position is not known here.
+                    let enqueued = publisher.enqueue_all(records, None).await;
                     let publisher = publisher.clone();
                     acks.push(
                         async move { (ticket, publisher.acknowledge(enqueued).await) }.boxed(),

@@ -39,6 +39,7 @@ use super::matching::{Done, MatchPool, Received, Work};
 use super::offsets::{OffsetTracker, Ticket};
 use super::publish::Publisher;
 use super::ratelimit::LogLimiter;
+use super::records::Origin;
 use super::{DaemonError, Shared, HEARTBEAT_EVERY};
 use crate::metrics::KafkaClient;
 
@@ -231,7 +232,12 @@ impl EventLoop {
             received,
             records,
         } = done;
-        let enqueued = self.publisher.enqueue_all(records).await;
+        let source = Origin {
+            topic: ticket.tp.0.clone(),
+            partition: ticket.tp.1,
+            offset: ticket.offset,
+        };
+        let enqueued = self.publisher.enqueue_all(records, Some(source)).await;
         let publisher = self.publisher.clone();
         self.acks.push(
             async move {
