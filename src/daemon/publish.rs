@@ -8,8 +8,10 @@
 //! librdkafka's queue is full or the producer refuses a record
 //! transiently), and [`Publisher::acknowledge`] runs as a future of its
 //! own, re-sending what failed transiently. Every wait also watches
-//! `abort`, cancelled when the shutdown's drain time is up; an aborted
-//! event is never finished, so it is redelivered.
+//! `abort`, cancelled when the shutdown's drain time is up by a task of its
+//! own ([`abort_after_drain`]), never by the loop, which a wait in
+//! `enqueue_all` may hold; an aborted event is never finished, so it is
+//! redelivered.
 //!
 //! Refusals for good ([`classify`]): the producer has no delivery timeout,
 //! so librdkafka retries transient failures itself, in order, and a
@@ -25,8 +27,8 @@
 //!   `/readyz` names its topic; its partition waits and resumes by itself
 //!   once the broker accepts.
 
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{DeliveryFuture, Producer as _};
@@ -105,6 +107,38 @@ pub fn classify(code: Option<RDKafkaErrorCode>) -> Refusal {
         ) => Refusal::Permanent,
         _ => Refusal::Transient,
     }
+}
+
+/// Cancel `abort` once `drain` has passed since `shutdown` was cancelled,
+/// from a task of its own. The loop that awaits [`Publisher::enqueue_all`]
+/// cannot cancel it while that wait holds the loop (a full producer queue
+/// behind a stuck record, a paused partition), so the drain's deadline must
+/// not depend on the loop turning: this is what makes every wait in
+/// publishing end within `kafka.shutdown_timeout`. Returns when the signal
+/// came, set at once (a held loop learns of it late, and must count the
+/// rest of its shutdown budget from it).
+pub fn abort_after_drain(
+    shutdown: CancellationToken,
+    abort: CancellationToken,
+    drain: Duration,
+) -> Arc<OnceLock<Instant>> {
+    let signalled = Arc::new(OnceLock::new());
+    let at = signalled.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = abort.cancelled() => return,
+            _ = shutdown.cancelled() => {}
+        }
+        let _ = at.set(Instant::now());
+        tokio::select! {
+            _ = abort.cancelled() => {}
+            _ = tokio::time::sleep(drain) => {
+                tracing::warn!("shutdown: drain time is up, abandoning unacknowledged records (their events will be redelivered)");
+                abort.cancel();
+            }
+        }
+    });
+    signalled
 }
 
 /// Records handed to the producer, each with its acknowledgement to come
