@@ -15,6 +15,7 @@ mod daemon;
 mod deploy;
 mod docs;
 mod logs;
+mod refused;
 mod resilience;
 mod stateful;
 mod util;
