@@ -271,6 +271,9 @@ pub async fn run(
         }
     }
     drop(acks);
+    // Shut down during a restore, the loop never set `stop_by`: the budget
+    // still counts from the signal.
+    let stop_by = stop_by.or_else(|| signalled.get().map(|at| *at + timeout.mul_f64(0.95)));
     close(consumer, stop_by, timeout).await;
     Ok(())
 }
