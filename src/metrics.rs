@@ -156,6 +156,10 @@ pub enum PublishError {
     Unacknowledged(RecordKind, Option<RDKafkaErrorCode>),
     /// A POST to Alertmanager failed (`alertmanager_…`).
     Alertmanager(AlertmanagerFailure),
+    /// An alert the broker refused for good (`undeliverable`): not retried;
+    /// it went to the dead-letter topic, or, with that off, only here and
+    /// to the log.
+    Undeliverable,
 }
 
 impl PublishError {
@@ -169,12 +173,16 @@ impl PublishError {
                 format!("{}_{code}", kind.as_str()).into()
             }
             Self::Alertmanager(f) => f.as_str().into(),
+            Self::Undeliverable => "undeliverable".into(),
         }
     }
 
     /// The value whose label is `text`, for the closed part of the set
     /// (not the broker's error codes).
     fn parse(text: &str) -> Option<Self> {
+        if text == "undeliverable" {
+            return Some(Self::Undeliverable);
+        }
         RecordKind::parse(text)
             .map(Self::Enqueue)
             .or_else(|| AlertmanagerFailure::parse(text).map(Self::Alertmanager))
@@ -674,6 +682,14 @@ mod tests {
             (
                 |m| m.publish_failed(PublishError::Alertmanager(AlertmanagerFailure::ServerError)),
                 "newswatch_publish_errors_total{kind=\"alertmanager_server_error\"} 1",
+            ),
+            (
+                |m| m.publish_failed(PublishError::Undeliverable),
+                "newswatch_publish_errors_total{kind=\"undeliverable\"} 1",
+            ),
+            (
+                |m| m.publish_error("undeliverable"),
+                "newswatch_publish_errors_total{kind=\"undeliverable\"} 1",
             ),
             (
                 |m| m.alert_suppressed_by("r", Suppression::Throttle),

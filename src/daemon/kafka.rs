@@ -47,6 +47,15 @@ pub fn producer(shared: &Arc<Shared>) -> Result<Producer, KafkaError> {
     )
 }
 
+/// The producer's `message.max.bytes` as configured (ours or the user's),
+/// if it is a number: an undeliverable alert's dead letter is cut to fit.
+pub fn producer_max_message_bytes(shared: &Shared) -> Option<usize> {
+    producer_config(&shared.config.kafka, shared.config.event.max_bytes)
+        .get("message.max.bytes")?
+        .parse()
+        .ok()
+}
+
 /// Properties newswatch sets for correctness; `kafka.consumer_properties`
 /// may add or tune anything else.
 fn consumer_config(k: &KafkaConfig) -> ClientConfig {

@@ -46,6 +46,7 @@ mod records;
 pub mod rules;
 pub mod topics;
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -102,6 +103,10 @@ pub struct Health {
     stopping: AtomicBool,
     /// Why stateful rules cannot be decided yet (the first restore), if so.
     state: Mutex<Option<String>>,
+    /// Topics refusing records for good that must still be delivered (the
+    /// dead-letter topic, internal topics), each with how many records
+    /// wait on it: their partitions are paused, so not ready (SPEC §9).
+    refused: Mutex<BTreeMap<String, usize>>,
 }
 
 impl Default for Health {
@@ -112,6 +117,7 @@ impl Default for Health {
             broker_down: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
             state: Mutex::new(Some("state partitions not assigned yet".into())),
+            refused: Mutex::new(BTreeMap::new()),
         }
     }
 }
@@ -154,6 +160,11 @@ impl Health {
         if let Some(why) = self.state.lock().ok().and_then(|s| s.clone()) {
             return Err(why);
         }
+        if let Some(topics) = self.refused_topics() {
+            return Err(format!(
+                "the broker refuses records for topic {topics}: publishing paused, retrying"
+            ));
+        }
         self.check()
     }
 
@@ -175,6 +186,32 @@ impl Health {
 
     pub fn set_stopping(&self) {
         self.stopping.store(true, Ordering::Relaxed);
+    }
+
+    /// A record for `topic` is refused for good and retried: not ready
+    /// until [`Health::accepted`] for it.
+    pub fn refused(&self, topic: &str) {
+        if let Ok(mut r) = self.refused.lock() {
+            *r.entry(topic.to_owned()).or_default() += 1;
+        }
+    }
+
+    /// A record [`Health::refused`] for `topic` was accepted or given up.
+    pub fn accepted(&self, topic: &str) {
+        if let Ok(mut r) = self.refused.lock() {
+            if let Some(n) = r.get_mut(topic) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    r.remove(topic);
+                }
+            }
+        }
+    }
+
+    /// The topics refusing records, comma-separated, if any.
+    fn refused_topics(&self) -> Option<String> {
+        let r = self.refused.lock().ok()?;
+        (!r.is_empty()).then(|| r.keys().cloned().collect::<Vec<_>>().join(", "))
     }
 }
 
@@ -351,3 +388,36 @@ fn spawn_sighup(
 
 #[cfg(not(unix))]
 fn spawn_sighup(_: Arc<RulesHandle>, _: Arc<Metrics>, _: CancellationToken, _: bool) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Readiness while topics refuse records: each named until every record
+    /// waiting on it was accepted.
+    #[test]
+    fn refused_topics_make_unready_until_accepted() {
+        let h = Health::default();
+        h.beat();
+        h.set_joined(true);
+        h.set_state_progress(None);
+        assert_eq!(h.ready(), Ok(()));
+        h.refused("news.dlq");
+        h.refused("news.dlq");
+        h.refused("g-matches");
+        let why = h.ready().unwrap_err();
+        assert!(why.contains("g-matches, news.dlq"), "{why}");
+        h.accepted("news.dlq");
+        h.accepted("g-matches");
+        let why = h.ready().unwrap_err();
+        assert!(
+            why.contains("news.dlq") && !why.contains("g-matches"),
+            "{why}"
+        );
+        h.accepted("news.dlq");
+        assert_eq!(h.ready(), Ok(()));
+        // An accepted topic never seen refused changes nothing.
+        h.accepted("other");
+        assert_eq!(h.ready(), Ok(()));
+    }
+}

@@ -47,7 +47,7 @@ use super::backoff::Backoff;
 use super::changelog;
 use super::kafka::{self, client_error, log_with, Producer};
 use super::offsets::{OffsetTracker, Ticket};
-use super::publish::Publisher;
+use super::publish::{self, Publisher};
 use super::ratelimit::LogLimiter;
 use super::records::Record;
 use super::topics::InternalTopics;
@@ -186,6 +186,13 @@ pub async fn run(
     consumer.subscribe(&[topics.matches.as_str()])?;
     tracing::info!(topic = %topics.matches, group = %kafka::state_group_id(&k.group_id), "deciding stateful rules");
     let abort = CancellationToken::new();
+    // As in stage one: the drain's deadline reaches a publish that holds
+    // this loop inside a turn.
+    let signalled = publish::abort_after_drain(
+        shutdown.clone(),
+        abort.clone(),
+        k.shutdown_timeout.mul_f64(0.8),
+    );
     let publisher = Publisher::new(producer.clone(), shared.clone(), abort.clone());
     let mut owner = Owner {
         shared: shared.clone(),
@@ -216,8 +223,10 @@ pub async fn run(
             biased;
             _ = shutdown.cancelled(), if !draining => {
                 draining = true;
-                stop_by = Some(Instant::now() + timeout.mul_f64(0.95));
-                deadline.as_mut().reset(tokio::time::Instant::now() + timeout.mul_f64(0.8));
+                // Counted from the signal, which a held turn may see late.
+                let at = signalled.get().copied().unwrap_or_else(Instant::now);
+                stop_by = Some(at + timeout.mul_f64(0.95));
+                deadline.as_mut().reset(tokio::time::Instant::from_std(at + timeout.mul_f64(0.8)));
                 tracing::info!(in_flight = acks.len(), "state owner: draining");
             }
             _ = &mut deadline, if draining => {
@@ -242,7 +251,9 @@ pub async fn run(
                     let Some((ticket, records)) = owner.decide(p, offset, &payload) else {
                         continue;
                     };
-                    let enqueued = publisher.enqueue_all(records).await;
+                    // Stage two's alerts come from match records: the
+                    // input event's position is not known here.
+                    let enqueued = publisher.enqueue_all(records, None).await;
                     let publisher = publisher.clone();
                     acks.push(
                         async move { (ticket, publisher.acknowledge(enqueued).await) }.boxed(),
@@ -266,6 +277,9 @@ pub async fn run(
         }
     }
     drop(acks);
+    // Shut down during a restore, the loop never set `stop_by`: the budget
+    // still counts from the signal.
+    let stop_by = stop_by.or_else(|| signalled.get().map(|at| *at + timeout.mul_f64(0.95)));
     close(consumer, stop_by, timeout).await;
     Ok(())
 }

@@ -18,11 +18,13 @@
 //!
 //! Shutdown: on the signal the loop stops consuming and drains what is in
 //! flight for at most 80% of `kafka.shutdown_timeout`, then abandons the
-//! rest (redelivered later). The final commit and leaving the group get
+//! rest (redelivered later). That deadline is also kept by a task of its
+//! own (`publish::abort_after_drain`), so a turn held by a publish that
+//! cannot finish (a full producer queue) ends at it too. The final commit and leaving the group get
 //! what is left of 95% of it; the rest is for the process to exit.
 
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
@@ -37,8 +39,9 @@ use tokio_util::sync::CancellationToken;
 use super::kafka::{self, Consumer};
 use super::matching::{Done, MatchPool, Received, Work};
 use super::offsets::{OffsetTracker, Ticket};
-use super::publish::Publisher;
+use super::publish::{self, Publisher};
 use super::ratelimit::LogLimiter;
+use super::records::Origin;
 use super::{DaemonError, Shared, HEARTBEAT_EVERY};
 use crate::metrics::KafkaClient;
 
@@ -71,6 +74,13 @@ pub async fn run(
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let pool = MatchPool::new(threads, shared.clone());
     let abort = CancellationToken::new();
+    // The drain's deadline reaches every wait in publishing, even one that
+    // holds this loop inside a turn.
+    let signalled = publish::abort_after_drain(
+        shutdown.clone(),
+        abort.clone(),
+        cfg.shutdown_timeout.mul_f64(DRAIN_SHARE),
+    );
     let publisher = Publisher::new(producer, shared.clone(), abort.clone());
     let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -84,6 +94,7 @@ pub async fn run(
         acks: FuturesUnordered::new(),
         tick,
         shutdown,
+        signalled,
         abort,
         draining: false,
         stop_by: None,
@@ -123,6 +134,9 @@ struct EventLoop {
     tick: Interval,
     /// Cancelled by the caller: stop consuming, drain, return.
     shutdown: CancellationToken,
+    /// When `shutdown` was cancelled: the shutdown's budget counts from
+    /// there, even when a held turn let the loop see it late.
+    signalled: Arc<OnceLock<Instant>>,
     /// Cancelled when the drain's time is up: publishing stops retrying.
     abort: CancellationToken,
     /// Set on the shutdown signal: no more messages are taken.
@@ -173,14 +187,15 @@ impl EventLoop {
     /// The shutdown signal: stop consuming, start the drain's clock.
     fn start_drain(&mut self) {
         let timeout = self.shared.config.kafka.shutdown_timeout;
+        let at = self.signalled.get().copied().unwrap_or_else(Instant::now);
         self.draining = true;
-        self.stop_by = Some(Instant::now() + timeout.mul_f64(STOP_SHARE));
+        self.stop_by = Some(at + timeout.mul_f64(STOP_SHARE));
         self.shared.health.set_stopping();
         // Keep a little of the budget for the final commit and flush.
         let budget = timeout.mul_f64(DRAIN_SHARE);
         self.drain_deadline
             .as_mut()
-            .reset(tokio::time::Instant::now() + budget);
+            .reset(tokio::time::Instant::from_std(at + budget));
         tracing::info!(
             in_flight = self.in_flight(),
             "shutting down: draining in-flight events"
@@ -188,7 +203,9 @@ impl EventLoop {
     }
 
     /// The drain's time is up: stop retrying; unfinished events will be
-    /// redelivered (their offsets were not stored).
+    /// redelivered (their offsets were not stored). (The task of
+    /// `publish::abort_after_drain` cancels `abort` at the same time, also
+    /// when a wait in `on_matched` holds this loop.)
     fn abandon(&mut self) {
         tracing::warn!(
             in_flight = self.in_flight(),
@@ -231,7 +248,12 @@ impl EventLoop {
             received,
             records,
         } = done;
-        let enqueued = self.publisher.enqueue_all(records).await;
+        let source = Origin {
+            topic: ticket.tp.0.clone(),
+            partition: ticket.tp.1,
+            offset: ticket.offset,
+        };
+        let enqueued = self.publisher.enqueue_all(records, Some(source)).await;
         let publisher = self.publisher.clone();
         self.acks.push(
             async move {

@@ -10,6 +10,10 @@
 //! * A match record (a stateful rule's match, SPEC §6) goes to the
 //!   internal `<group_id>-matches` topic, in the partition of its (rule,
 //!   group) key, for the owner of that state to decide.
+//! * An alert the broker refuses for good (SPEC §9) goes to
+//!   `kafka.dlq_topic` as an `undeliverable` dead letter: the alert's bytes
+//!   cut to fit ([`undeliverable_cut`]), the refusal, the alert's topic and
+//!   headers, and the source position where known.
 //! * A state change goes to the changelog partition of the same number as
 //!   the match records it came from, keyed by the state's key; no value is
 //!   a tombstone (the state was deleted).
@@ -70,6 +74,43 @@ pub struct Source<'a> {
     pub offset: i64,
 }
 
+/// An undeliverable alert's bytes are cut to this many in its dead letter:
+/// far below any topic's or producer's message limit (the producer's
+/// `message.max.bytes` is at least about 2 MB, Kafka's default topic limit
+/// 1 MB), so the dead letter is not refused for its size too.
+pub const UNDELIVERABLE_MAX_BYTES: usize = 512 * 1024;
+
+/// How many of an undeliverable alert's bytes its dead letter keeps, given
+/// the producer's `message.max.bytes`: at most [`UNDELIVERABLE_MAX_BYTES`],
+/// and at most half the producer's limit, leaving the other half to the
+/// headers and the batch's framing.
+pub fn undeliverable_cut(producer_max: Option<usize>) -> usize {
+    producer_max.map_or(UNDELIVERABLE_MAX_BYTES, |m| {
+        (m / 2).min(UNDELIVERABLE_MAX_BYTES)
+    })
+}
+
+/// The `newswatch-error` of an alert refused for good.
+pub const UNDELIVERABLE: &str = "undeliverable";
+
+/// An owned [`Source`]: where the event of a batch of records was consumed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+impl Origin {
+    pub fn source(&self) -> Source<'_> {
+        Source {
+            topic: &self.topic,
+            partition: self.partition,
+            offset: self.offset,
+        }
+    }
+}
+
 impl Record {
     /// An alert, on its rule's `topic`, else on `default_topic`.
     pub fn alert(a: &Alert, topic: Option<&String>, default_topic: &str) -> Record {
@@ -117,6 +158,50 @@ impl Record {
                     source.offset.to_string().into_bytes(),
                 ),
             ],
+            kind: Kind::DeadLetter,
+        }
+    }
+
+    /// The dead letter of `alert`, a record the broker refused for good
+    /// with `detail`: on the dead-letter `topic`, with the alert's key, its
+    /// first `cut` bytes ([`undeliverable_cut`]), the topic it was meant
+    /// for, its own headers, and where its event came from if `source` is
+    /// known (stage two's alerts come from match records, not events).
+    pub fn undeliverable(
+        topic: &str,
+        alert: &Record,
+        detail: &str,
+        source: Option<Source<'_>>,
+        cut: usize,
+    ) -> Record {
+        let payload = alert.payload.as_deref().unwrap_or_default();
+        let cut = &payload[..payload.len().min(cut)];
+        let mut headers = vec![
+            ("newswatch-error", UNDELIVERABLE.as_bytes().to_vec()),
+            ("newswatch-error-detail", detail.as_bytes().to_vec()),
+            ("newswatch-alert-topic", alert.topic.as_bytes().to_vec()),
+            (
+                "newswatch-alert-bytes",
+                payload.len().to_string().into_bytes(),
+            ),
+        ];
+        headers.extend(alert.headers.iter().cloned());
+        if let Some(s) = source {
+            headers.extend([
+                ("newswatch-source-topic", s.topic.as_bytes().to_vec()),
+                (
+                    "newswatch-source-partition",
+                    s.partition.to_string().into_bytes(),
+                ),
+                ("newswatch-source-offset", s.offset.to_string().into_bytes()),
+            ]);
+        }
+        Record {
+            topic: topic.to_owned(),
+            partition: None,
+            key: alert.key.clone(),
+            payload: Some(cut.to_vec()),
+            headers,
             kind: Kind::DeadLetter,
         }
     }
@@ -370,6 +455,85 @@ mod tests {
         for (record, topic, key, headers, payload, kind) in table {
             check(record, topic, key, headers, payload, kind);
         }
+    }
+
+    /// An undeliverable alert: its headers, then the source's where known;
+    /// its bytes cut to the limit, never more.
+    #[test]
+    fn undeliverable_table() {
+        let a = Record::alert(&alert(), None, "news.alerts");
+        let n = a.payload.as_ref().map_or(0, Vec::len).to_string();
+        let mut big = a.clone();
+        big.payload = Some(vec![b'x'; UNDELIVERABLE_MAX_BYTES + 10]);
+        let big_n = (UNDELIVERABLE_MAX_BYTES + 10).to_string();
+        let cut = vec![b'x'; UNDELIVERABLE_MAX_BYTES];
+        let origin = Origin {
+            topic: "news.events".into(),
+            partition: 3,
+            offset: 1234,
+        };
+        let detail = "Broker: Unknown topic or partition";
+        let base = |len: &str| -> Vec<(&'static str, String)> {
+            vec![
+                ("newswatch-error", "undeliverable".into()),
+                ("newswatch-error-detail", detail.into()),
+                ("newswatch-alert-topic", "news.alerts".into()),
+                ("newswatch-alert-bytes", len.into()),
+                ("newswatch-rule", "ru-mfa-statement".into()),
+                ("newswatch-severity", "high".into()),
+                (
+                    "newswatch-alert-id",
+                    "3f1c0000000000000000000000000001".into(),
+                ),
+            ]
+        };
+        let with_source = |mut h: Vec<(&'static str, String)>| {
+            h.push(("newswatch-source-topic", "news.events".into()));
+            h.push(("newswatch-source-partition", "3".into()));
+            h.push(("newswatch-source-offset", "1234".into()));
+            h
+        };
+        // (alert, source, headers, payload)
+        type Row<'a> = (
+            &'a Record,
+            Option<Source<'a>>,
+            Vec<(&'a str, String)>,
+            &'a [u8],
+        );
+        let table: Vec<Row> = vec![
+            (
+                &a,
+                Some(origin.source()),
+                with_source(base(&n)),
+                a.payload.as_deref().unwrap(),
+            ),
+            (&a, None, base(&n), a.payload.as_deref().unwrap()),
+            (&big, None, base(&big_n), &cut),
+        ];
+        for (alert, source, headers, payload) in table {
+            let got =
+                Record::undeliverable("news.dlq", alert, detail, source, UNDELIVERABLE_MAX_BYTES);
+            let want: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            check(
+                got,
+                "news.dlq",
+                Some("ru-mfa-statement"),
+                &want,
+                Some(payload),
+                Kind::DeadLetter,
+            );
+        }
+    }
+
+    #[test]
+    fn undeliverable_cut_table() {
+        let check =
+            |max: Option<usize>, want: usize| assert_eq!(undeliverable_cut(max), want, "{max:?}");
+        check(None, UNDELIVERABLE_MAX_BYTES);
+        check(Some(2_065_536), UNDELIVERABLE_MAX_BYTES);
+        check(Some(1_000_000), 500_000);
+        check(Some(4_000), 2_000);
+        check(Some(0), 0);
     }
 
     #[test]

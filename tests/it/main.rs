@@ -16,6 +16,7 @@ mod deploy;
 mod docs;
 mod http;
 mod logs;
+mod refused;
 mod resilience;
 mod stateful;
 mod topics;
