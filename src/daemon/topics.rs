@@ -157,6 +157,17 @@ pub fn plan(
     }
 }
 
+/// The admin client's properties: the producer's (security), and never
+/// auto-creation: librdkafka lets a producer-type client's metadata request
+/// for a missing topic create it with the broker's defaults (not compacted)
+/// where the broker allows auto-creation, which is exactly what the checks
+/// here must not do.
+fn admin_config(k: &KafkaConfig) -> rdkafka::config::ClientConfig {
+    let mut c = super::changelog::base_config(k, &k.producer_properties);
+    c.set("allow.auto.create.topics", "false");
+    c
+}
+
 /// Make sure both internal topics exist and fit. Retries while the broker
 /// is unreachable; `Ok(false)` when shut down meanwhile.
 pub async fn ensure(
@@ -164,8 +175,7 @@ pub async fn ensure(
     topics: &InternalTopics,
     shutdown: &CancellationToken,
 ) -> Result<bool, TopicsError> {
-    let admin: AdminClient<DefaultClientContext> =
-        super::changelog::base_config(k, &k.producer_properties).create()?;
+    let admin: AdminClient<DefaultClientContext> = admin_config(k).create()?;
     for (topic, compact) in [(&topics.matches, false), (&topics.changelog, true)] {
         let mut backoff = BACKOFF_MIN;
         loop {
@@ -334,7 +344,7 @@ pub struct TopicCheck {
 
 impl TopicCheck {
     pub fn new(k: &KafkaConfig, config_file: Option<&Path>) -> Result<Self, TopicsError> {
-        let admin = super::changelog::base_config(k, &k.producer_properties).create()?;
+        let admin = admin_config(k).create()?;
         Ok(TopicCheck {
             kafka: k.clone(),
             config_file: config_file.map_or_else(|| PathBuf::from("-"), Path::to_path_buf),

@@ -124,16 +124,6 @@ fn committed_reaches(fx: &Fixture, n: i64) -> bool {
     })
 }
 
-/// The fixture's config with `dlq_topic` set to `to`.
-fn set_dlq(fx: &Fixture, to: &str) {
-    let text = std::fs::read_to_string(&fx.config).unwrap();
-    let text = text.replace(
-        &format!("dlq_topic = \"{}\"", fx.dlq),
-        &format!("dlq_topic = \"{to}\""),
-    );
-    std::fs::write(&fx.config, text).unwrap();
-}
-
 #[test]
 fn poison_alert_goes_to_the_dlq_and_later_events_alert() {
     let fx = Fixture::new(RULES, 1, &[], &extra());
@@ -210,52 +200,60 @@ fn poison_alert_with_dlq_off_is_counted_and_later_events_alert() {
     daemon.terminate(Duration::from_secs(30));
 }
 
-/// The dead-letter topic does not exist when the poison alert comes
-/// (Tansu refuses producing to a missing topic; its `topic delete` drops
-/// every topic, so the test names one never created): the partition
-/// pauses with `/readyz` naming the topic, and resumes by itself once the
-/// topic is created.
+/// The dead-letter topic refuses a record that must not be skipped (the
+/// dead letter of an invalid event larger than the producer accepts): the
+/// partition's offset holds, `/readyz` answers 503 naming the topic, and
+/// the events behind it are still matched and alerted meanwhile (up to
+/// 1,000 in flight). (Resuming once the broker accepts again is not tested
+/// here: every topic the config names must exist at start-up, and Tansu 0.6
+/// can neither delete one topic nor make an existing one refuse and then
+/// accept.)
 #[test]
-fn refusing_dlq_pauses_then_resumes() {
+fn refusing_dlq_holds_the_partition() {
     let fx = Fixture::new(RULES, 1, &[], &extra());
-    let missing = unique("dlq-missing");
-    set_dlq(&fx, &missing);
     let mut tail = Tail::new(&fx.broker.addr(), &fx.alerts);
     let mut daemon = fx.spawn(BIN);
     daemon.wait_ready(Duration::from_secs(60));
+    let p = Producer::new(&fx.broker.addr());
+    p.send(
+        &fx.input,
+        Some(0),
+        None,
+        "not json ".repeat(1000).as_bytes(),
+    );
+    p.flush();
     produce(&fx, 0..N);
     let mut last = (0, String::new());
     let paused = wait_for(Duration::from_secs(60), || {
         last = daemon.get("/readyz");
-        last.0 == 503 && last.1.contains(&missing)
+        last.0 == 503 && last.1.contains(&fx.dlq)
     });
     assert!(paused, "/readyz while the DLQ refuses: {last:?}");
-    // The partition's offset waits; the events behind the poison one are
-    // still matched and published meanwhile (up to 1,000 in flight).
     let ids = later_ids();
-    tail.wait_alert_ids(&ids, Duration::from_secs(30));
-    let while_paused = seen(&tail, &ids);
-    let committed = committed_offsets(&fx.broker.addr(), &fx.group, &fx.input, 1);
-    let first = committed.as_ref().and_then(|o| o.first().copied());
+    let alerted = tail.wait_alert_ids(&ids, Duration::from_secs(60));
     assert!(
-        first.is_none_or(|o| o <= POISON as i64),
-        "the offset moved past the event whose dead letter is refused: {committed:?}"
-    );
-    fx.broker.create_topic(&missing, 1);
-    let mut dlq = Tail::new(&fx.broker.addr(), &missing);
-    let complete = tail.wait_alert_ids(&ids, Duration::from_secs(90));
-    let resumed = dlq.wait(Duration::from_secs(30), |r| !r.is_empty());
-    eprintln!(
-        "DLQ refusing: {while_paused}/{} later alerts while paused, {}/{} after the topic is back; \
-         dead letter delivered: {resumed}",
-        ids.len(),
+        alerted,
+        "{} of {} later alerts",
         seen(&tail, &ids),
         ids.len()
     );
-    assert!(complete && resumed, "did not resume");
-    daemon.wait_ready(Duration::from_secs(30));
-    assert!(committed_reaches(&fx, N as i64), "offset did not move on");
+    let committed = committed_offsets(&fx.broker.addr(), &fx.group, &fx.input, 1);
+    let first = committed.as_ref().and_then(|o| o.first().copied());
+    assert!(
+        first.is_none_or(|o| o <= 0),
+        "the offset moved past the event whose dead letter is refused: {committed:?}"
+    );
     daemon.terminate(Duration::from_secs(30));
+}
+
+/// The fixture's config with `dlq_topic` set to `to`.
+fn set_dlq(fx: &Fixture, to: &str) {
+    let text = std::fs::read_to_string(&fx.config).unwrap();
+    let text = text.replace(
+        &format!("dlq_topic = \"{}\"", fx.dlq),
+        &format!("dlq_topic = \"{to}\""),
+    );
+    std::fs::write(&fx.config, text).unwrap();
 }
 
 /// SIGTERM while the partition is paused on a refused record (the dead
