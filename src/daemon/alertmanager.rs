@@ -97,6 +97,14 @@ impl AlertmanagerError {
         }
     }
 
+    /// Whether Alertmanager refused what was sent (400, 422, …) rather than
+    /// who sent it or where (401, 403, 404, 405, 413 is size: also content):
+    /// then a smaller batch may pass.
+    pub fn content_refused(&self) -> bool {
+        matches!(self, Self::Status { status, .. }
+            if (400..=499).contains(status) && !matches!(status, 401 | 403 | 404 | 405 | 408 | 429))
+    }
+
     /// Whether the same POST may succeed later. A 4xx (bad request, wrong
     /// path, auth) and a redirect (not followed: a POST would turn into a
     /// GET) will not, except 408 and 429, which ask to come back.
@@ -463,6 +471,16 @@ enum Flow {
     Stopped(usize),
 }
 
+/// How one batch went.
+enum Delivery {
+    /// Sent, or given up on (counted).
+    Done,
+    /// Refused for its content: try each half on its own.
+    Split(Vec<Pending>),
+    /// Out of flush time; these alerts were not delivered.
+    Stopped(usize),
+}
+
 struct Sender {
     inner: Arc<Inner>,
     client: reqwest::Client,
@@ -552,13 +570,37 @@ impl Sender {
     }
 
     /// POST the batch until it is delivered, refused, expired, or the
-    /// flush time is up.
-    async fn deliver(&mut self, mut batch: Vec<Pending>) -> Flow {
+    /// flush time is up. A batch that Alertmanager refuses for its content
+    /// (a 4xx other than auth, a missing endpoint or throttling) is split in
+    /// halves until the alerts it refuses are found: one bad alert costs
+    /// only itself, not the up to [`BATCH`] around it.
+    async fn deliver(&mut self, batch: Vec<Pending>) -> Flow {
+        let mut todo = vec![batch];
+        while let Some(batch) = todo.pop() {
+            match self.deliver_one(batch).await {
+                Delivery::Done => {}
+                Delivery::Stopped(n) => {
+                    let rest: usize = todo.iter().map(Vec::len).sum();
+                    return Flow::Stopped(n + rest);
+                }
+                Delivery::Split(mut batch) => {
+                    let second = batch.split_off(batch.len() / 2);
+                    // The first half is tried first: order is kept.
+                    todo.push(second);
+                    todo.push(batch);
+                }
+            }
+        }
+        Flow::Continue
+    }
+
+    /// One batch: retried while the failure may pass.
+    async fn deliver_one(&mut self, mut batch: Vec<Pending>) -> Delivery {
         let mut backoff = RETRY;
         loop {
             self.expire(&mut batch);
             if batch.is_empty() {
-                return Flow::Continue;
+                return Delivery::Done;
             }
             let now = Utc::now();
             let body: Vec<PostableAlert> = batch
@@ -566,7 +608,7 @@ impl Sender {
                 .map(|p| to_postable(&p.alert, p.raised_at, now))
                 .collect();
             let Some(result) = self.post(&body).await else {
-                return Flow::Stopped(batch.len());
+                return Delivery::Stopped(batch.len());
             };
             let m = &self.inner.metrics;
             let e = match result {
@@ -575,13 +617,16 @@ impl Sender {
                     if let Some(n) = self.failures_in_a_row.take() {
                         tracing::info!("alertmanager: delivering again after {n} failed attempts");
                     }
-                    return Flow::Continue;
+                    return Delivery::Done;
                 }
                 Err(e) => e,
             };
             m.publish_failed(PublishError::Alertmanager(e.kind()));
             *self.failures_in_a_row.get_or_insert(0) += 1;
             if !e.retryable() {
+                if batch.len() > 1 && e.content_refused() {
+                    return Delivery::Split(batch);
+                }
                 m.alertmanager_dropped(DropReason::Rejected, batch.len());
                 if let Some(held) = self.log.allow() {
                     tracing::error!(
@@ -589,7 +634,7 @@ impl Sender {
                         "alertmanager refused alerts, not retried (check alertmanager.url and the labels): {e}"
                     );
                 }
-                return Flow::Continue;
+                return Delivery::Done;
             }
             let delay = backoff.next();
             if let Some(held) = self.log.allow() {
@@ -599,7 +644,7 @@ impl Sender {
                 );
             }
             if !self.sleep(delay).await {
-                return Flow::Stopped(batch.len());
+                return Delivery::Stopped(batch.len());
             }
         }
     }
@@ -910,6 +955,7 @@ mod tests {
             (status(429), "alertmanager_server_error", true),
             (status(408), "alertmanager_server_error", true),
             (status(400), "alertmanager_rejected", false),
+            (status(422), "alertmanager_rejected", false),
             (status(404), "alertmanager_rejected", false),
             (status(401), "alertmanager_rejected", false),
             (status(301), "alertmanager_rejected", false),
@@ -919,6 +965,23 @@ mod tests {
             assert_eq!(e.kind().as_str(), kind, "{e}");
             assert_eq!(e.retryable(), retry, "{e}");
         }
+        // Refusals of the content split a batch; of the sender or the
+        // endpoint they do not (no half would pass either).
+        for (s, split) in [
+            (400, true),
+            (413, true),
+            (422, true),
+            (401, false),
+            (403, false),
+            (404, false),
+            (405, false),
+            (429, false),
+            (500, false),
+            (301, false),
+        ] {
+            assert_eq!(status(s).content_refused(), split, "{s}");
+        }
+        assert!(!E::Connect("refused".into()).content_refused());
     }
 
     #[test]
