@@ -212,17 +212,7 @@ fn poison_alert_with_dlq_off_is_counted_and_later_events_alert() {
 fn refusing_dlq_holds_the_partition() {
     let fx = Fixture::new(RULES, 1, &[], &extra());
     let mut tail = Tail::new(&fx.broker.addr(), &fx.alerts);
-    let mut daemon = fx.spawn(BIN);
-    daemon.wait_ready(Duration::from_secs(60));
-    let p = Producer::new(&fx.broker.addr());
-    p.send(
-        &fx.input,
-        Some(0),
-        None,
-        "not json ".repeat(1000).as_bytes(),
-    );
-    p.flush();
-    produce(&fx, 0..N);
+    let mut daemon = refused_dead_letter_first(&fx);
     let mut last = (0, String::new());
     let paused = wait_for(Duration::from_secs(60), || {
         last = daemon.get("/readyz");
@@ -246,6 +236,24 @@ fn refusing_dlq_holds_the_partition() {
     daemon.terminate(Duration::from_secs(30));
 }
 
+/// The daemon on `fx`, then an invalid event whose dead letter is larger
+/// than the producer accepts (so the dead-letter topic refuses a record
+/// that must not be skipped), then the `N` events.
+fn refused_dead_letter_first(fx: &Fixture) -> DaemonProc {
+    let mut daemon = fx.spawn(BIN);
+    daemon.wait_ready(Duration::from_secs(60));
+    let p = Producer::new(&fx.broker.addr());
+    p.send(
+        &fx.input,
+        Some(0),
+        None,
+        "not json ".repeat(1000).as_bytes(),
+    );
+    p.flush();
+    produce(fx, 0..N);
+    daemon
+}
+
 /// The fixture's config with `dlq_topic` set to `to`.
 fn set_dlq(fx: &Fixture, to: &str) {
     let text = std::fs::read_to_string(&fx.config).unwrap();
@@ -263,17 +271,7 @@ fn set_dlq(fx: &Fixture, to: &str) {
 #[test]
 fn sigterm_while_refused_exits_within_shutdown_timeout() {
     let fx = Fixture::new(RULES, 1, &[], &extra());
-    let mut daemon = fx.spawn(BIN);
-    daemon.wait_ready(Duration::from_secs(60));
-    let p = Producer::new(&fx.broker.addr());
-    p.send(
-        &fx.input,
-        Some(0),
-        None,
-        "not json ".repeat(1000).as_bytes(),
-    );
-    p.flush();
-    produce(&fx, 0..N);
+    let mut daemon = refused_dead_letter_first(&fx);
     let paused = wait_for(Duration::from_secs(60), || {
         daemon.get("/readyz").1.contains(&fx.dlq)
     });
