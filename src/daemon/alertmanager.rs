@@ -44,6 +44,9 @@ use newswatch_core::alert::Alert;
 
 /// Alerts waiting for Alertmanager, at most (about 1–2 KB each).
 pub const QUEUE_CAP: usize = 10_000;
+/// Bytes of alert payloads waiting for Alertmanager, at most: an alert may
+/// be up to 64 KiB (SPEC §8), so the count alone would allow 640 MB.
+pub const QUEUE_BYTES: usize = 32 * 1024 * 1024;
 /// Alerts per POST, at most. No linger: whatever queued up while the
 /// previous POST was in flight goes in the next one.
 pub const MAX_BATCH: usize = 100;
@@ -239,35 +242,61 @@ pub fn to_postable(a: &Alert, raised: DateTime<Utc>, now: DateTime<Utc>) -> Post
 
 // ------------------------------------------------------------------ the queue
 
-/// A FIFO of at most `cap` items that drops the oldest to make room.
+/// What an item of a [`DropOldest`] weighs, in bytes.
+trait Weighed {
+    fn weight(&self) -> usize;
+}
+
+impl Weighed for usize {
+    fn weight(&self) -> usize {
+        *self
+    }
+}
+
+/// A FIFO of at most `cap` items and `max_bytes` bytes that drops the
+/// oldest to make room (one item heavier than `max_bytes` is still kept,
+/// alone).
 #[derive(Debug)]
 struct DropOldest<T> {
     items: VecDeque<T>,
     cap: usize,
+    max_bytes: usize,
+    bytes: usize,
 }
 
-impl<T> DropOldest<T> {
-    fn new(cap: usize) -> Self {
+impl<T: Weighed> DropOldest<T> {
+    fn new(cap: usize, max_bytes: usize) -> Self {
         DropOldest {
             items: VecDeque::new(),
             cap: cap.max(1),
+            max_bytes,
+            bytes: 0,
         }
     }
 
-    /// Append; true when the oldest item was dropped to make room.
-    fn push(&mut self, item: T) -> bool {
-        let full = self.items.len() >= self.cap;
-        if full {
-            self.items.pop_front();
+    /// Append; the number of oldest items dropped to make room.
+    fn push(&mut self, item: T) -> usize {
+        let w = item.weight();
+        let mut dropped = 0;
+        while !self.items.is_empty()
+            && (self.items.len() >= self.cap || self.bytes + w > self.max_bytes)
+        {
+            if let Some(old) = self.items.pop_front() {
+                self.bytes -= old.weight();
+                dropped += 1;
+            }
         }
+        self.bytes += w;
         self.items.push_back(item);
-        full
+        dropped
     }
 
     /// Remove and return up to `n` of the oldest items.
     fn take(&mut self, n: usize) -> Vec<T> {
         let n = n.min(self.items.len());
-        self.items.drain(..n).collect()
+        let out: Vec<T> = self.items.drain(..n).collect();
+        self.bytes -= out.iter().map(Weighed::weight).sum::<usize>();
+        out
     }
 
     fn len(&self) -> usize {
@@ -280,6 +309,12 @@ struct Queued {
     payload: Vec<u8>,
     raised: Instant,
     raised_at: DateTime<Utc>,
+}
+
+impl Weighed for Queued {
+    fn weight(&self) -> usize {
+        self.payload.len()
+    }
 }
 
 /// One alert parsed, on its way.
@@ -338,16 +373,19 @@ impl Output {
                 raised: Instant::now(),
                 raised_at: Utc::now(),
             });
-            (dropped, dropped && st.full_log.allow().is_some())
+            (dropped, dropped > 0 && st.full_log.allow().is_some())
         };
         inner.wake.notify_one();
-        if dropped {
+        if dropped > 0 {
             // Every drop is counted; the log line is rate-limited.
-            inner.metrics.alertmanager_dropped(DropReason::QueueFull, 1);
+            inner
+                .metrics
+                .alertmanager_dropped(DropReason::QueueFull, dropped);
         }
         if log {
             tracing::warn!(
                 capacity = QUEUE_CAP,
+                capacity_bytes = QUEUE_BYTES,
                 "alertmanager: queue full (Alertmanager too slow or down); dropping the oldest alerts"
             );
         }
@@ -382,7 +420,7 @@ pub fn start(
         .map_err(|e| AlertmanagerError::Client(chain(&e)))?;
     let inner = Arc::new(Inner {
         state: Mutex::new(QueueState {
-            queue: DropOldest::new(QUEUE_CAP),
+            queue: DropOldest::new(QUEUE_CAP, QUEUE_BYTES),
             full_log: LogLimiter::new(LOG_EVERY),
         }),
         wake: Notify::new(),
@@ -986,13 +1024,23 @@ mod tests {
 
     #[test]
     fn queue_drops_the_oldest() {
-        let mut q = DropOldest::new(3);
-        let dropped: Vec<bool> = (0..5).map(|i| q.push(i)).collect();
-        assert_eq!(dropped, [false, false, false, true, true]);
+        let mut q = DropOldest::new(3, 1_000);
+        let dropped: Vec<usize> = (0..5).map(|i| q.push(i)).collect();
+        assert_eq!(dropped, [0, 0, 0, 1, 1]);
         assert_eq!(q.len(), 3);
         assert_eq!(q.take(2), [2, 3]);
         assert_eq!(q.take(10), [4]);
         assert!(q.take(10).is_empty());
+        // By bytes (an item weighs its value here): 400 + 500 fit in 1,000;
+        // 300 more drops the 400; 2,000 alone drops everything but stays.
+        let mut q = DropOldest::new(100, 1_000);
+        let dropped: Vec<usize> = [400, 500, 300, 2_000, 10]
+            .into_iter()
+            .map(|w| q.push(w))
+            .collect();
+        assert_eq!(dropped, [0, 0, 1, 2, 1]);
+        assert_eq!(q.take(10), [10]);
+        assert_eq!(q.bytes, 0);
     }
 
     #[test]
@@ -1001,7 +1049,7 @@ mod tests {
         let metrics = Arc::new(Metrics::new());
         let inner = Arc::new(Inner {
             state: Mutex::new(QueueState {
-                queue: DropOldest::new(2),
+                queue: DropOldest::new(2, QUEUE_BYTES),
                 full_log: LogLimiter::new(LOG_EVERY),
             }),
             wake: Notify::new(),
