@@ -147,18 +147,39 @@ pub fn store_offset(consumer: &Consumer, (topic, partition): &(String, i32), pos
 }
 
 /// Commit what was stored, synchronously, then leave the group (by
-/// dropping the consumer). Blocks on the broker without a timeout of its
-/// own: run it on a thread the caller may abandon.
-pub fn commit_and_leave(consumer: Consumer) {
-    match consumer.commit_consumer_state(CommitMode::Sync) {
-        Ok(()) => tracing::info!("offsets committed"),
-        Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
-        Err(e) => tracing::warn!(
-            error = %e,
-            "final commit failed; uncommitted events will be redelivered"
-        ),
+/// dropping the consumer), on a thread of its own waited for at most
+/// `left`. The commit and leaving wait on the broker without a timeout of
+/// their own: an unresponsive broker would hold the exit forever, so the
+/// thread is abandoned at the deadline (what was not committed is
+/// redelivered). `what` names the consumer in the log lines.
+pub async fn commit_and_leave<C: ConsumerContext + 'static>(
+    consumer: StreamConsumer<C>,
+    left: std::time::Duration,
+    what: &'static str,
+) {
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    let closing = std::thread::Builder::new()
+        .name(format!("newswatch-close-{what}"))
+        .spawn(move || {
+            match consumer.commit_consumer_state(CommitMode::Sync) {
+                Ok(()) => tracing::info!(consumer = what, "offsets committed"),
+                Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+                Err(e) => tracing::warn!(
+                    consumer = what,
+                    error = %e,
+                    "final commit failed; uncommitted records will be redelivered"
+                ),
+            }
+            drop(consumer);
+            let _ = done_tx.send(());
+        });
+    if closing.is_ok() && tokio::time::timeout(left, done_rx).await.is_err() {
+        tracing::warn!(
+            consumer = what,
+            "shutdown timeout: the final commit did not complete (the broker does not answer); \
+             uncommitted records will be redelivered"
+        );
     }
-    drop(consumer);
 }
 
 // ------------------------------------------------------------------ callbacks

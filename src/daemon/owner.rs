@@ -33,10 +33,8 @@ use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
 use rdkafka::config::RDKafkaLogLevel;
-use rdkafka::consumer::{
-    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
-};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::producer::Producer as _;
 use rdkafka::util::Timeout;
@@ -280,29 +278,9 @@ pub async fn run(
     // Shut down during a restore, the loop never set `stop_by`: the budget
     // still counts from the signal.
     let stop_by = stop_by.or_else(|| signalled.get().map(|at| *at + timeout.mul_f64(0.95)));
-    close(consumer, stop_by, timeout).await;
+    let left = stop_by.map_or(timeout, |t| t.saturating_duration_since(Instant::now()));
+    kafka::commit_and_leave(consumer, left, "state").await;
     Ok(())
-}
-
-/// Commit what was stored and leave the group, bounded by the shutdown
-/// budget (the calls themselves have no timeout; a dead broker would hold
-/// them forever, so they run on a thread of their own).
-async fn close(consumer: StreamConsumer<OwnerCtx>, stop_by: Option<Instant>, budget: Duration) {
-    let left = stop_by.map_or(budget, |t| t.saturating_duration_since(Instant::now()));
-    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
-    let closing = std::thread::Builder::new()
-        .name("newswatch-state-close".into())
-        .spawn(move || {
-            match consumer.commit_consumer_state(CommitMode::Sync) {
-                Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
-                Err(e) => tracing::warn!(error = %e, "state owner: final commit failed; match records will be decided again"),
-            }
-            drop(consumer);
-            let _ = done_tx.send(());
-        });
-    if closing.is_ok() && tokio::time::timeout(left, done_rx).await.is_err() {
-        tracing::warn!("shutdown timeout: the state owner's final commit did not complete");
-    }
 }
 
 impl Owner {

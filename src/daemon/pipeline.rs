@@ -324,24 +324,7 @@ impl EventLoop {
         drop(pool);
         let timeout = shared.config.kafka.shutdown_timeout;
         let left = || stop_by.map_or(timeout, |t| t.saturating_duration_since(Instant::now()));
-        // The commit and leaving the group wait on the broker without a
-        // timeout of their own: an unresponsive broker would hold the exit
-        // forever. So they run on a thread of their own, waited for until
-        // `shutdown_timeout` is up, and abandoned after (what was not
-        // committed is redelivered).
-        let (done_tx, done_rx) = oneshot::channel::<()>();
-        let closing = std::thread::Builder::new()
-            .name("newswatch-close".into())
-            .spawn(move || {
-                kafka::commit_and_leave(consumer);
-                let _ = done_tx.send(());
-            });
-        if closing.is_ok() && tokio::time::timeout(left(), done_rx).await.is_err() {
-            tracing::warn!(
-                "shutdown timeout: the final commit did not complete (the broker does not answer); \
-                 uncommitted events will be redelivered"
-            );
-        }
+        kafka::commit_and_leave(consumer, left(), "input").await;
         publisher.flush(left().min(FLUSH_MAX));
         tracing::info!("stopped");
     }

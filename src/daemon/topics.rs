@@ -320,7 +320,7 @@ async fn create(
     Err(Transient("replication factor refused".into()))
 }
 
-pub fn is_transient(code: RDKafkaErrorCode) -> bool {
+fn is_transient(code: RDKafkaErrorCode) -> bool {
     matches!(
         code,
         RDKafkaErrorCode::OperationTimedOut
