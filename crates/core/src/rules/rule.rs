@@ -131,6 +131,11 @@ const RULE_KEYS: &[&str] = &[
     "alert",
 ];
 
+/// The largest threshold `count`: a group's hits must fit in one state
+/// record of at most 64 KiB (`state::MAX_RECORD_BYTES`), about 900 hits
+/// with 40-byte event ids.
+pub const MAX_THRESHOLD_COUNT: u64 = 500;
+
 const ALERT_KEYS: &[&str] = &["mode", "window", "similarity", "count", "distinct"];
 
 /// `first_seen` without a `window`.
@@ -398,9 +403,11 @@ impl Loader {
                 1
             }
             Some(n) => match n.as_scalar().and_then(|s| s.parse::<u64>().ok()) {
-                Some(c) if c >= 1 => c,
+                Some(c) if (1..=MAX_THRESHOLD_COUNT).contains(&c) => c,
                 _ => {
-                    self.diag(file, n.pos, "`count` must be a whole number of at least 1");
+                    let message =
+                        format!("`count` must be a whole number from 1 to {MAX_THRESHOLD_COUNT}");
+                    self.diag(file, n.pos, message);
                     1
                 }
             },

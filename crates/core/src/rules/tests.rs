@@ -224,10 +224,13 @@ fn stateful_keys() {
         (&rule_with("    alert: {mode: threshold, window: 1h}\n"), &["a.yaml:5:12: alert mode `threshold` needs `count`"]),
         (&rule_with("    alert: {mode: threshold, count: 3}\n"), &["a.yaml:5:12: alert mode `threshold` needs `window`"]),
         (&rule_with("    alert: {mode: threshold, count: 0, window: 1h}\n"), &[
-            "a.yaml:5:37: `count` must be a whole number of at least 1",
+            "a.yaml:5:37: `count` must be a whole number from 1 to 500",
+        ]),
+        (&rule_with("    alert: {mode: threshold, count: 501, window: 1h}\n"), &[
+            "a.yaml:5:37: `count` must be a whole number from 1 to 500",
         ]),
         (&rule_with("    alert: {mode: threshold, count: 2.5, window: 1h}\n"), &[
-            "a.yaml:5:37: `count` must be a whole number of at least 1",
+            "a.yaml:5:37: `count` must be a whole number from 1 to 500",
         ]),
         (&rule_with("    alert: {mode: threshold, count: 2, window: 1h, distinct: 'a b'}\n"), &[
             "a.yaml:5:62: bad `distinct` field \"a b\": expected a field name such as source",

@@ -19,6 +19,11 @@
 //!   State older than its window behind the clock is evicted, so memory
 //!   is bounded by the windows, and by [`MAX_STORIES`] / [`MAX_GROUPS`]
 //!   when the windows hold more (the oldest is evicted and counted).
+//! * Every record is bounded in bytes: at most [`MAX_RECORD_BYTES`] (64 KiB)
+//!   of JSON. Ids and distinct values longer than 64 bytes are stored as a
+//!   hash, reported values are cut to 100 characters, and a group record
+//!   over the bound drops its oldest held ids, history and hits first
+//!   (counted as group evictions); hence the largest threshold `count`.
 //! * Redelivery is idempotent. After a crash the events after the last
 //!   committed offset come again, and their state changes may already be in
 //!   the changelog. So state remembers which event fired (a story's first
@@ -47,9 +52,11 @@ use sha2::{Digest, Sha256};
 
 use crate::alert::Story as AlertStory;
 use crate::rules::{AlertMode, Rule};
+pub use records::MAX_RECORD_BYTES;
 use records::{
-    group_change_key, group_key, is_group_key, parse, story_change_key, Fired, GroupRecord, Hit,
-    LiveStory, Passed, StoryRecord, KEY_VERSION,
+    bounded_id, bounded_to, group_change_key, group_key, is_group_key, parse, story_change_key,
+    Fired, GroupRecord, Hit, LiveStory, Passed, StoryRecord, KEY_VERSION, MAX_STORED_VALUE,
+    MAX_STORY_ID,
 };
 use story::{LshIndex, Signature};
 
@@ -219,7 +226,8 @@ impl Store {
         self.tick(t);
         self.evict_expired(changes);
         let gk = group_key(&rule.id, &state_fingerprint(rule), group);
-        let eid = input.event.as_str();
+        let eid = bounded_id(&input.event);
+        let eid = eid.as_ref();
         let mut d = match &rule.mode {
             AlertMode::Each => Decision {
                 fire: true,
@@ -265,11 +273,12 @@ impl Store {
         threshold: f64,
         changes: &mut Vec<Change>,
     ) -> Decision {
-        let (eid, sig) = (input.event.as_str(), input.signature.as_ref());
+        let eid = bounded_id(&input.event);
+        let (eid, sig) = (eid.as_ref(), input.signature.as_ref());
         // Same story: the producer's story id when present, else similar
         // text; a text too short to sign must be identical.
         let exact = match (&input.story_id, &input.text_key) {
-            (Some(s), _) => Some(format!("id:{s}")),
+            (Some(s), _) => Some(format!("id:{}", bounded_to(s, MAX_STORY_ID))),
             (None, Some(k)) => Some(k.clone()),
             (None, None) => None,
         };
@@ -329,7 +338,12 @@ impl Store {
             // drop the old one rather than corrupt the indexes.
             self.remove_story(key, changes);
         }
-        let id = input.story_id.clone().unwrap_or_else(|| eid.to_owned());
+        // Shown in alerts: kept whole unless absurdly long.
+        let id = bounded_to(
+            input.story_id.as_deref().unwrap_or(&input.event),
+            MAX_STORY_ID,
+        )
+        .into_owned();
         let rec = StoryRecord {
             id: id.clone(),
             alerted: eid.to_owned(),
@@ -403,15 +417,22 @@ impl Store {
         distinct: bool,
         changes: &mut Vec<Change>,
     ) -> Decision {
-        let eid = input.event.as_str();
+        let eid = bounded_id(&input.event);
+        let eid = eid.as_ref();
         if input.no_distinct {
             // Without the field an event proves nothing about
             // independence: it does not count.
             return Decision::default();
         }
-        let v = input.value.clone();
+        let v = input.value.clone().map(|mut v| {
+            crate::alert::cut(&mut v, MAX_STORED_VALUE);
+            v
+        });
         let k = if distinct {
-            v.as_deref().map(crate::lang::text::keyword_key)
+            input
+                .value
+                .as_deref()
+                .map(|v| bounded_id(&crate::lang::text::keyword_key(v)).into_owned())
         } else {
             None
         };
@@ -570,7 +591,8 @@ impl Store {
         let Some(g) = self.groups.get_mut(gk) else {
             return;
         };
-        let value = serde_json::to_string(&*g).ok();
+        let (trimmed, value) = g.trim_to(MAX_RECORD_BYTES);
+        self.cap_evictions.groups += trimmed;
         let expiry = g.expiry();
         self.reindex_group(gk, expiry);
         changes.push(Change {
@@ -1286,5 +1308,49 @@ mod tests {
             None,
         )
         .unwrap();
+    }
+
+    /// Every changelog value stays within [`MAX_RECORD_BYTES`], whatever
+    /// the ids, distinct values and volume; the newest hits survive, so a
+    /// threshold of the largest `count` still fires.
+    #[test]
+    fn records_stay_within_their_byte_bound() {
+        let long = "x".repeat(5_000);
+        let src = "y".repeat(5_000);
+        for (rules, n, id_len) in [
+            // 2,000 distinct sources with 5 KB ids and values.
+            ("rules:\n- {id: th, title: t, query: exercise, alert: {mode: threshold, count: 500, window: 48h, distinct: source}}\n", 2_000, 5_000),
+            // The largest count with 40-byte ids: all hits fit, and it fires.
+            ("rules:\n- {id: th, title: t, query: exercise, alert: {mode: threshold, count: 500, window: 48h}}\n", 500, 40),
+            // a throttle holding back 3,000 long ids.
+            ("rules:\n- {id: th, title: t, query: exercise, throttle: 48h}\n", 3_000, 5_000),
+        ] {
+            let eng = engine(rules);
+            let mut store = Store::new();
+            let mut changes = Vec::new();
+            let mut fired = 0;
+            for i in 0..n {
+                let id = format!("{i:08}{}", &long[..id_len - 8]);
+                // Long sources only where ids are long too.
+                let source = if id_len > 40 { format!("{i}{src}") } else { format!("s{}", i % 50) };
+                let e: Ev<'_> = (&id, i as i64 / 100, &source, BODY_A);
+                fired += run_on(&eng, &mut store, &[e], &mut changes).len();
+            }
+            let biggest = changes.iter().filter_map(|c| c.value.as_ref()).map(String::len).max();
+            assert!(biggest.unwrap() <= MAX_RECORD_BYTES, "{rules}: {biggest:?}");
+            if id_len == 40 {
+                assert_eq!(fired, 1, "{rules}");
+            }
+        }
+    }
+
+    #[test]
+    fn bounded_ids() {
+        assert_eq!(bounded_id("a17"), "a17");
+        let long = "a".repeat(65);
+        let h = bounded_id(&long);
+        assert_eq!((h.len(), &h[..1]), (33, "#"));
+        assert_eq!(h, bounded_id(&long), "stable");
+        assert_ne!(h, bounded_id(&"a".repeat(66)));
     }
 }

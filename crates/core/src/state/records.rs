@@ -9,8 +9,11 @@
 
 use std::collections::BTreeMap;
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use super::story::Signature;
 use super::{StateError, GRACE_MS, SEP};
@@ -34,6 +37,39 @@ pub(super) fn group_change_key(gk: &str) -> String {
 
 pub(super) fn story_change_key(gk: &str, key: u64) -> String {
     format!("{KEY_VERSION}{SEP}s{SEP}{gk}{SEP}{key:016x}")
+}
+
+/// The most bytes of a changelog value: a record never grows past what
+/// any broker accepts, and restoring never holds a giant value.
+pub const MAX_RECORD_BYTES: usize = 64 * 1024;
+
+/// Ids and distinct values longer than this are stored as a hash.
+pub(super) const MAX_STORED_ID: usize = 64;
+
+/// A reported distinct value (`sources`) is cut to this many characters.
+pub(super) const MAX_STORED_VALUE: usize = 100;
+
+/// An event id, story id or distinct key as stored in a record: as given
+/// when short, else `#` and 32 hex digits of its SHA-256, so that one
+/// record holds many of them whatever producers put in ids.
+pub(super) fn bounded_id(id: &str) -> Cow<'_, str> {
+    bounded_to(id, MAX_STORED_ID)
+}
+
+/// A producer's story id, shown in alerts: kept whole up to this many
+/// bytes (URLs fit), hashed beyond.
+pub(super) const MAX_STORY_ID: usize = 1024;
+
+/// [`bounded_id`] with another limit.
+pub(super) fn bounded_to(id: &str, max: usize) -> Cow<'_, str> {
+    if id.len() <= max {
+        Cow::Borrowed(id)
+    } else {
+        Cow::Owned(format!(
+            "#{}",
+            hex::encode(&Sha256::digest(id.as_bytes())[..16])
+        ))
+    }
 }
 
 pub(super) fn is_group_key(gk: &str) -> bool {
@@ -90,6 +126,49 @@ pub(super) struct GroupRecord {
 }
 
 impl GroupRecord {
+    /// Drop the least useful entries until the record's JSON fits in
+    /// `max` bytes: held ids first (they only stop a redelivered copy from
+    /// counting twice), then the oldest throttle passes and firings, then
+    /// the oldest hits, and last the reported sources of the newest firing.
+    /// Returns the entries dropped and the serialized record.
+    pub(super) fn trim_to(&mut self, max: usize) -> (u64, Option<String>) {
+        let mut dropped = 0u64;
+        loop {
+            let value = serde_json::to_string(&*self).ok();
+            let size = value.as_ref().map_or(0, String::len);
+            if size <= max {
+                return (dropped, value);
+            }
+            // Remove about a quarter of the excess at once: few passes even
+            // for a record far over, never more than needed by much.
+            let n = |len: usize| (len / 4).max(1).min(len);
+            if !self.held.is_empty() {
+                let k = n(self.held.len());
+                self.held.drain(..k);
+                dropped += k as u64;
+            } else if self.passed.len() > 1 {
+                let k = n(self.passed.len() - 1);
+                self.passed.drain(..k);
+                dropped += k as u64;
+            } else if self.fired.len() > 1 {
+                let k = n(self.fired.len() - 1);
+                self.fired.drain(..k);
+                dropped += k as u64;
+            } else if !self.hits.is_empty() {
+                let k = n(self.hits.len());
+                self.hits.drain(..k);
+                dropped += k as u64;
+            } else if let Some(f) = self.fired.last_mut().filter(|f| !f.sources.is_empty()) {
+                let k = n(f.sources.len());
+                f.sources.truncate(f.sources.len() - k);
+                dropped += k as u64;
+            } else {
+                // Nothing left to drop: every remaining field is bounded.
+                return (dropped, value);
+            }
+        }
+    }
+
     pub(super) fn new(t: i64) -> Self {
         GroupRecord {
             last: t,
