@@ -20,6 +20,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::FutureProducer;
 use rdkafka::{ClientContext, Offset, Statistics, TopicPartitionList};
 
+use super::ratelimit::LogLimiter;
 use super::Shared;
 use crate::config::KafkaConfig;
 use crate::metrics::{KafkaClient, Label};
@@ -288,7 +289,28 @@ pub(super) fn client_error(shared: &Shared, client: KafkaClient, error: KafkaErr
         shared.health.set_broker_down(true);
     }
     shared.metrics.kafka_client_error(client);
-    tracing::warn!(target: "librdkafka", client = client.as_str(), error = %error, reason, "kafka client error");
+    // librdkafka repeats a global error (all brokers down) for every
+    // broker thread and every retry: count each, log a line a while.
+    if let Some(held_back) = shared.kafka_error_log.allow(client) {
+        tracing::warn!(target: "librdkafka", client = client.as_str(), error = %error, reason, held_back, "kafka client error");
+    }
+}
+
+/// One [`LogLimiter`] per Kafka client, for [`client_error`].
+#[derive(Debug, Default)]
+pub struct ErrorLog(Mutex<std::collections::HashMap<&'static str, LogLimiter>>);
+
+/// At most one global-error line per client this often.
+const CLIENT_ERROR_LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl ErrorLog {
+    /// As [`LogLimiter::allow`], for `client`'s line.
+    fn allow(&self, client: KafkaClient) -> Option<u64> {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(client.as_str())
+            .or_insert_with(|| LogLimiter::new(CLIENT_ERROR_LOG_EVERY))
+            .allow()
+    }
 }
 
 /// librdkafka's log lines, into tracing at the matching level.

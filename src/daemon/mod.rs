@@ -225,6 +225,8 @@ pub struct Shared {
     pub alertmanager: alertmanager::Output,
     /// The internal topics that join the two stages.
     pub topics: topics::InternalTopics,
+    /// Limits librdkafka's repeated global errors to a line per client a while.
+    pub kafka_error_log: kafka::ErrorLog,
 }
 
 /// Run the daemon until `shutdown` is cancelled. Returns after a clean
@@ -260,6 +262,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Daem
         health: Health::default(),
         alertmanager: am_output,
         topics: topics::InternalTopics::of(&config.kafka),
+        kafka_error_log: kafka::ErrorLog::default(),
     });
     shared.health.beat();
 

@@ -165,6 +165,12 @@ pub fn plan(
 fn admin_config(k: &KafkaConfig) -> rdkafka::config::ClientConfig {
     let mut c = super::changelog::base_config(k, &k.producer_properties);
     c.set("allow.auto.create.topics", "false");
+    // The producer's properties carry its security settings, and also its
+    // `linger.ms`. librdkafka refuses a topic handle whose `linger.ms` is not
+    // below `message.timeout.ms` (default 300 s), and rdkafka then panics in
+    // `fetch_metadata`; the producer itself has no delivery timeout (0), so
+    // neither has this client.
+    c.set("message.timeout.ms", "0");
     c
 }
 
@@ -543,6 +549,23 @@ pub fn rule_topic_loops(k: &KafkaConfig, rs: &RuleSet) -> Vec<Diagnostic> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A producer `linger.ms` above librdkafka's default message timeout
+    /// once made `fetch_metadata` panic (a refused topic handle). Asking
+    /// for metadata needs no broker to reach that point: with none it
+    /// fails with a timeout instead.
+    #[test]
+    fn a_long_linger_never_panics_the_metadata_client() {
+        let mut k = crate::config::Config::default().kafka;
+        k.brokers = "127.0.0.1:1".into();
+        k.producer_properties
+            .insert("linger.ms".into(), "400000".into());
+        let admin: AdminClient<DefaultClientContext> = admin_config(&k).create().unwrap();
+        let got = admin
+            .inner()
+            .fetch_metadata(Some("t"), std::time::Duration::from_millis(10));
+        assert!(got.is_err());
+    }
 
     #[test]
     fn plan_table() {
