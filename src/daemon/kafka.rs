@@ -279,6 +279,11 @@ impl ClientContext for ProducerCtx {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
+        // librdkafka raises the idempotent producer's fatal state here
+        // first, before any delivery report says so.
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal) {
+            self.shared.fatal.raise(reason);
+        }
         client_error(&self.shared, KafkaClient::Producer, error, reason);
     }
 }

@@ -85,6 +85,10 @@ pub enum DaemonError {
     /// rather than decide stateful rules on missing state.
     #[error("state restore failed: {0}")]
     Restore(String),
+    /// The idempotent producer failed fatally: the daemon stops (non-zero
+    /// exit) so that a restart creates a new one.
+    #[error("the Kafka producer failed fatally: {0}")]
+    ProducerFatal(String),
     /// The rule file watcher could not start.
     #[error("watching the rule files: {0}")]
     Watch(#[from] notify::Error),
@@ -227,6 +231,33 @@ pub struct Shared {
     pub topics: topics::InternalTopics,
     /// Limits librdkafka's repeated global errors to a line per client a while.
     pub kafka_error_log: kafka::ErrorLog,
+    /// Raised when the producer is in a fatal state: the daemon stops.
+    pub fatal: Fatal,
+}
+
+/// A fatal producer error: the idempotent producer accepts nothing more,
+/// so the daemon stops both stages and exits non-zero; a supervisor
+/// restarts it with a new producer, and what was not acknowledged comes
+/// again (nothing is committed past it).
+#[derive(Debug, Default)]
+pub struct Fatal {
+    token: CancellationToken,
+    reason: std::sync::OnceLock<String>,
+}
+
+impl Fatal {
+    /// Record the first fatal error and stop the stages.
+    pub fn raise(&self, reason: &str) {
+        if self.reason.set(reason.to_owned()).is_ok() {
+            tracing::error!(reason, "the producer failed fatally: stopping");
+        }
+        self.token.cancel();
+    }
+
+    /// The first fatal error, if one was raised.
+    pub fn reason(&self) -> Option<&str> {
+        self.reason.get().map(String::as_str)
+    }
 }
 
 /// Run the daemon until `shutdown` is cancelled. Returns after a clean
@@ -263,6 +294,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Daem
         alertmanager: am_output,
         topics: topics::InternalTopics::of(&config.kafka),
         kafka_error_log: kafka::ErrorLog::default(),
+        fatal: Fatal::default(),
     });
     shared.health.beat();
 
@@ -358,7 +390,21 @@ async fn run_stages(shared: Arc<Shared>, shutdown: CancellationToken) -> Result<
             r
         }
     };
+    // A fatal producer error stops both stages, which drain what they can.
+    let on_fatal = tokio::spawn({
+        let (fatal, both) = (shared.fatal.token.clone(), both.clone());
+        async move {
+            tokio::select! {
+                _ = fatal.cancelled() => both.cancel(),
+                _ = both.cancelled() => {}
+            }
+        }
+    });
     let (one, two) = tokio::join!(stage_one, stage_two);
+    on_fatal.abort();
+    if let Some(reason) = shared.fatal.reason() {
+        return Err(DaemonError::ProducerFatal(reason.to_owned()));
+    }
     one.and(two)
 }
 
@@ -395,6 +441,20 @@ fn spawn_sighup(_: Arc<RulesHandle>, _: Arc<Metrics>, _: CancellationToken, _: b
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The first fatal error is the one reported, and it stops the stages.
+    #[test]
+    fn fatal_keeps_the_first_reason() {
+        let f = Fatal::default();
+        assert_eq!(f.reason(), None);
+        f.raise("Local: Fatal error: OutOfOrderSequenceNumber");
+        f.raise("later");
+        assert!(f.token.is_cancelled());
+        assert_eq!(
+            f.reason(),
+            Some("Local: Fatal error: OutOfOrderSequenceNumber")
+        );
+    }
 
     /// Readiness while topics refuse records: each named until every record
     /// waiting on it was accepted.

@@ -62,10 +62,13 @@ const QUEUE_FULL_WAIT: Duration = Duration::from_millis(10);
 /// permanent one will be refused again however often it is re-sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
-    /// The broker (or the producer) will refuse this record every time:
-    /// too large, topic missing or invalid, not authorised, or the
-    /// idempotent producer in a fatal state.
+    /// The broker will refuse this record every time: too large, topic
+    /// missing or invalid, not authorised.
     Permanent,
+    /// The idempotent producer is in a fatal state and accepts nothing
+    /// more: the daemon stops with an error, so that it restarts with a
+    /// new producer and the unacknowledged events come again.
+    Fatal,
     /// Anything else: worth re-sending with backoff.
     Transient,
 }
@@ -95,16 +98,19 @@ pub fn classify(code: Option<RDKafkaErrorCode>) -> Refusal {
             // Not authorised.
             | C::TopicAuthorizationFailed
             | C::ClusterAuthorizationFailed
-            | C::TransactionalIdAuthorizationFailed
-            // The idempotent producer's fatal errors: it accepts nothing
-            // more until restarted.
-            | C::Fatal
+            | C::TransactionalIdAuthorizationFailed,
+        ) => Refusal::Permanent,
+        Some(
+            // The idempotent producer's fatal errors (librdkafka reports
+            // `_FATAL`, or the cause): it accepts nothing more until it is
+            // created anew.
+            C::Fatal
             | C::OutOfOrderSequenceNumber
             | C::InvalidProducerEpoch
             | C::InvalidProducerIdMapping
             | C::ProducerFenced
             | C::UnknownProducerId,
-        ) => Refusal::Permanent,
+        ) => Refusal::Fatal,
         _ => Refusal::Transient,
     }
 }
@@ -256,8 +262,13 @@ impl Publisher {
                 self.shared
                     .metrics
                     .publish_failed(PublishError::Enqueue(kind));
-                if classify(e.rdkafka_error_code()) == Refusal::Permanent {
-                    return Some(Err(e));
+                match classify(e.rdkafka_error_code()) {
+                    Refusal::Permanent => return Some(Err(e)),
+                    Refusal::Fatal => {
+                        self.shared.fatal.raise(&e.to_string());
+                        return None;
+                    }
+                    Refusal::Transient => {}
                 }
                 tracing::warn!(topic = %rec.topic, kind = kind.as_str(), error = %e, "cannot enqueue record, retrying");
                 backoff.next()
@@ -310,8 +321,13 @@ impl Publisher {
             self.shared
                 .metrics
                 .publish_failed(PublishError::Unacknowledged(kind, err.rdkafka_error_code()));
-            if classify(err.rdkafka_error_code()) == Refusal::Permanent {
-                return Delivery::Refused(err);
+            match classify(err.rdkafka_error_code()) {
+                Refusal::Permanent => return Delivery::Refused(err),
+                Refusal::Fatal => {
+                    self.shared.fatal.raise(&err.to_string());
+                    return Delivery::Aborted;
+                }
+                Refusal::Transient => {}
             }
             let delay = backoff.next();
             tracing::warn!(topic = %rec.topic, kind = kind.as_str(), retry_in = ?delay, error = %err, "record not acknowledged, retrying");
@@ -425,7 +441,7 @@ mod tests {
 
     #[test]
     fn classify_table() {
-        use Refusal::{Permanent as P, Transient as T};
+        use Refusal::{Fatal as F, Permanent as P, Transient as T};
         check(Some(C::MessageSizeTooLarge), P);
         check(Some(C::InvalidMessageSize), P);
         check(Some(C::MessageBatchTooLarge), P);
@@ -436,9 +452,10 @@ mod tests {
         check(Some(C::InvalidTopic), P);
         check(Some(C::TopicAuthorizationFailed), P);
         check(Some(C::ClusterAuthorizationFailed), P);
-        check(Some(C::Fatal), P);
-        check(Some(C::OutOfOrderSequenceNumber), P);
-        check(Some(C::ProducerFenced), P);
+        check(Some(C::Fatal), F);
+        check(Some(C::OutOfOrderSequenceNumber), F);
+        check(Some(C::ProducerFenced), F);
+        check(Some(C::InvalidProducerEpoch), F);
         check(Some(C::MessageTimedOut), T);
         check(Some(C::QueueFull), T);
         check(Some(C::NotEnoughReplicas), T);
