@@ -191,6 +191,11 @@ pub async fn ensure(
             };
             match attempt {
                 Ok(()) => break,
+                Err(Again) => {
+                    // Another instance starting at the same moment created
+                    // it: nothing is wrong, look again (metadata may lag).
+                    tracing::info!(topic = %topic, "internal topic created by another instance meanwhile; checking it");
+                }
                 Err(Transient(e)) => {
                     tracing::warn!(topic = %topic, error = %e, retry_in = ?backoff, "cannot check the internal topic yet");
                 }
@@ -207,10 +212,12 @@ pub async fn ensure(
 }
 
 enum Attempt {
+    /// Created by someone else meanwhile: check it again.
+    Again,
     Transient(String),
     Fatal(TopicsError),
 }
-use Attempt::{Fatal, Transient};
+use Attempt::{Again, Fatal, Transient};
 
 async fn ensure_one(
     admin: &AdminClient<DefaultClientContext>,
@@ -308,7 +315,7 @@ async fn create(
             }
             // Created by another instance meanwhile: check it again.
             Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) => {
-                return Err(Transient("created concurrently; checking again".into()))
+                return Err(Again)
             }
             Some(Err((_, RDKafkaErrorCode::InvalidReplicationFactor))) if replication == -1 => {
                 tracing::warn!(topic, "broker refuses its default replication factor; creating with replication factor 1 (create the topic yourself for more)");

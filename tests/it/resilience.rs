@@ -209,6 +209,44 @@ fn at_least_once_across_sigkill() {
 
 // ------------------------------------------------------------------ 2
 
+/// Static membership (`group.instance.id`): an instance killed with
+/// SIGKILL and started again with the same id takes its partitions back at
+/// once, in both stages, instead of waiting for the dead member's session
+/// to expire. The session here is 4 minutes and the deadline 2: without
+/// static membership the restarted instance waits out the session and the
+/// test fails.
+#[test]
+fn static_member_rejoins_after_sigkill_without_waiting_for_its_session() {
+    let session = [
+        ("group.instance.id", "nw-static-1"),
+        ("session.timeout.ms", "240000"),
+    ];
+    let fx = fixture(RULES3, &session, "");
+    let mut tail = Tail::new(&fx.broker.addr(), &fx.alerts);
+    let mut daemon = fx.spawn(BIN);
+    daemon.wait_ready(Duration::from_secs(120));
+    fx.produce(0..6, 0);
+    assert!(
+        tail.wait_alert_ids(&expected_set(0..6), Duration::from_secs(120)),
+        "first run: {:?}\n{}",
+        tally(&tail, &expected_set(0..6)),
+        daemon.log()
+    );
+    daemon.kill();
+    let mut daemon = fx.spawn(BIN);
+    fx.produce(6..12, 0);
+    let deadline = Duration::from_secs(120);
+    let all = expected_set(0..12);
+    assert!(
+        tail.wait_alert_ids(&all, deadline),
+        "after the restart, within {deadline:?} (the session is 240 s): missing {:?}\n{}",
+        tally(&tail, &all),
+        daemon.log()
+    );
+    daemon.wait_ready(Duration::from_secs(30));
+    daemon.terminate(Duration::from_secs(30));
+}
+
 /// The broker dies mid-stream (5 s): `/readyz` turns 503 with a reason,
 /// `/healthz` stays 200, the process keeps running; after the broker
 /// restarts (same storage) every alert arrives. librdkafka's default session
