@@ -314,9 +314,7 @@ async fn create(
                 return Ok(());
             }
             // Created by another instance meanwhile: check it again.
-            Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) => {
-                return Err(Again)
-            }
+            Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) => return Err(Again),
             Some(Err((_, RDKafkaErrorCode::InvalidReplicationFactor))) if replication == -1 => {
                 tracing::warn!(topic, "broker refuses its default replication factor; creating with replication factor 1 (create the topic yourself for more)");
             }
