@@ -117,8 +117,7 @@ pub fn state_consumer_config(k: &KafkaConfig) -> ClientConfig {
     c.set("group.id", state_group_id(&k.group_id))
         // A restore holds the loop away from polling; a large changelog
         // partition may take minutes on a broker that does not compact.
-        .set("max.poll.interval.ms", "1800000")
-        .set("statistics.interval.ms", "0");
+        .set("max.poll.interval.ms", "1800000");
     // Static membership (`group.instance.id`) carries over, with an id of
     // its own: a restarted instance takes both its input and its state
     // partitions back without waiting for a rebalance.
@@ -219,20 +218,25 @@ impl ClientContext for ConsumerCtx {
         if s.brokers.values().any(|b| b.state == "UP") {
             self.shared.health.set_broker_down(false);
         }
-        for (topic, t) in &s.topics {
-            for (&p, part) in &t.partitions {
-                // -1 is librdkafka's "internal UA" partition; lag -1 is unknown.
-                if p >= 0 && part.consumer_lag >= 0 {
-                    self.shared
-                        .metrics
-                        .consumer_lag(topic, p, part.consumer_lag);
-                }
-            }
-        }
+        report_lag(&self.shared, &s);
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
         client_error(&self.shared, KafkaClient::Consumer, error, reason);
+    }
+}
+
+/// Consumer lag per partition, from librdkafka's statistics: the input
+/// topics' (stage one) and the match records' (stage two, how far the
+/// stateful decisions trail).
+pub(super) fn report_lag(shared: &Shared, s: &Statistics) {
+    for (topic, t) in &s.topics {
+        for (&p, part) in &t.partitions {
+            // -1 is librdkafka's "internal UA" partition; lag -1 is unknown.
+            if p >= 0 && part.consumer_lag >= 0 {
+                shared.metrics.consumer_lag(topic, p, part.consumer_lag);
+            }
+        }
     }
 }
 

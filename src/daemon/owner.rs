@@ -38,7 +38,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::producer::Producer as _;
 use rdkafka::util::Timeout;
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rdkafka::{ClientContext, Offset, Statistics, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
 use super::backoff::Backoff;
@@ -87,6 +87,10 @@ impl ClientContext for OwnerCtx {
 
     fn error(&self, error: KafkaError, reason: &str) {
         client_error(&self.shared, KafkaClient::State, error, reason);
+    }
+
+    fn stats(&self, s: Statistics) {
+        super::kafka::report_lag(&self.shared, &s);
     }
 }
 
