@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod profile;
 pub mod redact;
 pub mod replay;
+pub mod rulestats;
 pub mod ruletest;
 
 pub use config::Config;
