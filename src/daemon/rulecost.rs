@@ -78,3 +78,74 @@ impl Reporter {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use newswatch_core::event::EventFields;
+    use newswatch_core::matcher::Match;
+
+    fn engine(yaml: &str) -> Arc<Engine> {
+        let rs = newswatch_core::rules::load_strs(vec![("r.yaml".into(), yaml.to_owned())])
+            .expect("rules load");
+        Arc::new(Engine::new(rs, EventFields::default()))
+    }
+
+    fn match_all(r: &mut Reporter, e: &Arc<Engine>, s: &mut Scratch, m: &Metrics, text: &str) {
+        let ev = e
+            .decode(format!(r#"{{"id":"1","title":"{text}"}}"#).as_bytes())
+            .expect("event");
+        r.before(e, s, m);
+        let mut out: Vec<Match> = Vec::new();
+        e.rules.matcher.match_event(&ev, s, &mut out);
+    }
+
+    #[test]
+    fn costs_land_on_rule_ids_across_a_reload() {
+        let m = Metrics::new();
+        let mut s = Scratch::new();
+        let mut r = Reporter::new(&mut s);
+        // Rule numbers swap between the two rule sets: counts must follow
+        // the ids, so the log is drained before the second one matches.
+        let a = engine(
+            "rules:\n  - {id: x, title: x, query: oil}\n  - {id: y, title: y, query: gas}\n",
+        );
+        let b = engine(
+            "rules:\n  - {id: y, title: y, query: gas}\n  - {id: x, title: x, query: oil}\n",
+        );
+        for _ in 0..3 {
+            match_all(&mut r, &a, &mut s, &m, "oil");
+        }
+        match_all(&mut r, &b, &mut s, &m, "gas");
+        r.report(&mut s, &m);
+        let got: Vec<(u64, u64)> = m
+            .rule_stats()
+            .of(["x", "y"])
+            .iter()
+            .map(|st| (st.candidates, st.matches))
+            .collect();
+        // matches are counted where the daemon handles them (matching.rs).
+        assert_eq!(got, [(3, 0), (1, 0)]);
+    }
+
+    #[test]
+    fn a_costly_rule_ranks_first() {
+        let words = "the of and to in said on for with by";
+        let text = std::iter::repeat_n(words, 15).collect::<Vec<_>>().join(" ");
+        let list = words.replace(' ', " OR ");
+        let e = engine(&format!(
+            "rules:\n  - {{id: cheap, title: c, query: 'the'}}\n  - {{id: costly, title: c, query: '({list}) NEAR/20 ({list})'}}\n"
+        ));
+        let m = Metrics::new();
+        let mut s = Scratch::new();
+        let mut r = Reporter::new(&mut s);
+        for _ in 0..(4 * TIMING_EVERY) {
+            match_all(&mut r, &e, &mut s, &m, &text);
+        }
+        r.report(&mut s, &m);
+        let st = m.rule_stats().of(["cheap", "costly"]);
+        let n = 4 * u64::from(TIMING_EVERY);
+        assert_eq!((st[0].candidates, st[1].candidates), (n, n));
+        assert!(st[1].eval_nanos > st[0].eval_nanos, "{st:?}");
+    }
+}
