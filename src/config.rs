@@ -40,6 +40,7 @@ struct RawConfig {
     event: EventFields,
     http: RawHttp,
     alertmanager: RawAlertmanager,
+    metrics: RawMetrics,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -119,6 +120,19 @@ impl Default for RawAlertmanager {
             url: String::new(),
             timeout: "5s".into(),
         }
+    }
+}
+
+/// `[metrics]`: not in SPEC §2; bounds the per-rule series (operator guide).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawMetrics {
+    per_rule: bool,
+}
+
+impl Default for RawMetrics {
+    fn default() -> Self {
+        RawMetrics { per_rule: true }
     }
 }
 
@@ -229,6 +243,14 @@ pub struct Config {
     pub event: EventFields,
     pub http: HttpConfig,
     pub alertmanager: AlertmanagerConfig,
+    pub metrics: MetricsConfig,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricsConfig {
+    /// A series per rule in the per-rule metrics, or every rule under
+    /// `rule=""` (their number grows with the rule count).
+    pub per_rule: bool,
 }
 
 #[derive(Clone, PartialEq)]
@@ -606,6 +628,9 @@ fn validate(raw: RawConfig, file: Option<&Path>) -> Result<Config, String> {
             endpoint: am_endpoint,
             timeout: am_timeout,
         },
+        metrics: MetricsConfig {
+            per_rule: raw.metrics.per_rule,
+        },
     })
 }
 
@@ -636,6 +661,19 @@ mod tests {
         assert_eq!(c.event.max_bytes, 1_048_576);
         assert_eq!(c.http.listen.to_string(), "127.0.0.1:9464");
         assert_eq!(c.alertmanager.endpoint, None);
+        assert!(c.metrics.per_rule);
+    }
+
+    #[test]
+    fn metrics_per_rule_is_a_bool() {
+        let off = load("[metrics]\nper_rule = false\n", &[]).unwrap();
+        assert!(!off.metrics.per_rule);
+        let env = load("", &[("NEWSWATCH__METRICS__PER_RULE", "false")]).unwrap();
+        assert!(!env.metrics.per_rule);
+        let bad = load("[metrics]\nper_rule = \"some\"\n", &[]).unwrap_err();
+        assert!(bad.contains("per_rule"), "{bad}");
+        let unknown = load("[metrics]\nper_rules = true\n", &[]).unwrap_err();
+        assert!(unknown.contains("per_rules"), "{unknown}");
     }
 
     #[test]
@@ -741,7 +779,7 @@ mod tests {
         ] {
             assert!(keys.iter().any(|x| x == k), "{k} in {keys:?}");
         }
-        assert_eq!(keys.len(), 25, "{keys:?}");
+        assert_eq!(keys.len(), 26, "{keys:?}");
     }
 
     /// The token file's content → the token it gives, or a part of the error.

@@ -61,6 +61,9 @@ enum Command {
         /// Rule files or directories, overriding rules.paths (repeatable).
         #[arg(short, long = "rules")]
         rules: Vec<PathBuf>,
+        /// Also print the 20 costliest rules by verification time on stderr.
+        #[arg(long)]
+        profile: bool,
         /// Input files; `-` or nothing for stdin.
         files: Vec<PathBuf>,
     },
@@ -115,8 +118,9 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
         Command::Replay {
             config,
             rules,
+            profile,
             files,
-        } => cmd_replay(config.as_deref(), &rules, &files),
+        } => cmd_replay(config.as_deref(), &rules, &files, profile),
         Command::Explain {
             config,
             rules,
@@ -248,7 +252,12 @@ fn cmd_test(files: &[PathBuf]) -> Result<ExitCode> {
 }
 
 /// `newswatch replay`: alerts as JSON lines on stdout, counts on stderr.
-fn cmd_replay(config: Option<&Path>, rules: &[PathBuf], files: &[PathBuf]) -> Result<ExitCode> {
+fn cmd_replay(
+    config: Option<&Path>,
+    rules: &[PathBuf],
+    files: &[PathBuf],
+    profile: bool,
+) -> Result<ExitCode> {
     let engine = match load_engine(config, rules)? {
         Ok(e) => e,
         Err(errs) => {
@@ -264,7 +273,8 @@ fn cmd_replay(config: Option<&Path>, rules: &[PathBuf], files: &[PathBuf]) -> Re
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let stdout = io::stdout();
     let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
-    let stats = match replay::replay(&engine, inputs, &mut out, threads) {
+    let (stats, costs) = match replay::replay_profiled(&engine, inputs, &mut out, threads, profile)
+    {
         Ok(s) => s,
         // `replay … | head` is not a failure.
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
@@ -274,6 +284,9 @@ fn cmd_replay(config: Option<&Path>, rules: &[PathBuf], files: &[PathBuf]) -> Re
         "events: {}, invalid: {}, alerts: {}",
         stats.events, stats.invalid, stats.alerts
     );
+    if profile {
+        eprint!("{}", costs.render(&engine));
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -8,6 +8,11 @@
 //! label strings, so a label value cannot be misspelled elsewhere. The open
 //! labels (topic, partition, rule, severity, rule-set version) are data.
 //!
+//! Per-rule series (the `rule` label) grow with the rule count; with
+//! `[metrics] per_rule = false` every rule is counted under `rule=""`
+//! instead ([`Metrics::with_per_rule`]), while `GET /rules` keeps the
+//! per-rule numbers ([`RuleStats`], fed by the same calls).
+//!
 //! This module depends on nothing of the daemon's: the daemon reports to it.
 
 use std::borrow::Cow;
@@ -15,12 +20,14 @@ use std::time::Duration;
 
 use prometheus::core::{Collector, MetricVec, MetricVecBuilder};
 use prometheus::{
-    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGaugeVec,
-    Opts, Registry, TextEncoder,
+    CounterVec, Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use rdkafka::error::RDKafkaErrorCode;
 
 use newswatch_core::event::Reason;
+
+use crate::rulestats::RuleStats;
 
 // ------------------------------------------------------------------ label values
 
@@ -230,6 +237,10 @@ impl Registrar {
         self.add(IntCounterVec::new(Opts::new(name, help), labels))
     }
 
+    fn float_counter_vec(&self, name: &str, help: &str, labels: &[&str]) -> CounterVec {
+        self.add(CounterVec::new(Opts::new(name, help), labels))
+    }
+
     fn gauge(&self, name: &str, help: &str) -> Gauge {
         self.add(Gauge::new(name, help))
     }
@@ -304,6 +315,10 @@ pub struct Metrics {
     event_time_adjusted: IntCounter,
     alertmanager_sent: IntCounter,
     alertmanager_dropped: IntCounterVec,
+    rule_eval: CounterVec,
+    /// `[metrics] per_rule`: a series per rule, or all under `rule=""`.
+    per_rule: bool,
+    rule_stats: RuleStats,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -320,6 +335,12 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Self {
+        Self::with_per_rule(true)
+    }
+
+    /// With `per_rule` false, every rule is counted under `rule=""` in the
+    /// per-rule metrics (`[metrics] per_rule`).
+    pub fn with_per_rule(per_rule: bool) -> Self {
         let r = Registrar::new();
         let m = Metrics {
             events_consumed: r.counter_vec(
@@ -426,6 +447,13 @@ impl Metrics {
                 "Alerts given up on the way to Alertmanager (they are on Kafka), by reason.",
                 &["reason"],
             ),
+            rule_eval: r.float_counter_vec(
+                "newswatch_rule_eval_seconds_total",
+                "Time the matcher spent verifying a rule (estimated from sampled events).",
+                &["rule"],
+            ),
+            per_rule,
+            rule_stats: RuleStats::default(),
             registry: r.0,
         };
         every_series::<Reason, _>(&m.events_invalid);
@@ -457,20 +485,46 @@ impl Metrics {
         self.dlq_records.inc();
     }
 
+    /// The `rule` label's value: the rule, or `""` with per-rule series off.
+    fn rule_label<'a>(&self, rule: &'a str) -> &'a str {
+        if self.per_rule {
+            rule
+        } else {
+            ""
+        }
+    }
+
+    /// The per-rule numbers since start, for `GET /rules`.
+    pub fn rule_stats(&self) -> &RuleStats {
+        &self.rule_stats
+    }
+
     pub fn rule_matched(&self, rule: &str) {
-        self.rule_matches.with_label_values(&[rule]).inc();
+        self.rule_matches
+            .with_label_values(&[self.rule_label(rule)])
+            .inc();
+        self.rule_stats.matched(rule, chrono::Utc::now());
+    }
+
+    /// The matcher verified `rule` `candidates` times, in `nanos`.
+    pub fn rule_evaluated(&self, rule: &str, candidates: u64, nanos: u64) {
+        self.rule_eval
+            .with_label_values(&[self.rule_label(rule)])
+            .inc_by(nanos as f64 / 1e9);
+        self.rule_stats.evaluated(rule, candidates, nanos);
     }
 
     pub fn alert_published(&self, rule: &str, severity: &str) {
         self.alerts_published
-            .with_label_values(&[rule, severity])
+            .with_label_values(&[self.rule_label(rule), severity])
             .inc();
+        self.rule_stats.alerted(rule);
     }
 
     /// An alert of `rule` held back.
     pub fn alert_suppressed_by(&self, rule: &str, reason: Suppression) {
         self.alerts_suppressed
-            .with_label_values(&[rule, reason.as_str()])
+            .with_label_values(&[self.rule_label(rule), reason.as_str()])
             .inc();
     }
 
@@ -616,6 +670,7 @@ mod tests {
         m.dlq_record();
         m.alertmanager_sent(2);
         m.alertmanager_dropped(DropReason::QueueFull, 1);
+        m.rule_evaluated("r", 2, 1_500_000_000);
         let text = m.render();
         for name in [
             "newswatch_events_consumed_total",
@@ -636,6 +691,7 @@ mod tests {
             "newswatch_alertmanager_alerts_sent_total 2",
             "newswatch_alertmanager_alerts_dropped_total{reason=\"queue_full\"} 1",
             "newswatch_alertmanager_alerts_dropped_total{reason=\"expired\"} 0",
+            "newswatch_rule_eval_seconds_total{rule=\"r\"} 1.5",
         ] {
             assert!(text.contains(name), "{name} missing from:\n{text}");
         }
@@ -732,6 +788,48 @@ mod tests {
         m.kafka_error("nonsense");
         m.alert_suppressed("r", "nonsense");
         assert!(!m.render().contains("nonsense"));
+    }
+
+    #[test]
+    fn per_rule_off_counts_every_rule_under_one_series() {
+        for per_rule in [true, false] {
+            let m = Metrics::with_per_rule(per_rule);
+            for rule in ["a", "b"] {
+                m.rule_matched(rule);
+                m.rule_evaluated(rule, 1, 500_000_000);
+                m.alert_published(rule, "high");
+                m.alert_suppressed_by(rule, Suppression::Throttle);
+            }
+            let text = m.render();
+            let want: &[&str] = if per_rule {
+                &[
+                    "newswatch_rule_matches_total{rule=\"a\"} 1",
+                    "newswatch_rule_eval_seconds_total{rule=\"b\"} 0.5",
+                    "newswatch_alerts_published_total{rule=\"a\",severity=\"high\"} 1",
+                    "newswatch_alerts_suppressed_total{reason=\"throttle\",rule=\"b\"} 1",
+                ]
+            } else {
+                &[
+                    "newswatch_rule_matches_total{rule=\"\"} 2",
+                    "newswatch_rule_eval_seconds_total{rule=\"\"} 1",
+                    "newswatch_alerts_published_total{rule=\"\",severity=\"high\"} 2",
+                    "newswatch_alerts_suppressed_total{reason=\"throttle\",rule=\"\"} 2",
+                ]
+            };
+            for w in want {
+                assert!(
+                    text.contains(w),
+                    "per_rule {per_rule}: {w} missing from:\n{text}"
+                );
+            }
+            assert_eq!(text.contains("rule=\"a\""), per_rule, "{text}");
+            // GET /rules keeps the per-rule numbers either way.
+            let stats = m.rule_stats().of(["a"]);
+            assert_eq!(
+                (stats[0].matches, stats[0].alerts, stats[0].candidates),
+                (1, 1, 1)
+            );
+        }
     }
 
     fn distinct<L: Label + std::fmt::Debug>() {

@@ -10,6 +10,10 @@
 //! the latest event time seen so far, SPEC §3), so it is filled in by the
 //! writer, not the workers; so is the state of stateful rules, which the
 //! writer keeps in input order exactly as the daemon does.
+//!
+//! With a profile asked for ([`replay_profiled`]), each worker's matcher
+//! scratch accounts every candidate's verification, and the workers' logs
+//! are merged at the end: what is written to `out` does not change.
 
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, Write};
@@ -22,6 +26,8 @@ use newswatch_core::event::{format_time, DecodeError, Event};
 use newswatch_core::matcher::Scratch;
 use newswatch_core::state::Store;
 use newswatch_core::Engine;
+
+use crate::profile::Profile;
 
 /// Lines per batch: large enough to amortize channel hand-offs, small enough
 /// to keep the reorder buffer small.
@@ -69,6 +75,18 @@ pub fn replay(
     out: &mut dyn Write,
     threads: usize,
 ) -> io::Result<Stats> {
+    replay_profiled(engine, inputs, out, threads, false).map(|(stats, _)| stats)
+}
+
+/// [`replay`], and with `profile` the per-rule verification costs (empty
+/// without).
+pub fn replay_profiled(
+    engine: &Engine,
+    inputs: Vec<Input>,
+    out: &mut dyn Write,
+    threads: usize,
+    profile: bool,
+) -> io::Result<(Stats, Profile)> {
     let threads = threads.max(1);
     let names: Vec<String> = inputs.iter().map(|i| i.name.clone()).collect();
     let (work_tx, work_rx) = bounded::<(u64, Vec<Line>)>(threads * 2);
@@ -103,22 +121,28 @@ pub fn replay(
             }
             Ok(())
         });
-        for _ in 0..threads {
-            let work_rx = work_rx.clone();
-            let done_tx = done_tx.clone();
-            scope.spawn(move || {
-                let mut scratch = Scratch::new();
-                for (seq, lines) in work_rx {
-                    let outcomes = lines
-                        .into_iter()
-                        .map(|line| process(engine, &mut scratch, line))
-                        .collect();
-                    if done_tx.send((seq, outcomes)).is_err() {
-                        return;
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                let work_rx = work_rx.clone();
+                let done_tx = done_tx.clone();
+                scope.spawn(move || {
+                    let mut scratch = Scratch::new();
+                    scratch.cost.set_timing(u32::from(profile));
+                    for (seq, lines) in work_rx {
+                        let outcomes = lines
+                            .into_iter()
+                            .map(|line| process(engine, &mut scratch, line))
+                            .collect();
+                        if done_tx.send((seq, outcomes)).is_err() {
+                            break;
+                        }
                     }
-                }
-            });
-        }
+                    let mut costs = Profile::default();
+                    costs.absorb(&mut scratch.cost);
+                    costs
+                })
+            })
+            .collect();
         drop(done_tx);
         drop(work_rx);
 
@@ -128,9 +152,17 @@ pub fn replay(
         let read = reader
             .join()
             .unwrap_or_else(|_| Err(io::Error::other("reader thread panicked")));
+        let mut costs = Profile::default();
+        for w in workers {
+            // A worker that panicked lost only its share of the profile;
+            // its events were reported missing through the channel already.
+            if let Ok(c) = w.join() {
+                costs.merge(&c);
+            }
+        }
         let stats = result?;
         read?;
-        Ok(stats)
+        Ok((stats, costs))
     })
 }
 

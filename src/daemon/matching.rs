@@ -5,17 +5,20 @@
 //! decodes the event, matches it, and turns the outcome into records in
 //! rule order: alerts of stateless rules, match records of stateful rules
 //! (decided by the owner of their state, `owner.rs`), or the dead letter.
-//! The threads touch nothing but metrics.
+//! The threads touch nothing but metrics (per-rule verification costs
+//! included, reported by `rulecost`).
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
+use crossbeam_channel::RecvTimeoutError;
 use rdkafka::message::{BorrowedMessage, Message};
 use tokio::sync::oneshot;
 
 use super::offsets::Ticket;
 use super::records::{Record, Source};
+use super::rulecost::{Reporter, DRAIN_EVERY};
 use super::Shared;
 use newswatch_core::engine::{Slot, Staged};
 use newswatch_core::event::{DecodeError, Event, Reason};
@@ -89,10 +92,23 @@ impl MatchPool {
                     .name(format!("newswatch-match-{i}"))
                     .spawn(move || {
                         let mut scratch = Scratch::new();
-                        for (work, engine, reply) in rx {
-                            let done = process(&shared, &engine, &mut scratch, work);
-                            let _ = reply.send(done);
+                        let metrics = &shared.metrics;
+                        let mut costs = Reporter::new(&mut scratch);
+                        loop {
+                            // Waits at most DRAIN_EVERY, so an idle thread
+                            // reports too.
+                            match rx.recv_timeout(DRAIN_EVERY) {
+                                Ok((work, engine, reply)) => {
+                                    costs.before(&engine, &mut scratch, metrics);
+                                    let done = process(&shared, &engine, &mut scratch, work);
+                                    let _ = reply.send(done);
+                                }
+                                Err(RecvTimeoutError::Timeout) => {}
+                                Err(RecvTimeoutError::Disconnected) => break,
+                            }
+                            costs.tick(&mut scratch, metrics);
                         }
+                        costs.report(&mut scratch, metrics);
                     })
                     .expect("spawn matcher thread")
             })

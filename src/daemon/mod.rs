@@ -43,6 +43,7 @@ mod pipeline;
 mod publish;
 mod ratelimit;
 mod records;
+mod rulecost;
 pub mod rules;
 pub mod topics;
 
@@ -263,7 +264,7 @@ impl Fatal {
 /// Run the daemon until `shutdown` is cancelled. Returns after a clean
 /// drain: in-flight events finished, alerts flushed, offsets committed.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), DaemonError> {
-    let metrics = Arc::new(Metrics::new());
+    let metrics = Arc::new(Metrics::with_per_rule(config.metrics.per_rule));
     let rules = Arc::new(RulesHandle::load(
         config.rules.paths.clone(),
         config.event.clone(),

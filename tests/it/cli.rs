@@ -1085,6 +1085,72 @@ fn replay_event_time_falls_back_to_latest_seen() {
     assert_eq!(times[4], ("n2", &s("2026-07-12T10:30:00Z"), &null));
 }
 
+/// Words frequent in every event of [`replay_profile_ranks_the_costly_rule_first`].
+const COMMON: [&str; 24] = [
+    "the", "of", "and", "to", "in", "a", "said", "on", "for", "with", "by", "at", "from", "as",
+    "was", "is", "that", "it", "its", "be", "has", "were", "not", "are",
+];
+
+#[test]
+fn replay_profile_ranks_the_costly_rule_first() {
+    // Expensive by construction: a long OR of frequent words NEAR another
+    // long OR of them, a candidate in every event, with hundreds of hits a
+    // side; the cheap rules are single words. Ranking, not time, is asserted.
+    let list: Vec<String> = COMMON.iter().map(|w| format!("      - {w}\n")).collect();
+    let rules = format!(
+        "lists:\n  common:\n{}rules:\n\
+         \x20 - {{id: cheap-word, title: a word, query: 'tanker'}}\n\
+         \x20 - {{id: costly-near, title: near frequent words, query: '@common NEAR/20 (@common OR $also)'}}\n\
+         \x20 - {{id: cheap-the, title: the, query: 'the'}}\n\
+         \x20 - {{id: cheap-pair, title: a pair, query: 'oil AND tanker'}}\n\
+         macros:\n  also: 'reported OR officials OR ministry'\n",
+        list.concat()
+    );
+    let d = tmp();
+    write(d.path(), "rules.yaml", &rules);
+    let mut events = String::new();
+    for i in 0..40 {
+        let body: Vec<&str> = (0..150)
+            .map(|k| COMMON[(i + k * 7) % COMMON.len()])
+            .collect();
+        events.push_str(&format!(
+            "{{\"id\":\"e{i}\",\"title\":\"oil tanker {i}\",\"body\":\"{}\"}}\n",
+            body.join(" ")
+        ));
+    }
+    write(d.path(), "events.jsonl", &events);
+    let plain = replay(d.path());
+    let profiled = nw(
+        d.path(),
+        &["replay", "--profile", "-r", "rules.yaml", "events.jsonl"],
+        None,
+    );
+    assert_eq!(profiled.code, 0, "{}", profiled.stderr);
+    assert_eq!(profiled.stdout, plain.stdout, "stdout is plain replay's");
+    assert_eq!(summary(&profiled), summary(&plain));
+    let table: Vec<&str> = profiled
+        .stderr
+        .lines()
+        .skip_while(|l| !l.starts_with("rank"))
+        .skip(1)
+        .collect();
+    let rows: Vec<Vec<&str>> = table
+        .iter()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows.len(), 4, "every verified rule:\n{}", profiled.stderr);
+    assert_eq!(rows[0][..2], ["1", "costly-near"], "{}", profiled.stderr);
+    // candidates and matches are counts, not estimates
+    assert_eq!(rows[0][2..4], ["40", "40"], "{}", profiled.stderr);
+    let the = rows.iter().find(|r| r[1] == "cheap-the").unwrap();
+    assert_eq!(the[2..4], ["40", "40"], "{}", profiled.stderr);
+    assert!(
+        !plain.stderr.contains("rank"),
+        "no table without --profile:\n{}",
+        plain.stderr
+    );
+}
+
 #[test]
 fn replay_with_broken_rules_fails_without_output() {
     let d = tmp();

@@ -266,6 +266,36 @@ fn metrics_and_rules(fx: &Fixture, n: i32, bad: usize) {
     assert_eq!(j["rules"].as_array().unwrap().len(), 2);
     assert_eq!(j["rules"][0]["id"], "lavrov");
     assert_eq!(j["rules"][0]["mode"], "each");
+    // Per-rule numbers since start; the matcher threads report their
+    // verification costs every half second.
+    let lavrov = || {
+        let j: serde_json::Value =
+            serde_json::from_str(&http(&fx.http, "GET", "/rules").1).unwrap();
+        j["rules"][0].clone()
+    };
+    assert!(
+        wait_for(Duration::from_secs(10), || lavrov()["candidates"]
+            .as_u64()
+            .is_some_and(|c| c >= 30)),
+        "no verification costs in /rules: {}",
+        lavrov()
+    );
+    let r = lavrov();
+    assert_eq!(
+        (r["matches"].as_u64(), r["alerts"].as_u64()),
+        (Some(30), Some(30)),
+        "{r}"
+    );
+    assert!(
+        r["last_match_at"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z')),
+        "{r}"
+    );
+    assert!(r["eval_seconds"].as_f64().is_some_and(|s| s >= 0.0), "{r}");
+    assert!(http(&fx.http, "GET", "/metrics")
+        .1
+        .contains("newswatch_rule_eval_seconds_total{rule=\"lavrov\"}"));
 }
 
 /// `POST /-/reload`: a bad change keeps the old rules and says why, a good

@@ -223,6 +223,7 @@ fn exported() -> Exported {
     }
     m.dlq_record();
     m.rule_matched("ru-mfa-statement");
+    m.rule_evaluated("ru-mfa-statement", 3, 1_000);
     m.alert_published("ru-mfa-statement", "high");
     m.alert_suppressed_by("ru-mfa-statement", Suppression::Throttle);
     m.publish_failed(PublishError::Enqueue(RecordKind::Alert));
@@ -287,6 +288,8 @@ const NOT_ON_DASHBOARD: &[&str] = &[
     "newswatch_event_time_adjusted_total",
     "newswatch_alertmanager_alerts_sent_total",
     "newswatch_alertmanager_alerts_dropped_total",
+    // Found in GET /rules or `replay --profile` when a rule is slow.
+    "newswatch_rule_eval_seconds_total",
 ];
 
 /// A row of the reference's metrics table.

@@ -16,6 +16,24 @@
 //! worst case is `NW_BENCH_HELD_OUT=0 NW_BENCH_MAX_DF=1000`.
 //! Under `cargo test --benches` (no `--bench` flag) it runs a tiny smoke
 //! configuration instead.
+//!
+//! `NW_BENCH_COST=1,16` adds the overhead of per-rule cost accounting
+//! (`matcher::cost`), timing one event in 1 and in 16, each document matched
+//! alternately with it off and on. Measured on the five corpora, one core
+//! (`taskset -c 0`) of a 2-core machine shared with eight other jobs (load
+//! 15–22, so runs differ by several percent), each run a column entry:
+//!
+//! | rules | candidates/doc | timing every event | one in 16 |
+//! |---:|---:|---:|---:|
+//! | 1,000 | 10 | +2.7%, +2.4% | +0.4%, +0.3% |
+//! | 10,000 | 92 | +9.6%, +38%, −7.9% | −1.3%, +3.9%, −8.5% |
+//!
+//! The steadier 1,000-rule runs put the cost at about 30 ns per timed
+//! candidate (a clock read and the counters), as much as verifying a
+//! candidate that fails its required-patterns check, which most do: about
+//! 10% of matching at 10,000 rules when every event is timed, about 1% at
+//! one in 16. So the daemon times one event in 16, and only
+//! `replay --profile`, which is asked for, times every one.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -24,6 +42,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{black_box, criterion_group, Criterion, Throughput};
 use newswatch_core::event::{self, Event, EventFields};
+use newswatch_core::matcher::cost::RuleCost;
 use newswatch_core::matcher::{Match, Matcher, Scratch};
 use newswatch_core::rules::{self, RuleSet};
 
@@ -252,7 +271,13 @@ fn fire_rates(m: &Matcher, docs: &[Event], scratch: &mut Scratch) -> f64 {
 
 /// The criterion benchmark of `match_event` over all documents; the median
 /// seconds per document of its samples.
-fn bench_matching(c: &mut Criterion, m: &Matcher, docs: &[Event], scratch: &mut Scratch) -> f64 {
+fn bench_matching(
+    c: &mut Criterion,
+    m: &Matcher,
+    docs: &[Event],
+    scratch: &mut Scratch,
+    suffix: &str,
+) -> f64 {
     let n = m.len();
     let mut out: Vec<Match> = Vec::new();
     let samples: RefCell<Vec<f64>> = RefCell::new(Vec::new());
@@ -261,7 +286,7 @@ fn bench_matching(c: &mut Criterion, m: &Matcher, docs: &[Event], scratch: &mut 
     group.sample_size(10);
     group.warm_up_time(Duration::from_secs(1));
     group.measurement_time(Duration::from_secs(if n >= 100_000 { 8 } else { 4 }));
-    group.bench_function(format!("{n}_rules"), |b| {
+    group.bench_function(format!("{n}_rules{suffix}"), |b| {
         b.iter_custom(|iters| {
             let t = Instant::now();
             for _ in 0..iters {
@@ -291,7 +316,8 @@ fn benches(c: &mut Criterion) {
         let m = &rs.matcher;
         let mut scratch = Scratch::new();
         let matches_per_doc = fire_rates(m, &docs, &mut scratch);
-        let per_doc = bench_matching(c, m, &docs, &mut scratch);
+        let per_doc = bench_matching(c, m, &docs, &mut scratch, "");
+        cost_overhead(c, m, &docs, &mut scratch);
         ROWS.with(|r| {
             r.borrow_mut().push(Row {
                 rules: n,
@@ -302,6 +328,72 @@ fn benches(c: &mut Criterion) {
                 unanchored: m.unanchored(),
             })
         });
+    }
+}
+
+/// With `NW_BENCH_COST=1,16`: the overhead of per-rule cost accounting
+/// (timing one event in 1, in 16). On a loaded machine two runs one after
+/// the other differ by more than the overhead, so each document is matched
+/// with accounting off and on in turn (two scratches, the order alternating
+/// so neither profits from the other's warm cache), three times each, and
+/// each side keeps its fastest: a match the scheduler preempted is not the
+/// fastest. The ratio is of the sums of those minimums.
+fn cost_overhead(c: &mut Criterion, m: &Matcher, docs: &[Event], off: &mut Scratch) {
+    let Ok(list) = std::env::var("NW_BENCH_COST") else {
+        return;
+    };
+    let mut out: Vec<Match> = Vec::new();
+    let mut one = |ev: &Event, s: &mut Scratch| {
+        let t = Instant::now();
+        out.clear();
+        m.match_event(black_box(ev), s, &mut out);
+        black_box(&out);
+        t.elapsed()
+    };
+    for every in list.split(',').filter_map(|x| x.trim().parse::<u32>().ok()) {
+        let mut on = Scratch::new();
+        on.cost.set_timing(every);
+        let (mut t_off, mut t_on, mut n) = (Duration::ZERO, Duration::ZERO, 0u64);
+        let mut group = c.benchmark_group("match_event");
+        group.sample_size(10);
+        group.warm_up_time(Duration::from_secs(1));
+        group.bench_function(format!("{}_rules_cost{every}", m.len()), |b| {
+            b.iter_custom(|iters| {
+                let mut with = Duration::ZERO;
+                for i in 0..iters {
+                    for (j, ev) in docs.iter().enumerate() {
+                        let (mut a, mut b) = (Duration::MAX, Duration::MAX);
+                        for k in 0..3 {
+                            if (i as usize + j + k) % 2 == 0 {
+                                a = a.min(one(ev, off));
+                                b = b.min(one(ev, &mut on));
+                            } else {
+                                b = b.min(one(ev, &mut on));
+                                a = a.min(one(ev, off));
+                            }
+                        }
+                        t_off += a;
+                        t_on += b;
+                        with += b;
+                        n += 1;
+                    }
+                }
+                with
+            })
+        });
+        group.finish();
+        let mut total = RuleCost::default();
+        on.cost.drain(|_, c| total.add(&c));
+        eprintln!(
+            "{} rules, cost accounting timing 1 event in {every}: {:+.1}% ({:.2} µs/doc on, {:.2} \
+             off, matched alternately; {:.0} candidates/doc)",
+            m.len(),
+            (t_on.as_secs_f64() / t_off.as_secs_f64() - 1.0) * 100.0,
+            t_on.as_secs_f64() * 1e6 / n.max(1) as f64,
+            t_off.as_secs_f64() * 1e6 / n.max(1) as f64,
+            // Each document was matched three times with accounting on.
+            total.candidates as f64 / 3.0 / n.max(1) as f64,
+        );
     }
 }
 

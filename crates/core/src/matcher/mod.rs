@@ -27,6 +27,7 @@
 //! collects its spans; `explain` evaluates every clause for
 //! `newswatch explain`.
 
+pub mod cost;
 mod explain;
 mod index;
 mod occurrences;
@@ -94,6 +95,8 @@ pub struct Scratch {
     exact_buf: String,
     /// Position comparisons NEAR and ONEAR made for the last event.
     near_comparisons: u64,
+    /// Per-rule cost accounting, off unless the caller turns it on.
+    pub cost: cost::CostLog,
 }
 
 impl Scratch {
@@ -162,9 +165,13 @@ impl Matcher {
         self.prepare(ev, s);
         self.select_candidates(s);
         let cands = std::mem::take(&mut s.cands);
+        let mut cost = std::mem::take(&mut s.cost);
+        let mut clock = cost.start(self.rules.len());
         let doc = self.doc(ev, s);
         for &rule in &cands {
-            if let Some(spans) = self.verify(rule, &doc) {
+            let spans = self.verify(rule, &doc);
+            cost.record(&mut clock, rule, spans.is_some());
+            if let Some(spans) = spans {
                 out.push(Match { rule, spans });
             }
         }
@@ -172,6 +179,7 @@ impl Matcher {
         s.pool = doc.pool.into_inner();
         s.near_comparisons = comparisons;
         s.cands = cands;
+        s.cost = cost;
     }
 
     /// Approximate heap bytes held by the compiled rules (for benchmarks).
