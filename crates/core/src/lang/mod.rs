@@ -4,9 +4,11 @@
 //! where "what is a word" is decided), [`query`] parses a query into a syntax
 //! tree with spans, and [`compile`] resolves field scopes, `@lists` and
 //! `$macros` into [`compile::Expr`] trees over a shared pattern dictionary.
+//! [`sentence`] maps word positions to sentences for `NEAR/s`.
 //!
 //! Architecture invariant: pure functions of their inputs; no IO.
 
 pub mod compile;
 pub mod query;
+pub mod sentence;
 pub mod text;
