@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 use rustc_hash::FxHashMap;
 
 use crate::lang::query::{Ast, Cmp, Span, MAX_DEPTH, MIN_WILD_LITERALS};
-use crate::lang::text;
+use crate::lang::{pattern, text};
 
 /// Identifies the string a span points into (a rule's query, a macro, a list
 /// entry); the rule loader maps it back to a file position.
@@ -713,7 +713,11 @@ impl<'d> Compiler<'d> {
                         .into_iter()
                         .map(|(_, _, w)| Pat::Exact(w.into()))
                         .collect(),
-                    Form::Wild => vec![Pat::Wild(wild_pattern(raw)?.into())],
+                    Form::Wild => {
+                        let p =
+                            pattern::normalize(raw).map_err(|m| (CompileErrorKind::BadTerm, m))?;
+                        vec![Pat::Wild(p.into())]
+                    }
                     Form::Plain | Form::Prefix => {
                         let words = text::words(raw);
                         let n = words.len();
@@ -761,8 +765,7 @@ impl<'d> Compiler<'d> {
         let one_word = !t.contains(char::is_whitespace) && !t.starts_with('"');
         let stem = t.strip_suffix('*').unwrap_or(t);
         if one_word && stem.contains(['*', '?']) {
-            let literals = t.chars().filter(|&c| c != '*' && c != '?').count();
-            if literals < MIN_WILD_LITERALS {
+            if pattern::literals(t) < MIN_WILD_LITERALS {
                 return Err((
                     CompileErrorKind::BadTerm,
                     format!(
@@ -798,55 +801,6 @@ enum Form {
     Wild,
     /// `{…}`
     Exact,
-}
-
-/// A text pattern as matched: each literal piece normalized like a word,
-/// rejoined with its wildcards (runs of `*` collapse into one). A piece
-/// must be one word, since a pattern matches within one word; and the
-/// normalized pieces still need [`MIN_WILD_LITERALS`] characters.
-fn wild_pattern(raw: &str) -> Result<String, Problem> {
-    let mut out = String::new();
-    let mut literals = 0;
-    let mut piece = String::new();
-    let flush = |piece: &mut String, out: &mut String, literals: &mut usize| {
-        if piece.is_empty() {
-            return Ok(());
-        }
-        let words = text::words(piece);
-        let [w] = &words[..] else {
-            return Err((
-                CompileErrorKind::BadTerm,
-                format!(
-                    "pattern {raw:?}: {piece:?} is not one word, and a pattern matches within one word"
-                ),
-            ));
-        };
-        *literals += w.chars().count();
-        out.push_str(w);
-        piece.clear();
-        Ok(())
-    };
-    for c in raw.chars() {
-        if c == '*' || c == '?' {
-            flush(&mut piece, &mut out, &mut literals)?;
-            if !(c == '*' && out.ends_with('*')) {
-                out.push(c);
-            }
-        } else {
-            piece.push(c);
-        }
-    }
-    flush(&mut piece, &mut out, &mut literals)?;
-    if literals < MIN_WILD_LITERALS {
-        return Err((
-            CompileErrorKind::BadTerm,
-            format!(
-                "pattern {raw:?} normalizes to {out:?}: it needs at least {MIN_WILD_LITERALS} \
-                 characters besides '*' and '?'"
-            ),
-        ));
-    }
-    Ok(out)
 }
 
 /// Bit 0: may match in the title; bit 1: in the body.

@@ -29,6 +29,9 @@
 
 use std::fmt;
 
+use crate::lang::compare;
+pub use crate::lang::compare::{Cmp, CmpValue};
+
 /// Byte range inside one query source string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Span {
@@ -137,76 +140,6 @@ impl Ast {
     }
 }
 
-/// A comparison value: a finite number, or an instant (seconds since the
-/// epoch and nanoseconds) from an RFC 3339 timestamp.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum CmpValue {
-    Num(f64),
-    Time(i64, u32),
-}
-
-// Numbers are finite (the parser refuses NaN and infinities), so equality
-// is an equivalence.
-impl Eq for CmpValue {}
-
-impl CmpValue {
-    /// Parse a number or an RFC 3339 timestamp.
-    pub fn parse(s: &str) -> Option<CmpValue> {
-        if let Ok(n) = s.parse::<f64>() {
-            return n.is_finite().then_some(CmpValue::Num(n));
-        }
-        CmpValue::parse_time(s)
-    }
-
-    pub fn parse_time(s: &str) -> Option<CmpValue> {
-        let t = chrono::DateTime::parse_from_rfc3339(s).ok()?;
-        Some(CmpValue::Time(t.timestamp(), t.timestamp_subsec_nanos()))
-    }
-
-    /// Order of two values of the same kind; `None` across kinds.
-    pub fn compare(self, other: CmpValue) -> Option<std::cmp::Ordering> {
-        match (self, other) {
-            (CmpValue::Num(a), CmpValue::Num(b)) => a.partial_cmp(&b),
-            (CmpValue::Time(a, an), CmpValue::Time(b, bn)) => Some((a, an).cmp(&(b, bn))),
-            _ => None,
-        }
-    }
-}
-
-/// A keyword comparison: `>v`, `>=v`, `<v`, `<=v`, `[lo TO hi]` (inclusive).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Cmp {
-    Gt(CmpValue),
-    Ge(CmpValue),
-    Lt(CmpValue),
-    Le(CmpValue),
-    Range(CmpValue, CmpValue),
-}
-
-impl Cmp {
-    /// Whether a field value satisfies the comparison; values of the other
-    /// kind (a number against a timestamp) never do.
-    pub fn holds(&self, x: CmpValue) -> bool {
-        use std::cmp::Ordering::*;
-        match *self {
-            Cmp::Gt(v) => x.compare(v) == Some(Greater),
-            Cmp::Ge(v) => matches!(x.compare(v), Some(Greater | Equal)),
-            Cmp::Lt(v) => x.compare(v) == Some(Less),
-            Cmp::Le(v) => matches!(x.compare(v), Some(Less | Equal)),
-            Cmp::Range(lo, hi) => {
-                matches!(x.compare(lo), Some(Greater | Equal))
-                    && matches!(x.compare(hi), Some(Less | Equal))
-            }
-        }
-    }
-
-    /// Whether it compares timestamps (else numbers).
-    pub fn on_time(&self) -> bool {
-        let (Cmp::Gt(v) | Cmp::Ge(v) | Cmp::Lt(v) | Cmp::Le(v) | Cmp::Range(v, _)) = *self;
-        matches!(v, CmpValue::Time(..))
-    }
-}
-
 pub const MAX_NEAR: u32 = 100;
 /// The fewest characters other than `*` and `?` a wildcard pattern (a
 /// leading or inner `*`, or any `?`) may have.
@@ -266,7 +199,11 @@ fn is_field_name(s: &str) -> bool {
         })
 }
 
-fn err<T>(start: usize, end: usize, message: impl Into<String>) -> Result<T, SyntaxError> {
+pub(crate) fn err<T>(
+    start: usize,
+    end: usize,
+    message: impl Into<String>,
+) -> Result<T, SyntaxError> {
     Err(SyntaxError {
         span: Span::new(start, end),
         message: message.into(),
@@ -493,7 +430,7 @@ fn lex_word(w: &str, start: usize, out: &mut Vec<(Tok, Span)>) -> Result<(), Syn
             }
             push(out, Tok::Field(name.to_owned()), Span::new(start, rest_at))?;
             if rest.starts_with(['>', '<', '[']) {
-                let cmp = lex_compare(rest, rest_at)?;
+                let cmp = compare::parse(rest, rest_at)?;
                 return push(out, Tok::Compare(cmp), Span::new(rest_at, end));
             }
             if !rest.is_empty() {
@@ -527,8 +464,7 @@ fn lex_term(w: &str, start: usize) -> Result<Tok, SyntaxError> {
             wild: false,
         });
     }
-    let literals = w.chars().filter(|&c| c != '*' && c != '?').count();
-    if literals < MIN_WILD_LITERALS {
+    if crate::lang::pattern::literals(w) < MIN_WILD_LITERALS {
         return err(
             start,
             end,
@@ -543,65 +479,6 @@ fn lex_term(w: &str, start: usize) -> Result<Tok, SyntaxError> {
         prefix: false,
         wild: true,
     })
-}
-
-/// `>v`, `>=v`, `<v`, `<=v` or `[a TO b]`, starting at byte `start`.
-fn lex_compare(w: &str, start: usize) -> Result<Cmp, SyntaxError> {
-    let end = start + w.len();
-    let value = |v: &str, at: usize| -> Result<CmpValue, SyntaxError> {
-        match CmpValue::parse(v) {
-            Some(x) => Ok(x),
-            None => err(
-                at,
-                at + v.len(),
-                format!("bad comparison value {v:?}: expected a number or an RFC 3339 timestamp"),
-            ),
-        }
-    };
-    for (op, make) in [
-        (">=", Cmp::Ge as fn(CmpValue) -> Cmp),
-        ("<=", Cmp::Le),
-        (">", Cmp::Gt),
-        ("<", Cmp::Lt),
-    ] {
-        if let Some(v) = w.strip_prefix(op) {
-            return Ok(make(value(v, start + op.len())?));
-        }
-    }
-    let inner = w
-        .strip_prefix('[')
-        .and_then(|x| x.strip_suffix(']'))
-        .filter(|x| !x.contains(['[', ']']));
-    let Some(inner) = inner else {
-        return err(start, end, "a range is written [A TO B]");
-    };
-    let parts: Vec<(usize, &str)> = inner
-        .split_whitespace()
-        .map(|p| (p.as_ptr() as usize - w.as_ptr() as usize, p))
-        .collect();
-    let [(lo_at, lo), (to_at, "TO"), (hi_at, hi)] = parts[..] else {
-        let at = parts.get(1).map_or(start, |&(i, _)| start + i);
-        return err(
-            at,
-            end,
-            "a range is written [A TO B], with TO in upper case",
-        );
-    };
-    let _ = to_at;
-    let (a, b) = (value(lo, start + lo_at)?, value(hi, start + hi_at)?);
-    match a.compare(b) {
-        None => err(
-            start,
-            end,
-            "a range compares two numbers or two timestamps, not one of each",
-        ),
-        Some(std::cmp::Ordering::Greater) => err(
-            start,
-            end,
-            format!("empty range: {lo} is greater than {hi}"),
-        ),
-        Some(_) => Ok(Cmp::Range(a, b)),
-    }
 }
 
 fn push(out: &mut Vec<(Tok, Span)>, t: Tok, s: Span) -> Result<(), SyntaxError> {
