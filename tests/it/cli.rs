@@ -1174,6 +1174,32 @@ fn explain_matched_and_not_matched() {
 }
 
 #[test]
+fn explain_shows_the_sentences_of_near_s_and_comparisons() {
+    let d = tmp();
+    write(
+        d.path(),
+        "rules.yaml",
+        "rules:\n  - id: s\n    title: t\n    query: 'Japan NEAR/s drill'\n    \
+         filter: 'meta.tone:<0 _exists_:meta'\n",
+    );
+    let ev = r#"{"id":"s1","body":"Japan protested. Japan held a drill.","meta":{"tone":-0.5}}"#;
+    let out = explain(d.path(), "s", "-", Some(ev.as_bytes()));
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let s = &out.stdout;
+    assert!(s.contains("[x] NEAR/s  Japan NEAR/s drill"), "{s}");
+    assert!(
+        s.contains("body[17..22] \"Japan\", body[30..35] \"drill\""),
+        "{s}"
+    );
+    assert!(
+        s.contains("in sentences: body[17..36] \"Japan held a drill.\""),
+        "{s}"
+    );
+    assert!(s.contains("[x] compare <0"), "{s}");
+    assert!(s.contains("[x] exists  _exists_:meta"), "{s}");
+}
+
+#[test]
 fn explain_errors_exit_2() {
     let d = tmp();
     write(d.path(), "rules.yaml", GOOD_RULES);
