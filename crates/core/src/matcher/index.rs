@@ -4,6 +4,7 @@
 
 use rustc_hash::FxHashMap;
 
+use super::wild::WildIndex;
 use super::{CompiledRule, Matcher, Scratch};
 use crate::lang::compile::{Dict, Expr, ExprKind, Pat, PatId};
 use crate::lang::text;
@@ -34,6 +35,12 @@ pub(super) struct PrefixTrie {
 
 impl PrefixTrie {
     fn new<'a>(prefixes: impl Iterator<Item = (&'a str, PatId)>) -> Self {
+        Self::of_bytes(prefixes.map(|(p, id)| (p.as_bytes().to_vec(), id)))
+    }
+
+    /// A trie of byte strings (the wildcard index files reversed suffixes
+    /// in one), each with its number.
+    pub(super) fn of_bytes(prefixes: impl Iterator<Item = (Vec<u8>, PatId)>) -> Self {
         let mut t = PrefixTrie {
             root: vec![0; 256],
             edges: FxHashMap::default(),
@@ -41,7 +48,7 @@ impl PrefixTrie {
         };
         for (p, id) in prefixes {
             let mut node = 0u32;
-            for &b in p.as_bytes() {
+            for &b in &p {
                 let next = t.pat.len() as u32;
                 let slot = if node == 0 {
                     &mut t.root[b as usize]
@@ -66,9 +73,15 @@ impl PrefixTrie {
 
     /// Every prefix pattern `w` starts with.
     #[inline]
-    pub(super) fn for_each(&self, w: &str, mut f: impl FnMut(PatId)) {
+    pub(super) fn for_each(&self, w: &str, f: impl FnMut(PatId)) {
+        self.for_each_of(w.bytes(), f)
+    }
+
+    /// Every string of the trie that `bytes` start with.
+    #[inline]
+    pub(super) fn for_each_of(&self, bytes: impl Iterator<Item = u8>, mut f: impl FnMut(PatId)) {
         let mut node = 0u32;
-        for &b in w.as_bytes() {
+        for b in bytes {
             node = if node == 0 {
                 self.root[b as usize]
             } else {
@@ -103,8 +116,9 @@ fn pat_cost(p: &Pat) -> f64 {
     let (w, factor) = match p {
         Pat::Word(w) | Pat::Exact(w) => (w, 1.0),
         Pat::Prefix(w) => (w, 3.0),
+        Pat::Wild(w) => (w, 4.0),
     };
-    let len = w.chars().count().max(1) as f64;
+    let len = w.chars().filter(|&c| c != '*' && c != '?').count().max(1) as f64;
     let stop = if STOPWORDS.contains(&w.as_ref()) {
         20.0
     } else {
@@ -122,7 +136,10 @@ fn anchors(e: &Expr, dict: &Dict) -> Option<(f64, Vec<PatId>)> {
             .map(|&p| (pat_cost(&dict.pats[p as usize]), p))
             .min_by(|a, b| a.0.total_cmp(&b.0))
             .map(|(c, p)| (c, vec![p])),
-        ExprKind::Keyword { .. } | ExprKind::Not(_) => None,
+        ExprKind::Keyword { .. }
+        | ExprKind::Compare { .. }
+        | ExprKind::Exists(_)
+        | ExprKind::Not(_) => None,
         ExprKind::Group(x) => anchors(x, dict),
         ExprKind::Or(items) => {
             let mut cost = 0.0;
@@ -161,7 +178,11 @@ fn required(e: &Expr, out: &mut Vec<PatId>) {
         }
         ExprKind::Group(x) => required(x, out),
         ExprKind::Or(items) if items.len() == 1 => required(&items[0], out),
-        ExprKind::Or(_) | ExprKind::Not(_) | ExprKind::Keyword { .. } => {}
+        ExprKind::Or(_)
+        | ExprKind::Not(_)
+        | ExprKind::Keyword { .. }
+        | ExprKind::Compare { .. }
+        | ExprKind::Exists(_) => {}
     }
 }
 
@@ -169,6 +190,7 @@ impl Matcher {
     /// Index `rules` (in matcher order) over their shared pattern dictionary.
     pub fn new(mut dict: Dict, rules: Vec<CompiledRule>) -> Self {
         let prefixes = PrefixTrie::new(dict.prefixes.iter().map(|(p, &id)| (p.as_ref(), id)));
+        let wilds = WildIndex::new(dict.wilds.iter().map(|(p, &id)| (p.as_ref(), id)));
         let words = word_entries(&mut dict);
         let mut per_pat: Vec<Vec<u32>> = vec![Vec::new(); dict.pats.len()];
         let mut always = Vec::new();
@@ -196,6 +218,7 @@ impl Matcher {
             dict,
             words,
             prefixes,
+            wilds,
             rules,
             anchor_offsets,
             anchor_rules,

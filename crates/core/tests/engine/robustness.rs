@@ -129,6 +129,22 @@ const TOKENS: &[&str] = &[
     "'s",
     "—",
     "a*b",
+    "*stan",
+    "wom?n",
+    "?",
+    "*",
+    "kim*un*",
+    "NEAR/s",
+    "ONEAR/s",
+    ">0.5",
+    ">=",
+    "[1",
+    "TO",
+    "2]",
+    "[2026-07-01T00:00:00Z TO 2026-08-01T00:00:00Z]",
+    "meta.score:<=-1",
+    "_exists_:",
+    "_exists_:meta.region",
     "x",
     "yonhap.co.kr",
     "and",
@@ -587,6 +603,10 @@ fn near_work_is_linear_in_the_event() {
         // never true (two and three words between): the whole event is searched
         "lavrov NEAR/1 warned",
         "warned ONEAR/2 lavrov",
+        // one sentence of 40,000 words: every occurrence pairs in it
+        "lavrov NEAR/s said",
+        "warned ONEAR/s lavrov",
+        "(lavrov NEAR/3 said) NEAR/s warned",
     ];
     // Words cycle with period 7, so every window holds every word.
     let words = ["lavrov", "said", "x", "warned", "Лавров", "y", "z"];
