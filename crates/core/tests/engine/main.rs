@@ -1,8 +1,10 @@
 //! The engine's integration tests, as one binary that links neither Kafka
 //! nor the daemon: the query language's semantics table by table
 //! ([`query_semantics`]), property tests ([`robustness`]) and the default
-//! same-story setting on a labelled sample of real wire copy ([`story`]).
+//! same-story setting on a labelled sample of real wire copy ([`story`]),
+//! and the tokenizer's fast paths against the general path ([`text_fast`]).
 
 mod query_semantics;
 mod robustness;
 mod story;
+mod text_fast;
