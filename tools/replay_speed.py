@@ -8,11 +8,11 @@ empty file (start-up and rule compilation) subtracted; the best of the
 repeats counts (`--cpu-time`: CPU seconds instead of wall-clock
 seconds, steadier when other work shares the CPUs). The alerts both write must be byte-identical (checked).
 
-    cargo build --release && cp target/release/newswatch /tmp/nw-after
-    python3 tools/replay_speed.py --before /tmp/nw-before --after /tmp/nw-after \
+    cargo build --release && cp target/release/newswatch nw-after
+    python3 tools/replay_speed.py --before nw-before --after nw-after \
         --cpus 0 -c config/newswatch.toml DIR/reuters21578-en.jsonl DIR/wikinews-ja.jsonl
-    python3 tools/replay_speed.py --before /tmp/nw-before --after /tmp/nw-after \
-        --cpus 0,1 -r /tmp/nw-10k/rules /tmp/nw-10k/events.jsonl
+    python3 tools/replay_speed.py --before nw-before --after nw-after \
+        --cpus 0,1 -r gen-10k/rules gen-10k/events.jsonl
 
 Prints per file: MB/s and docs/s of each build and the ratio after/before.
 """

@@ -5,11 +5,11 @@ Not part of CI. Needs PyPI `hyperscan` (0.9.1 wraps Hyperscan 5.4) and
 `pyyaml`, a release build of newswatch, and a rule set with its articles
 from `gen-rules` (the matcher bench's generator, held-out vocabulary):
 
-    python3 -m venv /tmp/hs && /tmp/hs/bin/pip install hyperscan pyyaml
+    python3 -m venv .venv-hs && .venv-hs/bin/pip install hyperscan pyyaml
     cargo build --release -p newswatch -p newswatch-loadgen
-    target/release/gen-rules --corpus DIR --rules 1000 --docs 5000 --out /tmp/nw-1k
-    taskset -c 0 /tmp/hs/bin/python tools/hyperscan/compare.py \
-        --dir /tmp/nw-1k --newswatch target/release/newswatch
+    target/release/gen-rules --corpus DIR --rules 1000 --docs 5000 --out gen-1k
+    taskset -c 0 .venv-hs/bin/python tools/hyperscan/compare.py \
+        --dir gen-1k --newswatch target/release/newswatch
 
 Translation (a Hyperscan user's straightforward one; it gives Hyperscan
 the easier task where the two differ):

@@ -5,7 +5,7 @@
 //!
 //! ```sh
 //! cargo run --release -p newswatch-loadgen --bin gen-rules -- \
-//!     --corpus DIR --rules 10000 --docs 5000 --out /tmp/nw-10k
+//!     --corpus DIR --rules 10000 --docs 5000 --out gen-10k
 //! ```
 //!
 //! `--out` gets `rules/` (YAML, 5,000 rules a file) and `events.jsonl`
