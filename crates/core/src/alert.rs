@@ -11,6 +11,14 @@
 //! and finally drops entries. A 975 KB event naming Lavrov 75,000 times
 //! gave a 4.2 MB alert that the producer refused forever; it now gives
 //! 27 KB (with a 10 KB source and url, which fit and so stay whole). Cutting never touches `alert_id`, which is computed first.
+//!
+//! Building is on the hot path: with many rules most articles yield dozens
+//! of alerts. So what an event's alerts share is computed once per event
+//! ([`EventParts`]: id text, times, the `event` object, snippets), and
+//! [`Alert::fit`] proves the size with a bound from string lengths
+//! ([`Alert::size_bound`]) before it serializes anything. Neither changes a
+//! byte of the payload (`benches/alerts.rs` checks against building each
+//! alert on its own).
 
 use std::collections::BTreeMap;
 
@@ -144,6 +152,11 @@ impl Alert {
             cut(t, MAX_TITLE_CHARS);
         }
         cut(&mut self.snippet, MAX_SNIPPET_CHARS);
+        // Nearly every alert is far below the limit: a bound computed from
+        // string lengths proves it without serializing the alert.
+        if self.size_bound() <= MAX_ALERT_BYTES {
+            return;
+        }
         for cap in FIELD_CAPS {
             if self.serialized_len() <= MAX_ALERT_BYTES {
                 return;
@@ -170,6 +183,63 @@ impl Alert {
                 return;
             }
         }
+    }
+
+    /// An upper bound of [`Alert::serialized_len`], from string lengths
+    /// alone: JSON escapes a byte into at most 6 (`\u00XX`), and every key,
+    /// quote, separator and number is counted at its longest. Pinned to
+    /// the exact length by a property test (`size_bound_is_a_bound`).
+    pub fn size_bound(&self) -> usize {
+        fn s(x: &str) -> usize {
+            2 + 6 * x.len()
+        }
+        fn o(x: &Option<String>) -> usize {
+            x.as_deref().map_or(4, s)
+        }
+        fn v(x: &Value) -> usize {
+            match x {
+                Value::String(t) => s(t),
+                Value::Null | Value::Bool(_) => 5,
+                // At most 20 digits and a sign, or a float's shortest form.
+                Value::Number(_) => 24,
+                other => {
+                    let mut c = Counter(0);
+                    let _ = serde_json::to_writer(&mut c, other);
+                    c.0
+                }
+            }
+        }
+        // Keys, braces, commas, `schema`, `mode`, the counts and the
+        // option markers: 400 bytes is over twice what they take.
+        let mut n = 400 + s(&self.alert_id) + s(&self.rule.id) + s(&self.rule.title);
+        n += s(&self.rule.severity) + s(&self.mode) + o(&self.event_time);
+        n += self
+            .rule
+            .labels
+            .iter()
+            .map(|(k, x)| s(k) + s(x) + 2)
+            .sum::<usize>();
+        n += self
+            .group
+            .iter()
+            .map(|(k, x)| s(k) + v(x) + 2)
+            .sum::<usize>();
+        let e = &self.event;
+        n += v(&e.id) + o(&e.title) + o(&e.source) + o(&e.url) + o(&e.lang) + o(&e.published_at);
+        // A match: 40 bytes of keys and punctuation, two u32 of 10 digits.
+        n += self
+            .matches
+            .iter()
+            .map(|m| 60 + s(&m.field) + s(&m.text))
+            .sum::<usize>();
+        n += s(&self.snippet);
+        if let Some(st) = &self.story {
+            n += 60 + s(&st.id);
+        }
+        if let Some(src) = &self.sources {
+            n += src.iter().map(|x| s(x) + 1).sum::<usize>();
+        }
+        n
     }
 
     /// Every free-text string of the alert except `schema`, `alert_id`,
@@ -207,8 +277,13 @@ pub fn alert_id(rule_id: &str, group: &BTreeMap<String, Value>, event_id: &str) 
     h.update([0]);
     h.update(rule_id.as_bytes());
     h.update([0]);
-    // BTreeMap serializes with sorted keys: a canonical form.
-    h.update(serde_json::to_string(group).unwrap_or_default().as_bytes());
+    // BTreeMap serializes with sorted keys: a canonical form. Most rules
+    // have no group_by: its form `{}` needs no serializer.
+    if group.is_empty() {
+        h.update(b"{}");
+    } else {
+        h.update(serde_json::to_string(group).unwrap_or_default().as_bytes());
+    }
     h.update([0]);
     h.update(event_id.as_bytes());
     hex::encode(&h.finalize()[..16])
@@ -280,9 +355,109 @@ pub fn snippet(ev: &Event, first: Option<&TextSpan>) -> String {
     out
 }
 
-/// Build the alert for a match, for the event's `group` (the rule's
-/// `group_by` values, empty without). Stateful modes fill in `story`,
-/// `count`, `sources` and `suppressed` after (see [`crate::state`]).
+/// What every alert of one event shares, computed once per event: its id
+/// as text, the `event` object, the event time, and the snippets built so
+/// far (rules that match the same first word share one). An event with 39
+/// alerts used to format its times, copy its id and build its snippet 39
+/// times.
+#[derive(Debug)]
+pub struct EventParts<'a> {
+    ev: &'a Event,
+    id_text: String,
+    event: AlertEvent,
+    event_time: Option<String>,
+    /// Snippets by first span (`None`: no span); a short list, since an
+    /// event's matches start at few distinct places.
+    snippets: Vec<(Option<TextSpan>, String)>,
+}
+
+/// Snippets remembered per event; further ones are built each time.
+const SNIPPET_CACHE: usize = 16;
+
+impl<'a> EventParts<'a> {
+    /// `event_time` stands in for a missing `published_at`.
+    pub fn new(ev: &'a Event, event_time: Option<DateTime<Utc>>) -> Self {
+        let published_at = ev.published_at.map(|t| format_time(&t));
+        let event_time = match ev.published_at {
+            Some(_) => published_at.clone(),
+            None => event_time.map(|t| format_time(&t)),
+        };
+        EventParts {
+            ev,
+            id_text: ev.id_text(),
+            event: AlertEvent {
+                id: ev.id.clone(),
+                title: ev.title.clone(),
+                source: ev.source.clone(),
+                url: ev.url.clone(),
+                lang: ev.lang.clone(),
+                published_at,
+            },
+            event_time,
+            snippets: Vec::new(),
+        }
+    }
+
+    fn snippet(&mut self, first: Option<&TextSpan>) -> String {
+        let key = first.copied();
+        if let Some((_, s)) = self.snippets.iter().find(|(k, _)| *k == key) {
+            return s.clone();
+        }
+        let s = snippet(self.ev, first);
+        if self.snippets.len() < SNIPPET_CACHE {
+            self.snippets.push((key, s.clone()));
+        }
+        s
+    }
+
+    /// Build the alert for a match, for the event's `group` (the rule's
+    /// `group_by` values, empty without). Stateful modes fill in `story`,
+    /// `count`, `sources` and `suppressed` after (see [`crate::state`]).
+    pub fn build(&mut self, rule: &Rule, m: &Match, group: BTreeMap<String, Value>) -> Alert {
+        let ev = self.ev;
+        // Only the matches an alert can carry are built; `fit` counts no more.
+        let matches = m
+            .spans
+            .iter()
+            .take(MAX_MATCHES)
+            .map(|s| AlertMatch {
+                field: field_name(s.field).to_owned(),
+                start: s.start,
+                end: s.end,
+                text: field_text(ev, s.field)
+                    .get(s.start as usize..s.end as usize)
+                    .unwrap_or("")
+                    .to_owned(),
+            })
+            .collect();
+        let mut alert = Alert {
+            schema: SCHEMA.to_owned(),
+            alert_id: alert_id(&rule.id, &group, &self.id_text),
+            rule: AlertRule {
+                id: rule.id.clone(),
+                title: rule.title.clone(),
+                severity: rule.severity.as_str().to_owned(),
+                labels: rule.labels.clone(),
+            },
+            mode: rule.mode.name().to_owned(),
+            group,
+            event_time: self.event_time.clone(),
+            event: self.event.clone(),
+            matches,
+            matches_omitted: m.spans.len().saturating_sub(MAX_MATCHES) as u64,
+            snippet: self.snippet(m.spans.first()),
+            story: None,
+            count: None,
+            sources: None,
+            suppressed: 0,
+        };
+        alert.fit();
+        alert
+    }
+}
+
+/// Build the alert for one match on its own (see [`EventParts::build`];
+/// for several matches of one event, build through one [`EventParts`]).
 pub fn build(
     rule: &Rule,
     ev: &Event,
@@ -290,51 +465,7 @@ pub fn build(
     event_time: Option<DateTime<Utc>>,
     group: BTreeMap<String, Value>,
 ) -> Alert {
-    // Only the matches an alert can carry are built; `fit` counts no more.
-    let matches = m
-        .spans
-        .iter()
-        .take(MAX_MATCHES)
-        .map(|s| AlertMatch {
-            field: field_name(s.field).to_owned(),
-            start: s.start,
-            end: s.end,
-            text: field_text(ev, s.field)
-                .get(s.start as usize..s.end as usize)
-                .unwrap_or("")
-                .to_owned(),
-        })
-        .collect();
-    let mut alert = Alert {
-        schema: SCHEMA.to_owned(),
-        alert_id: alert_id(&rule.id, &group, &ev.id_text()),
-        rule: AlertRule {
-            id: rule.id.clone(),
-            title: rule.title.clone(),
-            severity: rule.severity.as_str().to_owned(),
-            labels: rule.labels.clone(),
-        },
-        mode: rule.mode.name().to_owned(),
-        group,
-        event_time: ev.published_at.or(event_time).map(|t| format_time(&t)),
-        event: AlertEvent {
-            id: ev.id.clone(),
-            title: ev.title.clone(),
-            source: ev.source.clone(),
-            url: ev.url.clone(),
-            lang: ev.lang.clone(),
-            published_at: ev.published_at.map(|t| format_time(&t)),
-        },
-        matches,
-        matches_omitted: m.spans.len().saturating_sub(MAX_MATCHES) as u64,
-        snippet: snippet(ev, m.spans.first()),
-        story: None,
-        count: None,
-        sources: None,
-        suppressed: 0,
-    };
-    alert.fit();
-    alert
+    EventParts::new(ev, event_time).build(rule, m, group)
 }
 
 #[cfg(test)]
@@ -483,6 +614,57 @@ mod tests {
             assert_eq!(chars, title, "{case}");
             assert_eq!(a.snippet.chars().count(), snippet, "{case}");
             assert_eq!(a.alert_id, id, "{case}");
+        }
+    }
+
+    mod bound {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Strings with control characters, quotes, backslashes and
+        /// multi-byte characters: the ones JSON escapes or that are long.
+        fn text() -> impl Strategy<Value = String> {
+            "[\\x00-\\x1f\"\\\\a-zé防😀]{0,40}"
+        }
+
+        proptest! {
+            #[test]
+            fn size_bound_is_a_bound(
+                title in text(),
+                snippet in text(),
+                labels in prop::collection::btree_map(text(), text(), 0..4),
+                group in prop::collection::btree_map(text(), prop_oneof![
+                    text().prop_map(Value::from),
+                    any::<i64>().prop_map(Value::from),
+                    any::<f64>().prop_map(Value::from),
+                    Just(Value::Null),
+                    Just(serde_json::json!(["a", {"b": 1}])),
+                ], 0..4),
+                matches in prop::collection::vec((text(), any::<u32>(), any::<u32>()), 0..5),
+                sources in prop::option::of(prop::collection::vec(text(), 0..4)),
+                id in prop_oneof![text().prop_map(Value::from), any::<u64>().prop_map(Value::from)],
+                story in prop::option::of((text(), any::<u64>())),
+                count in prop::option::of(any::<u64>()),
+                suppressed in any::<u64>(),
+            ) {
+                let mut a = alert();
+                a.event.title = Some(title.clone());
+                a.event.source = Some(title);
+                a.event.id = id;
+                a.snippet = snippet;
+                a.rule.labels = labels;
+                a.group = group;
+                a.matches = matches
+                    .into_iter()
+                    .map(|(text, start, end)| AlertMatch { field: "title".into(), start, end, text })
+                    .collect();
+                a.sources = sources;
+                a.story = story.map(|(id, events)| Story { id, events });
+                a.count = count;
+                a.suppressed = suppressed;
+                a.matches_omitted = u64::MAX;
+                prop_assert!(a.size_bound() >= a.serialized_len());
+            }
         }
     }
 

@@ -73,6 +73,9 @@ impl Engine {
         fallback_time: Option<DateTime<Utc>>,
     ) -> Staged {
         let matches = self.matches(ev, scratch);
+        if matches.is_empty() {
+            return Staged::default();
+        }
         // A producer-supplied story id makes the signature unnecessary;
         // otherwise it is computed once per event, when a `first_seen` rule
         // matched.
@@ -89,16 +92,16 @@ impl Engine {
             None
         };
         let time = ev.published_at.or(fallback_time);
+        // What the event's alerts share, built once (an alert's event time
+        // is `published_at`, else `fallback_time`, for both kinds of rule).
+        let mut parts = alert::EventParts::new(ev, fallback_time);
         let slots = matches
             .into_iter()
             .map(|m| {
                 let rule = &self.rules.rules[m.rule as usize];
                 let group = state::group_of(rule, ev);
                 if !state::is_stateful(rule) {
-                    return Slot::Ready(
-                        m.rule as usize,
-                        Box::new(alert::build(rule, ev, &m, fallback_time, group)),
-                    );
+                    return Slot::Ready(m.rule as usize, Box::new(parts.build(rule, &m, group)));
                 }
                 let mut input =
                     Input::of(rule, ev, time.unwrap_or(DateTime::UNIX_EPOCH), sig.as_ref());
@@ -107,7 +110,7 @@ impl Engine {
                     v: MATCH_RECORD_VERSION,
                     rule: rule.id.clone(),
                     fp: state::state_fingerprint(rule),
-                    alert: alert::build(rule, ev, &m, time, group.clone()),
+                    alert: parts.build(rule, &m, group.clone()),
                     group,
                     input,
                 }))

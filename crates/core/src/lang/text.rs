@@ -23,7 +23,16 @@
 //! Every token remembers its byte span in the original text, so matches can
 //! be reported as offsets into the field the analyst sees.
 //!
+//! Segmentation has three paths that give the same words: ASCII text
+//! through a byte scanner, text in the common scripts through [`fast`]
+//! (classes by range), and everything else through unicode-segmentation.
+//! Normalization likewise has a per-character table for the common scripts
+//! and the general path for the rest. [`reference`] is the general path
+//! alone, the reference the differential tests hold the others to.
+//!
 //! This module does no IO and never panics on any input.
+
+mod fast;
 
 use std::sync::OnceLock;
 
@@ -87,20 +96,28 @@ impl Tokens {
     /// Segment `text` and append its words. Offsets are relative to `text`;
     /// texts longer than 4 GiB are truncated (events are capped far below).
     pub fn push_text(&mut self, text: &str) {
+        self.push_with(text, true);
+    }
+
+    fn push_with(&mut self, text: &str, fast: bool) {
         let text = truncate_to_u32(text);
-        for_each_word(text, |start, seg| {
-            let norm_start = self.buf.len();
-            normalize_word_into(seg, &mut self.buf);
-            if self.buf.len() == norm_start {
-                return;
-            }
-            self.toks.push(Tok {
-                start: start as u32,
-                end: (start + seg.len()) as u32,
-                norm_start: norm_start as u32,
-                norm_end: self.buf.len() as u32,
-            });
-        });
+        chunked_words(
+            text,
+            &mut |start, seg| {
+                let norm_start = self.buf.len();
+                normalize_word_into(seg, &mut self.buf);
+                if self.buf.len() == norm_start {
+                    return;
+                }
+                self.toks.push(Tok {
+                    start: start as u32,
+                    end: (start + seg.len()) as u32,
+                    norm_start: norm_start as u32,
+                    norm_end: self.buf.len() as u32,
+                });
+            },
+            fast,
+        );
     }
 }
 
@@ -117,21 +134,30 @@ impl Tokens {
 /// end of text does; WB4 would attach a following Extend or Format character
 /// to the space, which is why the character after the cut must be ASCII.)
 /// ASCII chunks go through [`ascii_words`], the others through
-/// unicode-segmentation. The differential property tests below hold the two
-/// paths to the reference.
+/// [`fast::words`], which hands what it does not know to
+/// unicode-segmentation. The differential property tests (here and in
+/// `crates/core/tests/engine/text_fast.rs`) hold the paths to the reference.
 pub fn for_each_word(text: &str, mut f: impl FnMut(usize, &str)) {
+    chunked_words(text, &mut f, true);
+}
+
+/// [`for_each_word`]; `fast` false sends non-ASCII chunks straight to
+/// unicode-segmentation (the path before [`fast`], kept for the bench).
+fn chunked_words(text: &str, f: &mut dyn FnMut(usize, &str), fast: bool) {
     let b = text.as_bytes();
     if text.is_ascii() {
-        ascii_words(b, 0, &mut f, text);
+        ascii_words(b, 0, f, text);
         return;
     }
     let mut chunk = 0;
     let mut ascii = true;
     let emit = |from: usize, to: usize, ascii: bool, f: &mut dyn FnMut(usize, &str)| {
+        // Cut points are ASCII bytes, hence char boundaries.
         if ascii {
             ascii_words(&b[from..to], from, f, &text[from..to]);
+        } else if fast {
+            fast::words(&text[from..to], from, f);
         } else {
-            // Cut points are ASCII bytes, hence char boundaries.
             for (start, seg) in text[from..to].unicode_word_indices() {
                 f(from + start, seg);
             }
@@ -140,7 +166,7 @@ pub fn for_each_word(text: &str, mut f: impl FnMut(usize, &str)) {
     for i in 0..b.len() {
         let c = b[i];
         if i > chunk && c.is_ascii() && !c.is_ascii_whitespace() && b[i - 1].is_ascii_whitespace() {
-            emit(chunk, i, ascii, &mut f);
+            emit(chunk, i, ascii, f);
             chunk = i;
             ascii = true;
         }
@@ -149,7 +175,7 @@ pub fn for_each_word(text: &str, mut f: impl FnMut(usize, &str)) {
         }
     }
     if chunk < b.len() {
-        emit(chunk, b.len(), ascii, &mut f);
+        emit(chunk, b.len(), ascii, f);
     }
 }
 
@@ -260,7 +286,16 @@ const TABLE_HI: u32 = 0x800;
 /// Scripts whose letters normalize to themselves (checked exhaustively in
 /// the tests): Hangul syllables, CJK unified ideographs, hiragana, katakana.
 fn is_identity_char(c: char) -> bool {
-    matches!(c, '\u{AC00}'..='\u{D7A3}' | '\u{4E00}'..='\u{9FFF}' | '\u{3041}'..='\u{3096}' | '\u{30A1}'..='\u{30FA}')
+    matches!(
+        c,
+        '\u{AC00}'..='\u{D7A3}'
+            | '\u{4E00}'..='\u{9FFF}'
+            | '\u{3400}'..='\u{4DBF}'
+            | '\u{3041}'..='\u{3096}'
+            | '\u{30A1}'..='\u{30FA}'
+            | '\u{30FC}'
+            | '\u{3005}'..='\u{3007}'
+    )
 }
 
 /// The normalized form of each of U+0080..U+07FF taken alone when it is a
@@ -410,6 +445,66 @@ pub fn keyword_key(s: &str) -> String {
     }
     let nfkc: String = s.nfkc().collect();
     caseless::default_case_fold_str(&nfkc)
+}
+
+/// The characters [`fast`] classifies itself (all others go to
+/// unicode-segmentation), for the exhaustive test of its tables.
+#[doc(hidden)]
+pub fn fast_chars() -> impl Iterator<Item = char> {
+    (0..=0x10FFFFu32)
+        .filter_map(char::from_u32)
+        .filter(|&c| fast::class(c) != fast::Class::Unknown)
+}
+
+/// The general path alone (SPEC §5 step by step: unicode-segmentation,
+/// NFKC, case folding, decomposition, mark removal), for the differential
+/// tests and benches. Slow; not for the hot path.
+#[doc(hidden)]
+pub mod reference {
+    use super::*;
+
+    /// Every UAX #29 word segment that holds a letter or digit.
+    pub fn for_each_word(text: &str, mut f: impl FnMut(usize, &str)) {
+        for (start, seg) in text.unicode_word_indices() {
+            f(start, seg);
+        }
+    }
+
+    /// (start, end, normalized form) of every word, as [`Tokens`] has them.
+    pub fn tokens(text: &str) -> Vec<(u32, u32, String)> {
+        let text = truncate_to_u32(text);
+        let mut out = Vec::new();
+        for_each_word(text, |start, seg| {
+            let mut w = String::new();
+            normalize_general(seg, &mut w);
+            if !w.is_empty() {
+                out.push((start as u32, (start + seg.len()) as u32, w));
+            }
+        });
+        out
+    }
+
+    /// [`super::exact_words`] by the general path.
+    pub fn exact_words(text: &str) -> Vec<(usize, usize, String)> {
+        let mut out = Vec::new();
+        for_each_word(text, |start, seg| {
+            let nfkc: String = seg.nfkc().collect();
+            let w: String = strip_possessive(&nfkc)
+                .chars()
+                .filter(|&c| c != '.' && !is_apostrophe(c))
+                .collect();
+            if !w.is_empty() {
+                out.push((start, start + seg.len(), w));
+            }
+        });
+        out
+    }
+
+    /// [`Tokens::push_text`] as it segmented before [`fast`]: non-ASCII
+    /// chunks through unicode-segmentation (the bench's baseline).
+    pub fn push_text_unicode(t: &mut Tokens, text: &str) {
+        t.push_with(text, false);
+    }
 }
 
 #[cfg(test)]
