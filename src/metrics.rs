@@ -65,6 +65,8 @@ label_enum! {
         Changelog => "changelog",
         /// Stage two's consumer of the match records.
         State => "state",
+        /// The silences' writer and follower.
+        Silences => "silences",
     }
 }
 
@@ -110,6 +112,8 @@ label_enum! {
     Suppression {
         /// Held back by the rule's throttle.
         Throttle => "throttle",
+        /// Held back by a silence (SPEC §10).
+        Silenced => "silenced",
     }
 }
 
@@ -304,6 +308,7 @@ pub struct Metrics {
     event_time_adjusted: IntCounter,
     alertmanager_sent: IntCounter,
     alertmanager_dropped: IntCounterVec,
+    silences_active: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -425,6 +430,10 @@ impl Metrics {
                 "newswatch_alertmanager_alerts_dropped_total",
                 "Alerts given up on the way to Alertmanager (they are on Kafka), by reason.",
                 &["reason"],
+            ),
+            silences_active: r.gauge(
+                "newswatch_silences_active",
+                "Silences in force (shared by every instance of the group).",
             ),
             registry: r.0,
         };
@@ -560,6 +569,11 @@ impl Metrics {
         self.alertmanager_sent.inc_by(n as u64);
     }
 
+    /// Silences in force now.
+    pub fn silences_active(&self, n: usize) {
+        self.silences_active.set(n as f64);
+    }
+
     /// `n` alerts given up on the way to Alertmanager.
     pub fn alertmanager_dropped(&self, reason: DropReason, n: usize) {
         if n > 0 {
@@ -633,6 +647,7 @@ mod tests {
             "newswatch_rules_reloads_total",
             "newswatch_ruleset_info",
             "newswatch_build_info",
+            "newswatch_silences_active",
             "newswatch_alertmanager_alerts_sent_total 2",
             "newswatch_alertmanager_alerts_dropped_total{reason=\"queue_full\"} 1",
             "newswatch_alertmanager_alerts_dropped_total{reason=\"expired\"} 0",
@@ -695,6 +710,11 @@ mod tests {
                 |m| m.alert_suppressed_by("r", Suppression::Throttle),
                 "newswatch_alerts_suppressed_total{reason=\"throttle\",rule=\"r\"} 1",
             ),
+            (
+                |m| m.alert_suppressed_by("r", Suppression::Silenced),
+                "newswatch_alerts_suppressed_total{reason=\"silenced\",rule=\"r\"} 1",
+            ),
+            (|m| m.silences_active(1), "newswatch_silences_active 1"),
             (
                 |m| m.state_evicted(StateKind::Story, 1),
                 "newswatch_state_evictions_total{kind=\"story\"} 1",
