@@ -73,8 +73,9 @@ const MAX_STATELESS_KEYS: usize = 100_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SilenceError {
-    /// A client could not be created (a bad property).
-    #[error("silences client: {0}")]
+    /// A client could not be created (a bad property). Rendered without
+    /// configured values, as `DaemonError::Kafka` is.
+    #[error("silences client: {}", crate::redact::kafka_error(.0))]
     Client(#[from] KafkaError),
     /// The POST body is not a valid silence: every error.
     #[error("invalid silence")]
