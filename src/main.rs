@@ -15,6 +15,8 @@ use newswatch::replay::{self, Input};
 use newswatch::{explain, ruletest};
 use newswatch_core::{rules, Engine};
 
+mod silence_cli;
+
 #[derive(Parser)]
 #[command(
     name = "newswatch",
@@ -79,6 +81,8 @@ enum Command {
         /// The event (a JSON object, or the first line of a JSON-lines file); `-` for stdin.
         file: Option<PathBuf>,
     },
+    /// Create, list and end silences in the running daemon.
+    Silence(silence_cli::SilenceArgs),
 }
 
 fn init_logging(format: LogFormat) {
@@ -127,6 +131,7 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             rule,
             file,
         } => cmd_explain(config.as_deref(), &rules, &rule, file.as_deref()),
+        Command::Silence(args) => Ok(silence_cli::run(args)),
     }
 }
 

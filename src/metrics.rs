@@ -72,6 +72,8 @@ label_enum! {
         Changelog => "changelog",
         /// Stage two's consumer of the match records.
         State => "state",
+        /// The silences' writer and follower.
+        Silences => "silences",
     }
 }
 
@@ -117,6 +119,8 @@ label_enum! {
     Suppression {
         /// Held back by the rule's throttle.
         Throttle => "throttle",
+        /// Held back by a silence (SPEC §10).
+        Silenced => "silenced",
     }
 }
 
@@ -319,6 +323,7 @@ pub struct Metrics {
     /// `[metrics] per_rule`: a series per rule, or all under `rule=""`.
     per_rule: bool,
     rule_stats: RuleStats,
+    silences_active: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -454,6 +459,10 @@ impl Metrics {
             ),
             per_rule,
             rule_stats: RuleStats::default(),
+            silences_active: r.gauge(
+                "newswatch_silences_active",
+                "Silences in force (shared by every instance of the group).",
+            ),
             registry: r.0,
         };
         every_series::<Reason, _>(&m.events_invalid);
@@ -614,6 +623,11 @@ impl Metrics {
         self.alertmanager_sent.inc_by(n as u64);
     }
 
+    /// Silences in force now.
+    pub fn silences_active(&self, n: usize) {
+        self.silences_active.set(n as f64);
+    }
+
     /// `n` alerts given up on the way to Alertmanager.
     pub fn alertmanager_dropped(&self, reason: DropReason, n: usize) {
         if n > 0 {
@@ -688,6 +702,7 @@ mod tests {
             "newswatch_rules_reloads_total",
             "newswatch_ruleset_info",
             "newswatch_build_info",
+            "newswatch_silences_active",
             "newswatch_alertmanager_alerts_sent_total 2",
             "newswatch_alertmanager_alerts_dropped_total{reason=\"queue_full\"} 1",
             "newswatch_alertmanager_alerts_dropped_total{reason=\"expired\"} 0",
@@ -751,6 +766,11 @@ mod tests {
                 |m| m.alert_suppressed_by("r", Suppression::Throttle),
                 "newswatch_alerts_suppressed_total{reason=\"throttle\",rule=\"r\"} 1",
             ),
+            (
+                |m| m.alert_suppressed_by("r", Suppression::Silenced),
+                "newswatch_alerts_suppressed_total{reason=\"silenced\",rule=\"r\"} 1",
+            ),
+            (|m| m.silences_active(1), "newswatch_silences_active 1"),
             (
                 |m| m.state_evicted(StateKind::Story, 1),
                 "newswatch_state_evictions_total{kind=\"story\"} 1",

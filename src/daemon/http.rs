@@ -143,6 +143,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/readyz", get(readyz))
         .route("/rules", get(rules))
         .route("/-/reload", post(reload))
+        .merge(super::silences::routes())
         // Around every route, so a POST or DELETE route added later is
         // covered without opting in.
         .layer(axum::middleware::from_fn_with_state(

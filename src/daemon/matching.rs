@@ -182,9 +182,14 @@ fn process(shared: &Shared, engine: &Arc<Engine>, scratch: &mut Scratch, work: W
             let topics = &shared.topics;
             for slot in staged.slots {
                 match slot {
-                    Slot::Ready(rule, alert) => {
+                    Slot::Ready(rule, mut alert) => {
                         metrics.rule_matched(&alert.rule.id);
-                        let topic = engine.rules.rules[rule].topic.as_ref();
+                        let rule = &engine.rules.rules[rule];
+                        // Silences after mode (no throttle: stateless).
+                        if !shared.silences.pass_stateless(rule, &mut alert) {
+                            continue;
+                        }
+                        let topic = rule.topic.as_ref();
                         records.push(Record::alert(&alert, topic, alert_topic));
                     }
                     Slot::Stateful(rec) => {

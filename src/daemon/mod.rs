@@ -45,6 +45,7 @@ mod ratelimit;
 mod records;
 mod rulecost;
 pub mod rules;
+mod silences;
 pub mod topics;
 
 use std::collections::BTreeMap;
@@ -96,6 +97,9 @@ pub enum DaemonError {
     /// The Alertmanager output could not start (its HTTP client).
     #[error("{0}")]
     Alertmanager(#[from] alertmanager::AlertmanagerError),
+    /// The silences' Kafka clients could not start.
+    #[error("{0}")]
+    Silences(#[from] silences::SilenceError),
 }
 
 /// Liveness and readiness, set by the loops and read by `/healthz`, `/readyz`.
@@ -230,6 +234,8 @@ pub struct Shared {
     pub alertmanager: alertmanager::Output,
     /// The internal topics that join the two stages.
     pub topics: topics::InternalTopics,
+    /// The silences in force, their writer and follower (`silences.rs`).
+    pub silences: Arc<silences::Silences>,
     /// Limits librdkafka's repeated global errors to a line per client a while.
     pub kafka_error_log: kafka::ErrorLog,
     /// Raised when the producer is in a fatal state: the daemon stops.
@@ -296,6 +302,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), Daem
         topics: topics::InternalTopics::of(&config.kafka),
         kafka_error_log: kafka::ErrorLog::default(),
         fatal: Fatal::default(),
+        silences: Arc::new(silences::Silences::new(
+            &config.kafka,
+            metrics.clone(),
+            shutdown.clone(),
+        )?),
     });
     shared.health.beat();
 
@@ -373,6 +384,23 @@ async fn run_stages(shared: Arc<Shared>, shutdown: CancellationToken) -> Result<
     if !topics::ensure(&shared.config.kafka, &shared.topics, &shutdown).await? {
         tracing::info!("stopped");
         return Ok(());
+    }
+    // Silences are read to the topic's end before the first event is
+    // matched (and so before readiness), and followed until both stages end.
+    let follow = CancellationToken::new();
+    let _stop_following = follow.clone().drop_guard();
+    let restored = silences::start_follower(&shared.config.kafka, shared.silences.clone(), follow)?;
+    tokio::select! {
+        _ = shutdown.cancelled() => {
+            tracing::info!("stopped");
+            return Ok(());
+        }
+        r = restored => if r.is_err() {
+            return Err(silences::SilenceError::Unavailable(
+                "the silences thread stopped before the restore".into(),
+            )
+            .into());
+        }
     }
     let both = shutdown.child_token();
     let stage_one = {

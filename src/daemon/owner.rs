@@ -453,11 +453,22 @@ impl Owner {
         let engine = self.shared.rules.current();
         let rule_id = rec.rule.clone();
         self.changes.clear();
-        let (d, alert) = engine.decide(rec, store, &mut self.changes);
+        let silences = self.shared.silences.current();
+        let (d, alert) = engine.decide_with(
+            rec,
+            store,
+            &mut self.changes,
+            Some((&silences, chrono::Utc::now())),
+        );
         if d.throttled {
             self.shared
                 .metrics
                 .alert_suppressed_by(&rule_id, Suppression::Throttle);
+        }
+        if d.silenced {
+            self.shared
+                .metrics
+                .alert_suppressed_by(&rule_id, Suppression::Silenced);
         }
         let mut out = Vec::with_capacity(self.changes.len() + 1);
         if let Some(a) = alert {

@@ -14,6 +14,9 @@
 //!   and its broker crashes on one, so newswatch never sends it.)
 //! * `<group_id>-state-changelog`: the state of each matches partition, in
 //!   the changelog partition of the same number, compacted.
+//! * `<group_id>-silences`: the silences (`silences.rs`), compacted, one
+//!   partition when created (a present one is used with any count: every
+//!   instance reads all of its partitions).
 //!
 //! Architecture invariant: CreateTopics is only sent for a topic that
 //! metadata says is missing. A locked-down cluster refuses CreateTopics
@@ -93,6 +96,7 @@ pub struct InternalTopics {
     pub matches: String,
     pub changelog: String,
     pub partitions: u32,
+    pub silences: String,
 }
 
 impl InternalTopics {
@@ -101,6 +105,7 @@ impl InternalTopics {
             matches: matches_topic(&k.group_id),
             changelog: changelog_topic(&k.group_id),
             partitions: k.state_partitions,
+            silences: super::silences::topic(&k.group_id),
         }
     }
 }
@@ -182,12 +187,17 @@ pub async fn ensure(
     shutdown: &CancellationToken,
 ) -> Result<bool, TopicsError> {
     let admin: AdminClient<DefaultClientContext> = admin_config(k).create()?;
-    for (topic, compact) in [(&topics.matches, false), (&topics.changelog, true)] {
+    let internal = [
+        (&topics.matches, Some(topics.partitions), false),
+        (&topics.changelog, Some(topics.partitions), true),
+        (&topics.silences, None, true),
+    ];
+    for (topic, partitions, compact) in internal {
         let mut backoff = BACKOFF_MIN;
         loop {
             let attempt = tokio::select! {
                 _ = shutdown.cancelled() => return Ok(false),
-                r = ensure_one(&admin, topic, topics.partitions, compact) => r,
+                r = ensure_one(&admin, topic, partitions, compact) => r,
             };
             match attempt {
                 Ok(()) => break,
@@ -219,15 +229,21 @@ enum Attempt {
 }
 use Attempt::{Again, Fatal, Transient};
 
+/// `partitions`: the count required, or `None` for any (created with one).
 async fn ensure_one(
     admin: &AdminClient<DefaultClientContext>,
     topic: &str,
-    partitions: u32,
+    partitions: Option<u32>,
     compact: bool,
 ) -> Result<(), Attempt> {
     let presence = presence(admin, topic)
         .await
         .map_err(|e| Transient(e.to_string()))?;
+    let partitions = match (partitions, presence) {
+        (Some(n), _) => n,
+        (None, Presence::Present { partitions }) => u32::try_from(partitions).unwrap_or(1),
+        (None, Presence::Missing) => 1,
+    };
     let policy = match (presence, compact) {
         (Presence::Present { .. }, true) => cleanup_policy(admin, topic).await,
         _ => None,
@@ -536,7 +552,7 @@ pub fn rule_topic_loops(k: &KafkaConfig, rs: &RuleSet) -> Vec<Diagnostic> {
             let t = r.topic.as_deref()?;
             let why = if k.input_topics.iter().any(|i| i == t) {
                 "is an input topic (kafka.input_topics): its alerts would be matched again, a loop"
-            } else if t == internal.matches || t == internal.changelog {
+            } else if t == internal.matches || t == internal.changelog || t == internal.silences {
                 "is one of newswatch's internal topics"
             } else {
                 return None;

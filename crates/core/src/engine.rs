@@ -18,6 +18,7 @@ use crate::alert::{self, Alert};
 use crate::event::{self, format_time, DecodeError, Event, EventFields};
 use crate::matcher::{Match, Scratch};
 use crate::rules::{AlertMode, RuleSet};
+use crate::silence::SilenceSet;
 use crate::state::story;
 use crate::state::{self, Change, Decision, Input, MatchRecord, Store, MATCH_RECORD_VERSION};
 
@@ -125,9 +126,22 @@ impl Engine {
     /// definition changed since it matched, decides nothing.
     pub fn decide(
         &self,
+        rec: MatchRecord,
+        store: &mut Store,
+        changes: &mut Vec<Change>,
+    ) -> (Decision, Option<Alert>) {
+        self.decide_with(rec, store, changes, None)
+    }
+
+    /// [`Engine::decide`], with silences applied after mode and throttle
+    /// (the daemon: `silences` and the wall clock's `now`). `replay` and
+    /// `test` apply none.
+    pub fn decide_with(
+        &self,
         mut rec: MatchRecord,
         store: &mut Store,
         changes: &mut Vec<Change>,
+        silences: Option<(&SilenceSet, DateTime<Utc>)>,
     ) -> (Decision, Option<Alert>) {
         let Some(rule) = self.rules.rules.iter().find(|r| r.id == rec.rule) else {
             return (Decision::default(), None);
@@ -141,7 +155,11 @@ impl Engine {
             .or_else(|| store.watermark().map(|t| t.timestamp_millis()))
             .unwrap_or(0);
         rec.input.time = Some(t);
-        let d = store.apply(rule, &rec.input, &rec.group, changes);
+        let mut d = store.apply(rule, &rec.input, &rec.group, changes);
+        if let Some((set, now)) = silences.filter(|_| d.fire) {
+            let silenced = set.silenced(&rule.id, &rule.labels, &rec.group, now);
+            store.silence(rule, &rec.input, &rec.group, silenced, &mut d, changes);
+        }
         if !d.fire {
             return (d, None);
         }

@@ -13,6 +13,8 @@
 //! * [`state`]: the stateful alert modes ([`state::Store`]) and the
 //!   same-story detector ([`state::story`]).
 //! * [`alert`]: the alert payload and its deterministic id.
+//! * [`silence`]: silences, their validation and matching (wall-clock
+//!   time passed in by the caller).
 //! * [`engine`]: all of the above behind one [`Engine`], shared by the daemon,
 //!   `replay` and `test`.
 //!
@@ -26,6 +28,7 @@ pub mod event;
 pub mod lang;
 pub mod matcher;
 pub mod rules;
+pub mod silence;
 pub mod state;
 
 pub use engine::Engine;

@@ -31,12 +31,15 @@
 //!   events it has counted or held back: a redelivered firing event fires
 //!   again with the same payload (same `alert_id`, dropped by subscribers),
 //!   a redelivered counted event counts nothing.
+//! * Silences (`silenced.rs`, [`Store::silence`]) come after mode and
+//!   throttle; their held-back count is kept in the group's record.
 //! * Keys: a *group key* is the rule id, the [`state_fingerprint`] of its
 //!   definition and the JSON of its `group_by` values (`records.rs` has the
 //!   changelog key format).
 
 mod input;
 mod records;
+mod silenced;
 pub mod story;
 
 pub use input::{
@@ -116,6 +119,8 @@ pub struct Decision {
     pub suppressed: u64,
     /// This alert was held back by `throttle`.
     pub throttled: bool,
+    /// This alert was held back by a silence ([`Store::silence`]).
+    pub silenced: bool,
 }
 
 /// One changelog write; `value: None` deletes the key (a tombstone).

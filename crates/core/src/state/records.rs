@@ -123,6 +123,21 @@ pub(super) struct GroupRecord {
     /// Event ids held back (also before the last pass), oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(super) held: Vec<String>,
+    /// Held back by silences since the last alert that passed them
+    /// (`silenced.rs`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub(super) silenced: u64,
+    /// Event ids held back by silences, oldest first (for idempotence).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(super) muted: Vec<String>,
+    /// The last alert that carried the silenced count on, and that count,
+    /// so that a redelivered copy carries it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) released: Option<(String, u64)>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl GroupRecord {
@@ -178,11 +193,14 @@ impl GroupRecord {
             passed: Vec::new(),
             suppressed: 0,
             held: Vec::new(),
+            silenced: 0,
+            muted: Vec::new(),
+            released: None,
         }
     }
 
     pub(super) fn expiry(&self) -> i64 {
-        if self.suppressed > 0 {
+        if self.suppressed > 0 || self.silenced > 0 {
             // Held-back alerts must reach the next alert, however late.
             // Only the cap evicts these.
             i64::MAX
