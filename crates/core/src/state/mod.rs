@@ -30,6 +30,7 @@
 //!   definition and the JSON of its `group_by` values (`records.rs` has the
 //!   changelog key format).
 
+pub mod digest;
 mod input;
 mod records;
 pub mod story;
@@ -125,9 +126,10 @@ pub struct CapEvictions {
     pub groups: u64,
 }
 
-/// Whether a rule needs the state store: any mode but `each`, or a throttle.
+/// Whether a rule needs the state store: any mode but `each`, a
+/// throttle, or a digest (its open digests are state).
 pub fn is_stateful(rule: &Rule) -> bool {
-    !matches!(rule.mode, AlertMode::Each) || rule.throttle.is_some()
+    !matches!(rule.mode, AlertMode::Each) || rule.throttle.is_some() || rule.digest.is_some()
 }
 
 fn ms(d: std::time::Duration) -> i64 {
@@ -162,6 +164,7 @@ pub struct Store {
     clock: i64,
     cap_evictions: CapEvictions,
     scratch: Vec<u64>,
+    digests: digest::Digests,
 }
 
 impl Default for Store {
@@ -184,6 +187,7 @@ impl Store {
             clock: i64::MIN,
             cap_evictions: CapEvictions::default(),
             scratch: Vec::new(),
+            digests: digest::Digests::default(),
         }
     }
 
@@ -218,6 +222,9 @@ impl Store {
         let t = input.time.unwrap_or(self.clock.max(0));
         self.tick(t);
         self.evict_expired(changes);
+        if self.digests.close_by_clock(self.clock, changes) {
+            self.clock_changed(changes);
+        }
         let gk = group_key(&rule.id, &state_fingerprint(rule), group);
         let eid = input.event.as_str();
         let mut d = match &rule.mode {
@@ -666,12 +673,81 @@ impl Store {
         }
     }
 
+    // ------------------------------------------------------------ digests
+
+    /// Put a published alert of a digest rule into its open digest (see
+    /// [`digest`]); `t` is its event time, already seen by [`Store::apply`].
+    pub fn add_to_digest(
+        &mut self,
+        spec: &crate::rules::DigestSpec,
+        topic: Option<&str>,
+        alert: &crate::alert::Alert,
+        t: i64,
+        changes: &mut Vec<Change>,
+    ) {
+        if self.digests.add(spec, topic, alert, t, changes) {
+            self.clock_changed(changes);
+        }
+    }
+
+    /// The digests closed since the last call, in the order they closed.
+    pub fn take_digests(&mut self) -> Vec<digest::Digest> {
+        self.digests.take()
+    }
+
+    /// Open digests.
+    pub fn open_digests(&self) -> usize {
+        self.digests.len()
+    }
+
+    /// `run`'s wall-clock close: periods whose end plus grace is at or
+    /// before `wall`, when this partition has decided nothing for `idle`
+    /// (at least their grace). Pure: the caller reads the clocks.
+    pub fn close_idle(
+        &mut self,
+        wall: DateTime<Utc>,
+        idle: std::time::Duration,
+        changes: &mut Vec<Change>,
+    ) {
+        if self
+            .digests
+            .close_idle(wall.timestamp_millis(), ms(idle), changes)
+        {
+            self.clock_changed(changes);
+        }
+    }
+
+    /// Close every open digest (the end of `replay`'s or `test`'s input).
+    pub fn close_all(&mut self, changes: &mut Vec<Change>) {
+        self.digests.close_all(changes);
+    }
+
+    /// The clock's samples decide when periods close: persisted with every
+    /// digest change, so a restored store closes them at the same events.
+    fn clock_changed(&mut self, changes: &mut Vec<Change>) {
+        let rec = digest::ClockRecord {
+            recent: self.recent.clone(),
+            high: self.digests.high(),
+        };
+        changes.push(Change {
+            key: digest::CLOCK_KEY.to_owned(),
+            value: serde_json::to_string(&rec).ok(),
+        });
+    }
+
     /// An event time seen: the clock becomes the median of the recent ones.
     fn tick(&mut self, t: i64) {
         if self.recent.len() == CLOCK_SAMPLES {
             self.recent.pop_front();
         }
         self.recent.push_back(t);
+        self.median();
+    }
+
+    fn median(&mut self) {
+        if self.recent.is_empty() {
+            return;
+        }
         let mut v: Vec<i64> = self.recent.iter().copied().collect();
         // The lower median: with two samples, one of them an outlier, the
         // clock stays with the earlier.
@@ -741,6 +817,17 @@ impl Store {
                     self.insert_story(gk.to_owned(), skey, rec, sigs);
                 }
             }
+            ("d" | "m" | "c", _) => self.digests.load(key, kind, rest, value)?,
+            ("k", Some(v)) => {
+                let mut rec: digest::ClockRecord = parse(key, v)?;
+                while rec.recent.len() > CLOCK_SAMPLES {
+                    rec.recent.pop_front();
+                }
+                self.recent = rec.recent;
+                self.median();
+                self.digests.set_high(rec.high);
+            }
+            ("k", None) => {}
             _ => return Err(bad()),
         }
         Ok(())
