@@ -10,6 +10,10 @@
 //! the latest event time seen so far, SPEC §3), so it is filled in by the
 //! writer, not the workers; so is the state of stateful rules, which the
 //! writer keeps in input order exactly as the daemon does.
+//!
+//! Digests (SPEC §6) are written as they close, before the alerts of the
+//! event whose time closed them, and every period still open is closed at
+//! the end of the input.
 
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, Write};
@@ -212,7 +216,10 @@ fn write_in_order(
                             // State is kept in input order, here.
                             Some(_) => {
                                 changes.clear();
-                                engine.settle(staged, latest, &mut store, &mut changes)
+                                let alerts =
+                                    engine.settle(staged, latest, &mut store, &mut changes);
+                                write_digests(&mut store, out)?;
+                                alerts
                             }
                             None => staged
                                 .slots
@@ -236,6 +243,17 @@ fn write_in_order(
             }
         }
     }
+    store.close_all(&mut changes);
+    write_digests(&mut store, out)?;
     out.flush()?;
     Ok(stats)
+}
+
+/// The digests that closed, as JSON lines.
+fn write_digests(store: &mut Store, out: &mut dyn Write) -> io::Result<()> {
+    for d in store.take_digests() {
+        serde_json::to_writer(&mut *out, &d)?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
 }

@@ -24,6 +24,11 @@
 //! (Alertmanager identifies alerts by their label set). News alerts are
 //! events, not ongoing conditions, so each gets a finite `endsAt`
 //! ([`ALERT_TTL`] after it is sent) and resolves by itself.
+//!
+//! A digest (SPEC §6) is sent as **one** Alertmanager alert
+//! ([`digest_to_postable`]): the same labels with `digest_id` in place of
+//! `alert_id`, a `summary` with its count and period, and the titles of its
+//! first items; its items stay on Kafka.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -40,7 +45,8 @@ use super::backoff::Backoff;
 use super::ratelimit::LogLimiter;
 use crate::config::{AlertmanagerConfig, AlertmanagerEndpoint};
 use crate::metrics::{AlertmanagerFailure, DropReason, Metrics, PublishError};
-use newswatch_core::alert::Alert;
+use newswatch_core::alert::{cut, Alert, AlertRule};
+use newswatch_core::state::digest::{self, Digest};
 
 /// Alerts waiting for Alertmanager, at most (about 1–2 KB each).
 pub const QUEUE_CAP: usize = 10_000;
@@ -139,7 +145,11 @@ pub struct PostableAlert {
 
 /// Labels newswatch sets itself; a rule label of the same name is ignored,
 /// since grouping (`alertname`) and identity (`alert_id`) depend on them.
-const OWN_LABELS: [&str; 3] = ["alertname", "severity", "alert_id"];
+const OWN_LABELS: [&str; 4] = ["alertname", "severity", "alert_id", "digest_id"];
+/// Item titles a digest's `titles` annotation lists, each cut to
+/// [`DIGEST_TITLE_CHARS`] characters.
+const DIGEST_TITLES: usize = 10;
+const DIGEST_TITLE_CHARS: usize = 200;
 
 /// A valid Prometheus/Alertmanager label name (`[a-zA-Z_][a-zA-Z0-9_]*`):
 /// other characters become `_`, a leading digit gets a `_` before it.
@@ -187,23 +197,7 @@ fn non_empty(s: Option<&str>) -> Option<&str> {
 /// * `endsAt`: `now` + [`ALERT_TTL`] (an event resolves by itself).
 /// * `generatorURL`: the event's URL when it is an http(s) URL.
 pub fn to_postable(a: &Alert, raised: DateTime<Utc>, now: DateTime<Utc>) -> PostableAlert {
-    let mut labels = BTreeMap::new();
-    // Names that are already valid first, so that `team-a` (made `team_a`)
-    // never replaces a rule's own `team_a`.
-    for exact in [true, false] {
-        for (k, v) in &a.rule.labels {
-            if is_label_name(k) != exact {
-                continue;
-            }
-            let Some(name) = label_name(k) else { continue };
-            if !OWN_LABELS.contains(&name.as_str()) {
-                labels.entry(name).or_insert_with(|| v.clone());
-            }
-        }
-    }
-    labels.insert("alertname".to_owned(), a.rule.id.clone());
-    labels.insert("severity".to_owned(), a.rule.severity.clone());
-    labels.insert("alert_id".to_owned(), a.alert_id.clone());
+    let labels = labels_of(&a.rule, ("alert_id", &a.alert_id));
 
     let mut annotations = BTreeMap::new();
     let title = non_empty(a.event.title.as_deref()).unwrap_or(&a.rule.title);
@@ -237,6 +231,110 @@ pub fn to_postable(a: &Alert, raised: DateTime<Utc>, now: DateTime<Utc>) -> Post
         starts_at: rfc3339(starts),
         ends_at: rfc3339(ends.max(starts)),
         generator_url: generator_url(a.event.url.as_deref()),
+    }
+}
+
+/// The rule's labels (names made valid), `alertname`, `severity` and the
+/// identity label `id` (an alert's or a digest's id).
+fn labels_of(rule: &AlertRule, id: (&str, &str)) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::new();
+    // Names that are already valid first, so that `team-a` (made `team_a`)
+    // never replaces a rule's own `team_a`.
+    for exact in [true, false] {
+        for (k, v) in &rule.labels {
+            if is_label_name(k) != exact {
+                continue;
+            }
+            let Some(name) = label_name(k) else { continue };
+            if !OWN_LABELS.contains(&name.as_str()) {
+                labels.entry(name).or_insert_with(|| v.clone());
+            }
+        }
+    }
+    labels.insert("alertname".to_owned(), rule.id.clone());
+    labels.insert("severity".to_owned(), rule.severity.clone());
+    labels.insert(id.0.to_owned(), id.1.to_owned());
+    labels
+}
+
+/// Map a digest to one Alertmanager alert: labels as an alert's, with
+/// `digest_id`; annotations `summary` (count and period), `title`,
+/// `rule_title`, `period_start`, `period_end`, `count`, `omitted`, `late`,
+/// and `titles` (the first items' titles, one a line). `startsAt` is the
+/// period's end (when it was complete), unless later than `raised`.
+pub fn digest_to_postable(d: &Digest, raised: DateTime<Utc>, now: DateTime<Utc>) -> PostableAlert {
+    let labels = labels_of(&d.rule, ("digest_id", &d.digest_id));
+    let mut annotations = BTreeMap::new();
+    let (start, end) = (&d.period.start, &d.period.end);
+    let summary = format!(
+        "{} {} of {} from {start} to {end}{}",
+        d.count,
+        if d.count == 1 { "alert" } else { "alerts" },
+        d.rule.title,
+        if d.late > 0 {
+            format!(" ({} late)", d.late)
+        } else {
+            String::new()
+        },
+    );
+    annotations.insert("summary".to_owned(), summary);
+    annotations.insert("title".to_owned(), d.rule.title.clone());
+    annotations.insert("rule_title".to_owned(), d.rule.title.clone());
+    annotations.insert("period_start".to_owned(), start.clone());
+    annotations.insert("period_end".to_owned(), end.clone());
+    annotations.insert("count".to_owned(), d.count.to_string());
+    annotations.insert("omitted".to_owned(), d.omitted.to_string());
+    annotations.insert("late".to_owned(), d.late.to_string());
+    let titles: Vec<String> = d
+        .items
+        .iter()
+        .take(DIGEST_TITLES)
+        .filter_map(|i| non_empty(i.event.title.as_deref()))
+        .map(|t| {
+            let mut t = t.split_whitespace().collect::<Vec<_>>().join(" ");
+            cut(&mut t, DIGEST_TITLE_CHARS);
+            t
+        })
+        .collect();
+    if !titles.is_empty() {
+        annotations.insert("titles".to_owned(), titles.join("\n"));
+    }
+    let ended = DateTime::parse_from_rfc3339(end)
+        .ok()
+        .map(|t| t.with_timezone(&Utc));
+    let starts = ended.filter(|t| *t <= raised).unwrap_or(raised);
+    let ends = now + chrono::Duration::from_std(ALERT_TTL).unwrap_or(chrono::Duration::zero());
+    PostableAlert {
+        labels,
+        annotations,
+        starts_at: rfc3339(starts),
+        ends_at: rfc3339(ends.max(starts)),
+        generator_url: None,
+    }
+}
+
+/// What the queue holds, parsed: an alert, or a digest (its payload starts
+/// with the digest schema, the first field serialized).
+enum Item {
+    Alert(Box<Alert>),
+    Digest(Box<Digest>),
+}
+
+impl Item {
+    fn parse(payload: &[u8]) -> Result<Item, serde_json::Error> {
+        let prefix = format!("{{\"schema\":\"{}\"", digest::SCHEMA);
+        if payload.starts_with(prefix.as_bytes()) {
+            serde_json::from_slice(payload).map(|d| Item::Digest(Box::new(d)))
+        } else {
+            serde_json::from_slice(payload).map(|a| Item::Alert(Box::new(a)))
+        }
+    }
+
+    fn postable(&self, raised: DateTime<Utc>, now: DateTime<Utc>) -> PostableAlert {
+        match self {
+            Item::Alert(a) => to_postable(a, raised, now),
+            Item::Digest(d) => digest_to_postable(d, raised, now),
+        }
     }
 }
 
@@ -317,9 +415,9 @@ impl Weighed for Queued {
     }
 }
 
-/// One alert parsed, on its way.
+/// One alert (or digest) parsed, on its way.
 struct Pending {
-    alert: Alert,
+    alert: Item,
     raised: Instant,
     raised_at: DateTime<Utc>,
 }
@@ -569,7 +667,7 @@ impl Sender {
         let mut out = Vec::with_capacity(raw.len());
         let mut invalid = 0;
         for q in raw {
-            match serde_json::from_slice::<Alert>(&q.payload) {
+            match Item::parse(&q.payload) {
                 Ok(alert) => out.push(Pending {
                     alert,
                     raised: q.raised,
@@ -643,7 +741,7 @@ impl Sender {
             let now = Utc::now();
             let body: Vec<PostableAlert> = batch
                 .iter()
-                .map(|p| to_postable(&p.alert, p.raised_at, now))
+                .map(|p| p.alert.postable(p.raised_at, now))
                 .collect();
             let Some(result) = self.post(&body).await else {
                 return Delivery::Stopped(batch.len());
@@ -960,6 +1058,68 @@ mod tests {
             serde_json::to_value(&p).unwrap()["generatorURL"],
             "http://e.com/x"
         );
+    }
+
+    /// A digest is one Alertmanager alert: the rule's labels and
+    /// `digest_id`, a summary with the count, the first titles.
+    #[test]
+    fn digest_mapping() {
+        let mut a = alert(
+            &[("desk", "asia"), ("digest_id", "x")],
+            Some("Lavrov  warns"),
+            None,
+        );
+        let item = newswatch_core::state::digest::DigestItem::of(&a);
+        a.event.title = None;
+        let no_title = newswatch_core::state::digest::DigestItem::of(&a);
+        let d = Digest {
+            schema: digest::SCHEMA.into(),
+            digest_id: "d1".into(),
+            rule: a.rule.clone(),
+            group: BTreeMap::new(),
+            period: digest::Period {
+                start: "2026-07-12T00:00:00Z".into(),
+                end: "2026-07-13T00:00:00Z".into(),
+            },
+            count: 5,
+            omitted: 3,
+            late: 1,
+            items: vec![item.clone(), no_title, item],
+            topic: None,
+        };
+        let raised = t("2026-07-13T00:05:00Z");
+        let p = digest_to_postable(&d, raised, raised);
+        let labels: Vec<(&str, &str)> = p
+            .labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let id = a.rule.id.as_str();
+        assert_eq!(
+            labels,
+            [
+                ("alertname", id),
+                ("desk", "asia"),
+                ("digest_id", "d1"),
+                ("severity", "high")
+            ]
+        );
+        let ann = |k: &str| p.annotations.get(k).map(String::as_str);
+        let summary = format!(
+            "5 alerts of {} from 2026-07-12T00:00:00Z to 2026-07-13T00:00:00Z (1 late)",
+            a.rule.title
+        );
+        assert_eq!(ann("summary"), Some(summary.as_str()));
+        assert_eq!(ann("count"), Some("5"));
+        assert_eq!(ann("omitted"), Some("3"));
+        assert_eq!(ann("titles"), Some("Lavrov warns\nLavrov warns"));
+        assert_eq!(p.starts_at, "2026-07-13T00:00:00.000Z");
+        assert_eq!(p.generator_url, None);
+        // The queue tells digests from alerts by their schema.
+        let bytes = serde_json::to_vec(&d).unwrap();
+        assert!(matches!(Item::parse(&bytes), Ok(Item::Digest(_))));
+        let bytes = serde_json::to_vec(&a).unwrap();
+        assert!(matches!(Item::parse(&bytes), Ok(Item::Alert(_))));
     }
 
     #[test]

@@ -224,6 +224,7 @@ fn exported() -> Exported {
     m.dlq_record();
     m.rule_matched("ru-mfa-statement");
     m.alert_published("ru-mfa-statement", "high");
+    m.digest_published("ru-mfa-daily");
     m.alert_suppressed_by("ru-mfa-statement", Suppression::Throttle);
     m.publish_failed(PublishError::Enqueue(RecordKind::Alert));
     m.kafka_client_error(KafkaClient::Consumer);
@@ -287,6 +288,7 @@ const NOT_ON_DASHBOARD: &[&str] = &[
     "newswatch_event_time_adjusted_total",
     "newswatch_alertmanager_alerts_sent_total",
     "newswatch_alertmanager_alerts_dropped_total",
+    "newswatch_digests_published_total",
 ];
 
 /// A row of the reference's metrics table.
