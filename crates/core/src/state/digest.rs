@@ -28,9 +28,12 @@
 //!   holding the item for the first `max_items`; closing tombstones them
 //!   all. `2␟c␟<rule>␟<group>` remembers up to where a group's periods
 //!   were closed on the wall clock (while the event clock is behind), and
-//!   `2␟k␟clock` the store's clock samples, so that a restored store
-//!   closes periods at the same events as the one before it. A record is
-//!   never rewritten, so any restore order of the compacted log works.
+//!   `2␟k␟clock` the store's clock samples with every digest change, so
+//!   that a restored store closes periods at the same events as the one
+//!   before it (exactly when each decision of the partition touched a
+//!   digest; else perhaps a few events later, never twice). Header and
+//!   member records are never rewritten, so the compacted log restores in
+//!   any order it keeps.
 //!
 //! Size: an item is cut to [`MAX_ITEM_BYTES`] and a digest lists at most
 //! [`crate::rules::MAX_DIGEST_ITEMS`], so with the rule and group (at most
@@ -345,7 +348,10 @@ impl Digests {
     /// Close every period that ends at or before `clock` (event time).
     /// True when something closed.
     pub(super) fn close_by_clock(&mut self, clock: i64, changes: &mut Vec<Change>) -> bool {
-        let mut any = clock > self.high && !self.open.is_empty();
+        // A move of the high mark alone is not persisted (that would be a
+        // clock record per decision): a restore may close a period a few
+        // events later, never twice, since every close persists it.
+        let mut any = false;
         self.high = self.high.max(clock);
         let clock = self.high;
         while let Some((end, ok)) = self.by_end.first().cloned() {
