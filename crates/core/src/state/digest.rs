@@ -26,8 +26,11 @@
 //!   (`2␟d␟<rule>␟<group>␟<start>`), written once when it opens, and one
 //!   member record per alert (`2␟m␟…␟<start>␟<alert_id>`), written once,
 //!   holding the item for the first `max_items`; closing tombstones them
-//!   all. `2␟c␟<rule>␟<group>` remembers up to where a group's periods
-//!   were closed on the wall clock (while the event clock is behind), and
+//!   all. `2␟l␟<rule>␟<group>` remembers a group's latest close for a day
+//!   of event time: its end (periods before it are closed, also when the
+//!   wall clock closed them ahead of the event clock) and the alert ids it
+//!   counted (so a match delivered again after its period closed counts
+//!   nothing); and
 //!   `2␟k␟clock` the store's clock samples with every digest change, so
 //!   that a restored store closes periods at the same events as the one
 //!   before it (exactly when each decision of the partition touched a
@@ -47,7 +50,7 @@ use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
 use super::records::{parse, KEY_VERSION};
-use super::{Change, StateError, SEP};
+use super::{Change, StateError, GRACE_MS, SEP};
 use crate::alert::{cut, Alert, AlertEvent, AlertRule, Story};
 use crate::event::format_time;
 use crate::rules::DigestSpec;
@@ -193,15 +196,33 @@ pub(super) struct Digests {
     open: HashMap<String, Open>,
     by_end: BTreeSet<(i64, String)>,
     by_due: BTreeSet<(i64, String)>,
-    /// Per `dk`: periods ending at or before this were closed on the wall
-    /// clock (kept while the event clock is behind it).
-    closed_until: HashMap<String, i64>,
+    /// Per `dk`: the latest close, kept for a day of event time past its
+    /// end (see [`Closed`]), indexed by that end.
+    last_closed: HashMap<String, Closed>,
+    closed_by_end: BTreeSet<(i64, String)>,
     /// Digests closed and not taken yet.
     closed: Vec<Digest>,
     /// The highest store clock seen: the median can step back a little
     /// (an older event arrives), a closed period must stay closed.
     high: i64,
 }
+
+/// What a group remembers of its latest closed period (`2␟l␟<dk>`):
+/// * `end`: periods starting before it are closed, also when the wall
+///   clock closed them while the event clock is behind;
+/// * `ids`: the alert ids it counted (the latest [`MAX_REMEMBERED`]), so a
+///   match delivered again after a crash, once its period has closed, is
+///   not counted a second time as late.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct Closed {
+    end: i64,
+    ids: Vec<String>,
+    #[serde(skip)]
+    set: std::collections::HashSet<String>,
+}
+
+/// Alert ids a closed period remembers, at most (the latest).
+const MAX_REMEMBERED: usize = 10_000;
 
 /// The clock record's value: the store's samples and [`Digests`]' high mark.
 #[derive(Debug, Serialize, Deserialize)]
@@ -216,7 +237,8 @@ impl Default for Digests {
             open: HashMap::new(),
             by_end: BTreeSet::new(),
             by_due: BTreeSet::new(),
-            closed_until: HashMap::new(),
+            last_closed: HashMap::new(),
+            closed_by_end: BTreeSet::new(),
             closed: Vec::new(),
             high: i64::MIN,
         }
@@ -236,7 +258,7 @@ fn member_change_key(ok: &str, alert_id: &str) -> String {
 }
 
 fn closed_change_key(dk: &str) -> String {
-    format!("{KEY_VERSION}{SEP}c{SEP}{dk}")
+    format!("{KEY_VERSION}{SEP}l{SEP}{dk}")
 }
 
 /// The clock samples' key.
@@ -277,8 +299,15 @@ impl Digests {
             a.rule.id,
             serde_json::to_string(&a.group).unwrap_or_default()
         );
+        let (until, counted) = self
+            .last_closed
+            .get(&dk)
+            .map_or((i64::MIN, false), |c| (c.end, c.set.contains(&a.alert_id)));
+        if counted {
+            // Delivered again (after a crash) once its period had closed.
+            return false;
+        }
         let mut start = period_start(t, every);
-        let until = self.closed_until.get(&dk).copied().unwrap_or(i64::MIN);
         let late = start.saturating_add(every) <= clock || start < until;
         if late {
             start = period_start(clock, every).max(period_start(until, every));
@@ -361,16 +390,14 @@ impl Digests {
             self.close(&ok, changes);
             any = true;
         }
-        // A wall-clock close the event clock has caught up with needs no
-        // remembering any more.
-        let done: Vec<String> = self
-            .closed_until
-            .iter()
-            .filter(|(_, &until)| until <= clock)
-            .map(|(dk, _)| dk.clone())
-            .collect();
-        for dk in done {
-            self.closed_until.remove(&dk);
+        // A close a day of event time ago: nothing is delivered again
+        // that late, and the event clock decides what is late.
+        while let Some((end, dk)) = self.closed_by_end.first().cloned() {
+            if end.saturating_add(GRACE_MS) >= clock {
+                break;
+            }
+            self.closed_by_end.remove(&(end, dk.clone()));
+            self.last_closed.remove(&dk);
             changes.push(Change {
                 key: closed_change_key(&dk),
                 value: None,
@@ -392,14 +419,7 @@ impl Digests {
             .map(|(_, ok)| ok.clone())
             .collect();
         for ok in &due {
-            if let Some((dk, end)) = self.close(ok, changes) {
-                let until = self.closed_until.entry(dk.clone()).or_insert(end);
-                *until = (*until).max(end);
-                changes.push(Change {
-                    key: closed_change_key(&dk),
-                    value: Some(until.to_string()),
-                });
-            }
+            self.close(ok, changes);
         }
         !due.is_empty()
     }
@@ -412,9 +432,9 @@ impl Digests {
         }
     }
 
-    /// Close one open digest: publish it, tombstone its records. Returns
-    /// its `dk` and period end.
-    fn close(&mut self, ok: &str, changes: &mut Vec<Change>) -> Option<(String, i64)> {
+    /// Close one open digest: publish it, tombstone its records, remember
+    /// the close for its group.
+    fn close(&mut self, ok: &str, changes: &mut Vec<Change>) -> Option<()> {
         let o = self.open.remove(ok)?;
         let h = o.head;
         self.by_end.remove(&(h.end, ok.to_owned()));
@@ -428,6 +448,12 @@ impl Digests {
         });
         let count = members.len() as u64;
         let late = members.iter().filter(|(_, m)| m.late).count() as u64;
+        let skip = members.len().saturating_sub(MAX_REMEMBERED);
+        let ids: Vec<String> = members
+            .iter()
+            .skip(skip)
+            .map(|(id, _)| id.clone())
+            .collect();
         let mut items = Vec::new();
         for (id, m) in members {
             changes.push(Change {
@@ -439,6 +465,20 @@ impl Digests {
             }
         }
         let dk = ok.rsplit_once(SEP).map(|(dk, _)| dk.to_owned())?;
+        let end = self
+            .last_closed
+            .get(&dk)
+            .map_or(h.end, |c| c.end.max(h.end));
+        let closed = Closed {
+            end,
+            ids,
+            set: Default::default(),
+        };
+        changes.push(Change {
+            key: closed_change_key(&dk),
+            value: serde_json::to_string(&closed).ok(),
+        });
+        self.remember(dk, closed);
         if count > 0 {
             self.closed.push(Digest {
                 schema: SCHEMA.to_owned(),
@@ -456,10 +496,19 @@ impl Digests {
                 topic: h.topic,
             });
         }
-        Some((dk, h.end))
+        Some(())
     }
 
-    /// Apply a changelog record of kind `d`, `m` or `c` back (restore).
+    fn remember(&mut self, dk: String, mut closed: Closed) {
+        closed.set = closed.ids.iter().cloned().collect();
+        if let Some(old) = self.last_closed.get(&dk) {
+            self.closed_by_end.remove(&(old.end, dk.clone()));
+        }
+        self.closed_by_end.insert((closed.end, dk.clone()));
+        self.last_closed.insert(dk, closed);
+    }
+
+    /// Apply a changelog record of kind `d`, `m` or `l` back (restore).
     pub(super) fn load(
         &mut self,
         key: &str,
@@ -510,13 +559,15 @@ impl Digests {
                     }
                 }
             }
-            "c" => match value {
+            "l" => match value {
                 None => {
-                    self.closed_until.remove(rest);
+                    if let Some(old) = self.last_closed.remove(rest) {
+                        self.closed_by_end.remove(&(old.end, rest.to_owned()));
+                    }
                 }
                 Some(v) => {
-                    let until: i64 = parse(key, v)?;
-                    self.closed_until.insert(rest.to_owned(), until);
+                    let closed: Closed = parse(key, v)?;
+                    self.remember(rest.to_owned(), closed);
                 }
             },
             _ => return Err(bad()),
@@ -695,11 +746,21 @@ mod tests {
             &[("a", 0, "s")],
             &["alert e a", "end", "d 00:00 count=1 omitted=0 late=0 [a]"],
         );
-        // A redelivered event (same id) counts once.
+        // A redelivered event (same id) counts once, also when its period
+        // closed in between (it is not late: it was counted).
         check(
             HOURLY,
             &[("a", 0, "s"), ("a", 0, "s"), ("b", 1, "s")],
             &["end", "d 00:00 count=2 omitted=0 late=0 [a,b]"],
+        );
+        check(
+            HOURLY,
+            &[("a", 0, "s"), ("b", 70, "s"), ("c", 71, "s"), ("a", 0, "s")],
+            &[
+                "d 00:00 count=1 omitted=0 late=0 [a]",
+                "end",
+                "d 01:00 count=2 omitted=0 late=0 [b,c]",
+            ],
         );
     }
 
@@ -728,6 +789,26 @@ mod tests {
         store.close_all(&mut log);
         let got: Vec<String> = store.take_digests().iter().map(line).collect();
         assert_eq!(got, ["d 00:05 count=1 omitted=0 late=1 [c]"]);
+    }
+
+    /// A group's memory of its latest close goes a day of event time after
+    /// the period's end (a tombstone), and nothing else stays behind.
+    #[test]
+    fn closed_periods_are_forgotten_after_a_day() {
+        let eng = engine(HOURLY);
+        let mut store = Store::new();
+        let mut log = Vec::new();
+        let ids: Vec<String> = (0..40).map(|i| format!("later{i}")).collect();
+        let mut evs: Vec<Ev<'_>> = vec![("a", 0, "s")];
+        evs.extend(ids.iter().map(|id| (id.as_str(), 3 * 24 * 60, "s")));
+        let out = run_on(&eng, &mut store, &evs, &mut log);
+        assert_eq!(out, ["d 00:00 count=1 omitted=0 late=0 [a]"]);
+        let x = |c: &&Change| c.key.starts_with("2\u{1f}l\u{1f}");
+        let written: Vec<bool> = log.iter().filter(x).map(|c| c.value.is_some()).collect();
+        assert_eq!(written, [true, false], "{log:?}");
+        store.close_all(&mut log);
+        assert_eq!(store.take_digests().len(), 1);
+        assert_eq!(store.open_digests(), 0);
     }
 
     #[test]
@@ -864,7 +945,8 @@ mod tests {
             ("2\u{1f}d\u{1f}r", Some("{}")),
             ("2\u{1f}d\u{1f}r\u{1f}{}\u{1f}x", Some("{}")),
             ("2\u{1f}d\u{1f}r\u{1f}{}\u{1f}0", Some("nope")),
-            ("2\u{1f}c\u{1f}r\u{1f}{}", Some("nope")),
+            ("2\u{1f}l\u{1f}r\u{1f}{}", Some("nope")),
+            ("2\u{1f}c\u{1f}r\u{1f}{}", Some("{}")),
             ("2\u{1f}k\u{1f}clock", Some("[1,2]")),
         ] {
             assert!(s.load(k, v).is_err(), "{k}");

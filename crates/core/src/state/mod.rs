@@ -817,7 +817,7 @@ impl Store {
                     self.insert_story(gk.to_owned(), skey, rec, sigs);
                 }
             }
-            ("d" | "m" | "c", _) => self.digests.load(key, kind, rest, value)?,
+            ("d" | "m" | "l", _) => self.digests.load(key, kind, rest, value)?,
             ("k", Some(v)) => {
                 let mut rec: digest::ClockRecord = parse(key, v)?;
                 while rec.recent.len() > CLOCK_SAMPLES {
