@@ -576,6 +576,79 @@ impl Digests {
     }
 }
 
+// ------------------------------------------------------------ the store's part
+
+/// The store's digest methods (the store's fields are its module's, which
+/// this one is part of).
+impl super::Store {
+    /// Put a published alert of a digest rule into its open digest (see
+    /// [`digest`]); `t` is its event time, already seen by [`Store::apply`].
+    pub fn add_to_digest(
+        &mut self,
+        spec: &DigestSpec,
+        topic: Option<&str>,
+        alert: &Alert,
+        t: i64,
+        changes: &mut Vec<Change>,
+    ) {
+        if self.digests.add(spec, topic, alert, t, changes) {
+            self.clock_changed(changes);
+        }
+    }
+
+    /// The digests closed since the last call, in the order they closed.
+    pub fn take_digests(&mut self) -> Vec<Digest> {
+        self.digests.take()
+    }
+
+    /// Open digests.
+    pub fn open_digests(&self) -> usize {
+        self.digests.len()
+    }
+
+    /// `run`'s wall-clock close: periods whose end plus grace is at or
+    /// before `wall`, when this partition has decided nothing for `idle`
+    /// (at least their grace). Pure: the caller reads the clocks.
+    pub fn close_idle(
+        &mut self,
+        wall: DateTime<chrono::Utc>,
+        idle: std::time::Duration,
+        changes: &mut Vec<Change>,
+    ) {
+        if self
+            .digests
+            .close_idle(wall.timestamp_millis(), ms(idle), changes)
+        {
+            self.clock_changed(changes);
+        }
+    }
+
+    /// Close every open digest (the end of `replay`'s or `test`'s input).
+    pub fn close_all(&mut self, changes: &mut Vec<Change>) {
+        self.digests.close_all(changes);
+    }
+
+    /// Close the periods the clock has passed (each decision, first).
+    pub(super) fn close_digests_by_clock(&mut self, changes: &mut Vec<Change>) {
+        if self.digests.close_by_clock(self.clock, changes) {
+            self.clock_changed(changes);
+        }
+    }
+
+    /// The clock's samples decide when periods close: persisted with every
+    /// digest change, so a restored store closes them at the same events.
+    fn clock_changed(&mut self, changes: &mut Vec<Change>) {
+        let rec = ClockRecord {
+            recent: self.recent.clone(),
+            high: self.digests.high(),
+        };
+        changes.push(Change {
+            key: CLOCK_KEY.to_owned(),
+            value: serde_json::to_string(&rec).ok(),
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::Store;

@@ -222,9 +222,7 @@ impl Store {
         let t = input.time.unwrap_or(self.clock.max(0));
         self.tick(t);
         self.evict_expired(changes);
-        if self.digests.close_by_clock(self.clock, changes) {
-            self.clock_changed(changes);
-        }
+        self.close_digests_by_clock(changes);
         let gk = group_key(&rule.id, &state_fingerprint(rule), group);
         let eid = input.event.as_str();
         let mut d = match &rule.mode {
@@ -671,68 +669,6 @@ impl Store {
             self.remove_group(&gk, changes);
             self.cap_evictions.groups += 1;
         }
-    }
-
-    // ------------------------------------------------------------ digests
-
-    /// Put a published alert of a digest rule into its open digest (see
-    /// [`digest`]); `t` is its event time, already seen by [`Store::apply`].
-    pub fn add_to_digest(
-        &mut self,
-        spec: &crate::rules::DigestSpec,
-        topic: Option<&str>,
-        alert: &crate::alert::Alert,
-        t: i64,
-        changes: &mut Vec<Change>,
-    ) {
-        if self.digests.add(spec, topic, alert, t, changes) {
-            self.clock_changed(changes);
-        }
-    }
-
-    /// The digests closed since the last call, in the order they closed.
-    pub fn take_digests(&mut self) -> Vec<digest::Digest> {
-        self.digests.take()
-    }
-
-    /// Open digests.
-    pub fn open_digests(&self) -> usize {
-        self.digests.len()
-    }
-
-    /// `run`'s wall-clock close: periods whose end plus grace is at or
-    /// before `wall`, when this partition has decided nothing for `idle`
-    /// (at least their grace). Pure: the caller reads the clocks.
-    pub fn close_idle(
-        &mut self,
-        wall: DateTime<Utc>,
-        idle: std::time::Duration,
-        changes: &mut Vec<Change>,
-    ) {
-        if self
-            .digests
-            .close_idle(wall.timestamp_millis(), ms(idle), changes)
-        {
-            self.clock_changed(changes);
-        }
-    }
-
-    /// Close every open digest (the end of `replay`'s or `test`'s input).
-    pub fn close_all(&mut self, changes: &mut Vec<Change>) {
-        self.digests.close_all(changes);
-    }
-
-    /// The clock's samples decide when periods close: persisted with every
-    /// digest change, so a restored store closes them at the same events.
-    fn clock_changed(&mut self, changes: &mut Vec<Change>) {
-        let rec = digest::ClockRecord {
-            recent: self.recent.clone(),
-            high: self.digests.high(),
-        };
-        changes.push(Change {
-            key: digest::CLOCK_KEY.to_owned(),
-            value: serde_json::to_string(&rec).ok(),
-        });
     }
 
     /// An event time seen: the clock becomes the median of the recent ones.
