@@ -303,6 +303,7 @@ pub struct Metrics {
     dlq_records: IntCounter,
     rule_matches: IntCounterVec,
     alerts_published: IntCounterVec,
+    digests_published: IntCounterVec,
     alerts_suppressed: IntCounterVec,
     publish_errors: IntCounterVec,
     kafka_errors: IntCounterVec,
@@ -371,6 +372,11 @@ impl Metrics {
                 "newswatch_alerts_published_total",
                 "Alerts acknowledged by the broker.",
                 &["rule", "severity"],
+            ),
+            digests_published: r.counter_vec(
+                "newswatch_digests_published_total",
+                "Digests acknowledged by the broker.",
+                &["rule"],
             ),
             alerts_suppressed: r.counter_vec(
                 "newswatch_alerts_suppressed_total",
@@ -530,6 +536,11 @@ impl Metrics {
         self.rule_stats.alerted(rule);
     }
 
+    /// A digest of `rule` acknowledged.
+    pub fn digest_published(&self, rule: &str) {
+        self.digests_published.with_label_values(&[rule]).inc();
+    }
+
     /// An alert of `rule` held back.
     pub fn alert_suppressed_by(&self, rule: &str, reason: Suppression) {
         self.alerts_suppressed
@@ -674,6 +685,7 @@ mod tests {
         m.event_consumed("news.events");
         m.rule_matched("r");
         m.alert_published("r", "high");
+        m.digest_published("r");
         m.alert_suppressed_by("r", Suppression::Throttle);
         m.publish_failed(PublishError::Enqueue(RecordKind::Alert));
         m.consumer_lag("news.events", 0, 3);
@@ -692,6 +704,7 @@ mod tests {
             "newswatch_dlq_records_total",
             "newswatch_rule_matches_total",
             "newswatch_alerts_published_total",
+            "newswatch_digests_published_total{rule=\"r\"} 1",
             "newswatch_alerts_suppressed_total",
             "newswatch_publish_errors_total",
             "newswatch_event_processing_seconds_bucket",

@@ -14,6 +14,9 @@
 //! With a profile asked for ([`replay_profiled`]), each worker's matcher
 //! scratch accounts every candidate's verification, and the workers' logs
 //! are merged at the end: what is written to `out` does not change.
+//! Digests (SPEC §6) are written as they close, before the alerts of the
+//! event whose time closed them, and every period still open is closed at
+//! the end of the input.
 
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, Write};
@@ -244,7 +247,10 @@ fn write_in_order(
                             // State is kept in input order, here.
                             Some(_) => {
                                 changes.clear();
-                                engine.settle(staged, latest, &mut store, &mut changes)
+                                let alerts =
+                                    engine.settle(staged, latest, &mut store, &mut changes);
+                                write_digests(&mut store, out)?;
+                                alerts
                             }
                             None => staged
                                 .slots
@@ -268,6 +274,17 @@ fn write_in_order(
             }
         }
     }
+    store.close_all(&mut changes);
+    write_digests(&mut store, out)?;
     out.flush()?;
     Ok(stats)
+}
+
+/// The digests that closed, as JSON lines.
+fn write_digests(store: &mut Store, out: &mut dyn Write) -> io::Result<()> {
+    for d in store.take_digests() {
+        serde_json::to_writer(&mut *out, &d)?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
 }

@@ -2,8 +2,10 @@
 //!
 //! A test file names rule files (relative to itself, globs allowed) and a
 //! list of tests; each test feeds events in order and expects exactly a set
-//! of `(rule, event)` alerts. Events go through the same decoder and engine
-//! as `replay` and `run`.
+//! of `(rule, event)` alerts and `(rule, period start, count)` digests
+//! (every period still open is closed at the end of the events, as in
+//! `replay`). Events go through the same decoder and engine as `replay` and
+//! `run`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -27,9 +29,31 @@ pub struct Report {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct Expected {
-    rule: String,
-    event: String,
+enum Expected {
+    Alert {
+        rule: String,
+        event: String,
+    },
+    /// A digest: its period start (RFC 3339, as published) and count.
+    Digest {
+        rule: String,
+        start: String,
+        count: u64,
+    },
+}
+
+impl Expected {
+    /// `missing alert:    r on event e`, the texts lined up.
+    fn line(&self, what: &str) -> String {
+        let (kind, body) = match self {
+            Expected::Alert { rule, event } => ("alert", format!("{rule} on event {event}")),
+            Expected::Digest { rule, start, count } => (
+                "digest",
+                format!("{rule} for the period from {start}, count {count}"),
+            ),
+        };
+        format!("{:<17} {body}", format!("{what} {kind}:"))
+    }
 }
 
 struct TestCase {
@@ -118,26 +142,27 @@ fn run_file(path: &Path, fields: &EventFields, report: &mut Report) {
                         latest = Some(latest.map_or(t, |l| l.max(t)));
                     }
                     for a in engine.alerts_with(&ev, &mut scratch, latest, &mut store) {
-                        if case
-                            .rules
-                            .as_ref()
-                            .is_none_or(|ids| ids.contains(&a.rule.id))
-                        {
-                            got.push(Expected {
-                                rule: a.rule.id,
-                                event: ev.id_text(),
-                            });
-                        }
+                        got.push(Expected::Alert {
+                            rule: a.rule.id,
+                            event: ev.id_text(),
+                        });
                     }
+                    got.extend(digests(&mut store));
                 }
             }
         }
+        store.close_all(&mut Vec::new());
+        got.extend(digests(&mut store));
+        got.retain(|e| {
+            let (Expected::Alert { rule, .. } | Expected::Digest { rule, .. }) = e;
+            case.rules.as_ref().is_none_or(|ids| ids.contains(rule))
+        });
         let (missing, unexpected) = diff(&case.expect, &got);
         for m in &missing {
-            problems.push(format!("missing alert:    {} on event {}", m.rule, m.event));
+            problems.push(m.line("missing"));
         }
         for u in &unexpected {
-            problems.push(format!("unexpected alert: {} on event {}", u.rule, u.event));
+            problems.push(u.line("unexpected"));
         }
         let label = format!("{}: {}", path.display(), case.name);
         if problems.is_empty() {
@@ -150,6 +175,48 @@ fn run_file(path: &Path, fields: &EventFields, report: &mut Report) {
                 .lines
                 .extend(problems.into_iter().map(|p| format!("    {p}")));
         }
+    }
+}
+
+/// The digests that closed, as expectations.
+fn digests(store: &mut newswatch_core::state::Store) -> Vec<Expected> {
+    store
+        .take_digests()
+        .into_iter()
+        .map(|d| Expected::Digest {
+            rule: d.rule.id,
+            start: d.period.start,
+            count: d.count,
+        })
+        .collect()
+}
+
+/// `digest: "2026-07-12T09:00:00Z"` as digests write it (any RFC 3339
+/// spelling of the instant is accepted).
+fn period_start(s: &str) -> Option<String> {
+    let t = DateTime::parse_from_rfc3339(s).ok()?;
+    Some(newswatch_core::event::format_time(&t.with_timezone(&Utc)))
+}
+
+/// An entry of `expect`: `{rule, event}` or `{rule, digest, count}`.
+fn expected(j: &serde_json::Value) -> Option<Expected> {
+    let o = j.as_object()?;
+    let rule = o.get("rule")?.as_str()?.to_owned();
+    let text = |x: &serde_json::Value| match x {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    match (o.get("event"), o.get("digest"), o.get("count"), o.len()) {
+        (Some(e), None, None, 2) => Some(Expected::Alert {
+            rule,
+            event: text(e),
+        }),
+        (None, Some(d), Some(c), 3) => Some(Expected::Digest {
+            rule,
+            start: period_start(&text(d))?,
+            count: text(c).parse().ok()?,
+        }),
+        _ => None,
     }
 }
 
@@ -327,24 +394,12 @@ fn parse_case(path: &Path, t: &Node) -> Result<TestCase, Vec<Diagnostic>> {
                 Kind::Seq(items) => {
                     let mut out = Vec::new();
                     for it in items {
-                        let j = it.to_json();
-                        let rule = j.get("rule").and_then(|x| x.as_str());
-                        let event = j.get("event").map(|x| match x {
-                            serde_json::Value::String(s) => s.clone(),
-                            other => other.to_string(),
-                        });
-                        let extra = j.as_object().map_or(0, |o| {
-                            o.keys().filter(|k| *k != "rule" && *k != "event").count()
-                        });
-                        match (rule, event) {
-                            (Some(r), Some(e)) if extra == 0 => out.push(Expected {
-                                rule: r.to_owned(),
-                                event: e,
-                            }),
-                            _ => errs.push(diag(
+                        match expected(&it.to_json()) {
+                            Some(e) => out.push(e),
+                            None => errs.push(diag(
                                 path,
                                 it,
-                                "an expected alert is `{rule: ID, event: EVENT_ID}`",
+                                "an expected alert is `{rule: ID, event: EVENT_ID}`, an expected digest `{rule: ID, digest: PERIOD_START, count: N}`",
                             )),
                         }
                     }

@@ -24,6 +24,11 @@
 //! (Alertmanager identifies alerts by their label set). News alerts are
 //! events, not ongoing conditions, so each gets a finite `endsAt`
 //! ([`ALERT_TTL`] after it is sent) and resolves by itself.
+//!
+//! A digest (SPEC §6) is sent as **one** Alertmanager alert
+//! ([`digest_to_postable`]): the same labels with `digest_id` in place of
+//! `alert_id`, a `summary` with its count and period, and the titles of its
+//! first items; its items stay on Kafka.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -40,7 +45,11 @@ use super::backoff::Backoff;
 use super::ratelimit::LogLimiter;
 use crate::config::{AlertmanagerConfig, AlertmanagerEndpoint};
 use crate::metrics::{AlertmanagerFailure, DropReason, Metrics, PublishError};
-use newswatch_core::alert::Alert;
+use newswatch_core::alert::{Alert, AlertRule};
+use newswatch_core::state::digest::{self, Digest};
+
+mod digests;
+pub use digests::digest_to_postable;
 
 /// Alerts waiting for Alertmanager, at most (about 1–2 KB each).
 pub const QUEUE_CAP: usize = 10_000;
@@ -139,7 +148,7 @@ pub struct PostableAlert {
 
 /// Labels newswatch sets itself; a rule label of the same name is ignored,
 /// since grouping (`alertname`) and identity (`alert_id`) depend on them.
-const OWN_LABELS: [&str; 3] = ["alertname", "severity", "alert_id"];
+const OWN_LABELS: [&str; 4] = ["alertname", "severity", "alert_id", "digest_id"];
 
 /// A valid Prometheus/Alertmanager label name (`[a-zA-Z_][a-zA-Z0-9_]*`):
 /// other characters become `_`, a leading digit gets a `_` before it.
@@ -187,23 +196,7 @@ fn non_empty(s: Option<&str>) -> Option<&str> {
 /// * `endsAt`: `now` + [`ALERT_TTL`] (an event resolves by itself).
 /// * `generatorURL`: the event's URL when it is an http(s) URL.
 pub fn to_postable(a: &Alert, raised: DateTime<Utc>, now: DateTime<Utc>) -> PostableAlert {
-    let mut labels = BTreeMap::new();
-    // Names that are already valid first, so that `team-a` (made `team_a`)
-    // never replaces a rule's own `team_a`.
-    for exact in [true, false] {
-        for (k, v) in &a.rule.labels {
-            if is_label_name(k) != exact {
-                continue;
-            }
-            let Some(name) = label_name(k) else { continue };
-            if !OWN_LABELS.contains(&name.as_str()) {
-                labels.entry(name).or_insert_with(|| v.clone());
-            }
-        }
-    }
-    labels.insert("alertname".to_owned(), a.rule.id.clone());
-    labels.insert("severity".to_owned(), a.rule.severity.clone());
-    labels.insert("alert_id".to_owned(), a.alert_id.clone());
+    let labels = labels_of(&a.rule, ("alert_id", &a.alert_id));
 
     let mut annotations = BTreeMap::new();
     let title = non_empty(a.event.title.as_deref()).unwrap_or(&a.rule.title);
@@ -237,6 +230,54 @@ pub fn to_postable(a: &Alert, raised: DateTime<Utc>, now: DateTime<Utc>) -> Post
         starts_at: rfc3339(starts),
         ends_at: rfc3339(ends.max(starts)),
         generator_url: generator_url(a.event.url.as_deref()),
+    }
+}
+
+/// The rule's labels (names made valid), `alertname`, `severity` and the
+/// identity label `id` (an alert's or a digest's id).
+fn labels_of(rule: &AlertRule, id: (&str, &str)) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::new();
+    // Names that are already valid first, so that `team-a` (made `team_a`)
+    // never replaces a rule's own `team_a`.
+    for exact in [true, false] {
+        for (k, v) in &rule.labels {
+            if is_label_name(k) != exact {
+                continue;
+            }
+            let Some(name) = label_name(k) else { continue };
+            if !OWN_LABELS.contains(&name.as_str()) {
+                labels.entry(name).or_insert_with(|| v.clone());
+            }
+        }
+    }
+    labels.insert("alertname".to_owned(), rule.id.clone());
+    labels.insert("severity".to_owned(), rule.severity.clone());
+    labels.insert(id.0.to_owned(), id.1.to_owned());
+    labels
+}
+
+/// What the queue holds, parsed: an alert, or a digest (its payload starts
+/// with the digest schema, the first field serialized).
+enum Item {
+    Alert(Box<Alert>),
+    Digest(Box<Digest>),
+}
+
+impl Item {
+    fn parse(payload: &[u8]) -> Result<Item, serde_json::Error> {
+        let prefix = format!("{{\"schema\":\"{}\"", digest::SCHEMA);
+        if payload.starts_with(prefix.as_bytes()) {
+            serde_json::from_slice(payload).map(|d| Item::Digest(Box::new(d)))
+        } else {
+            serde_json::from_slice(payload).map(|a| Item::Alert(Box::new(a)))
+        }
+    }
+
+    fn postable(&self, raised: DateTime<Utc>, now: DateTime<Utc>) -> PostableAlert {
+        match self {
+            Item::Alert(a) => to_postable(a, raised, now),
+            Item::Digest(d) => digest_to_postable(d, raised, now),
+        }
     }
 }
 
@@ -317,9 +358,9 @@ impl Weighed for Queued {
     }
 }
 
-/// One alert parsed, on its way.
+/// One alert (or digest) parsed, on its way.
 struct Pending {
-    alert: Alert,
+    alert: Item,
     raised: Instant,
     raised_at: DateTime<Utc>,
 }
@@ -569,7 +610,7 @@ impl Sender {
         let mut out = Vec::with_capacity(raw.len());
         let mut invalid = 0;
         for q in raw {
-            match serde_json::from_slice::<Alert>(&q.payload) {
+            match Item::parse(&q.payload) {
                 Ok(alert) => out.push(Pending {
                     alert,
                     raised: q.raised,
@@ -643,7 +684,7 @@ impl Sender {
             let now = Utc::now();
             let body: Vec<PostableAlert> = batch
                 .iter()
-                .map(|p| to_postable(&p.alert, p.raised_at, now))
+                .map(|p| p.alert.postable(p.raised_at, now))
                 .collect();
             let Some(result) = self.post(&body).await else {
                 return Delivery::Stopped(batch.len());
@@ -752,11 +793,11 @@ mod tests {
     use newswatch_core::alert::{AlertEvent, AlertRule};
     use serde_json::json;
 
-    fn t(s: &str) -> DateTime<Utc> {
+    pub(super) fn t(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
     }
 
-    fn alert(labels: &[(&str, &str)], title: Option<&str>, url: Option<&str>) -> Alert {
+    pub(super) fn alert(labels: &[(&str, &str)], title: Option<&str>, url: Option<&str>) -> Alert {
         Alert {
             schema: newswatch_core::alert::SCHEMA.into(),
             alert_id: "3f1c0000000000000000000000000001".into(),

@@ -15,6 +15,14 @@
 //!   state changes of one record are produced together (changes to the
 //!   changelog partition of the same number), and the record's offset is
 //!   stored only when all of them are acknowledged.
+//! * **Digests** (SPEC §6). A period closed by event time is closed by the
+//!   decision of a match record; on the wall clock, a tick every
+//!   [`DIGEST_TICK`] asks each owned store for periods past their end plus
+//!   `grace` while the partition has decided nothing for that long. Either
+//!   way the digest records are produced and acknowledged first, then the
+//!   state changes that close them, both before anything later is enqueued:
+//!   a crash in between publishes the digest again under the same
+//!   `digest_id`, never loses it.
 //! * **Revoke.** The producer is flushed inside the revoke callback, so the
 //!   changelog holds every change made here before the partition's next
 //!   owner restores it; then the partition's store is dropped and its
@@ -47,7 +55,7 @@ use super::kafka::{self, client_error, log_with, Producer};
 use super::offsets::{OffsetTracker, Ticket};
 use super::publish::{self, Publisher};
 use super::ratelimit::LogLimiter;
-use super::records::Record;
+use super::records::{self, Record};
 use super::topics::InternalTopics;
 use super::{DaemonError, Shared, HEARTBEAT_EVERY};
 use crate::config::KafkaConfig;
@@ -60,6 +68,8 @@ const MAX_IN_FLIGHT: usize = 1000;
 const REVOKE_FLUSH: Duration = Duration::from_secs(10);
 /// Retry delays while a fence record is not acknowledged.
 const FENCE_RETRY: Backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+/// How often open digests are checked against the wall clock.
+const DIGEST_TICK: Duration = Duration::from_secs(1);
 /// Consumer errors and the state cap are logged at most this often.
 const LOG_EVERY: Duration = Duration::from_secs(60);
 
@@ -159,6 +169,9 @@ struct Owner {
     changes: Vec<Change>,
     /// The first assignment has been restored (readiness).
     restored_once: bool,
+    /// When each owned partition last decided a record (or was restored):
+    /// a period closes on the wall clock only after `grace` of quiet.
+    active: HashMap<i32, Instant>,
     cap_log: LogLimiter,
 }
 
@@ -204,12 +217,15 @@ pub async fn run(
         tracker: OffsetTracker::new(),
         changes: Vec::new(),
         restored_once: false,
+        active: HashMap::new(),
         cap_log: LogLimiter::new(LOG_EVERY),
     };
     let timeout = k.shutdown_timeout;
     let mut acks: FuturesUnordered<BoxFuture<'static, (Ticket, bool)>> = FuturesUnordered::new();
     let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut digest_tick = tokio::time::interval(DIGEST_TICK);
+    digest_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut draining = false;
     let mut stop_by: Option<Instant> = None;
     let deadline = tokio::time::sleep(Duration::from_secs(365 * 24 * 3600));
@@ -250,9 +266,12 @@ pub async fn run(
                     if !owner.apply_rebalances(&consumer, &shutdown).await? {
                         break;
                     }
-                    let Some((ticket, records)) = owner.decide(p, offset, &payload) else {
+                    let Some((ticket, mut records)) = owner.decide(p, offset, &payload) else {
                         continue;
                     };
+                    if !digests_first(&publisher, &mut records).await {
+                        continue;
+                    }
                     // Stage two's alerts come from match records: the
                     // input event's position is not known here.
                     let enqueued = publisher.enqueue_all(records, None).await;
@@ -273,6 +292,7 @@ pub async fn run(
                 }
             },
             _ = tick.tick() => shared.health.beat(),
+            _ = digest_tick.tick(), if !draining => owner.close_idle(&publisher).await,
         }
         if draining && acks.is_empty() {
             break;
@@ -287,7 +307,67 @@ pub async fn run(
     Ok(())
 }
 
+/// Publish the digests at the head of `records` (a decision puts them
+/// first) and await their acknowledgement, so that the state changes that
+/// close them are written only after them. False when aborted.
+async fn digests_first(publisher: &Publisher, records: &mut Vec<Record>) -> bool {
+    let n = records
+        .iter()
+        .take_while(|r| matches!(r.kind, records::Kind::Digest { .. }))
+        .count();
+    if n == 0 {
+        return true;
+    }
+    let digests: Vec<Record> = records.drain(..n).collect();
+    let enqueued = publisher.enqueue_all(digests, None).await;
+    publisher.clone().acknowledge(enqueued).await
+}
+
 impl Owner {
+    /// Close the periods of owned partitions that are due on the wall
+    /// clock (see the module docs): digests, then the state changes, each
+    /// acknowledged before the loop goes on.
+    async fn close_idle(&mut self, publisher: &Publisher) {
+        let now = Instant::now();
+        let wall = chrono::Utc::now();
+        for (p, part) in &mut self.stores {
+            if part.store.open_digests() == 0 {
+                continue;
+            }
+            let idle = self.active.get(p).map_or(Duration::ZERO, |t| now - *t);
+            self.changes.clear();
+            part.store.close_idle(wall, idle, &mut self.changes);
+            let digests = part.store.take_digests();
+            if self.changes.is_empty() && digests.is_empty() {
+                continue;
+            }
+            let mut records: Vec<Record> = digests
+                .iter()
+                .map(|d| Record::digest(d, &self.shared.config.kafka.alert_topic))
+                .collect();
+            for c in self.changes.drain(..) {
+                records.push(Record::state_change(
+                    &self.topics.changelog,
+                    *p,
+                    part.epoch,
+                    c,
+                ));
+            }
+            tracing::debug!(
+                partition = p,
+                digests = digests.len(),
+                "digests closed on the wall clock"
+            );
+            if !digests_first(publisher, &mut records).await {
+                return;
+            }
+            let enqueued = publisher.enqueue_all(records, None).await;
+            if !publisher.clone().acknowledge(enqueued).await {
+                return;
+            }
+        }
+    }
+
     /// Apply the rebalances polled so far: revocations drop state and
     /// in-flight records, assignments restore. `Ok(false)` when shut down
     /// during a restore.
@@ -302,6 +382,7 @@ impl Owner {
                     for p in parts {
                         self.tracker.revoke(&self.topics.matches, p);
                         self.stores.remove(&p);
+                        self.active.remove(&p);
                     }
                     self.account();
                 }
@@ -350,6 +431,7 @@ impl Owner {
                 return Ok(false);
             };
             self.stores.insert(p, part);
+            self.active.insert(p, Instant::now());
         }
         self.restored_once = true;
         self.shared.health.set_state_progress(None);
@@ -460,6 +542,7 @@ impl Owner {
             &mut self.changes,
             Some((&silences, chrono::Utc::now())),
         );
+        self.active.insert(p, Instant::now());
         if d.throttled {
             self.shared
                 .metrics
@@ -471,6 +554,11 @@ impl Owner {
                 .alert_suppressed_by(&rule_id, Suppression::Silenced);
         }
         let mut out = Vec::with_capacity(self.changes.len() + 1);
+        // Digests closed by this record's event time go first: see
+        // `digests_first`.
+        for dg in store.take_digests() {
+            out.push(Record::digest(&dg, &self.shared.config.kafka.alert_topic));
+        }
         if let Some(a) = alert {
             let topic = engine
                 .rules

@@ -349,7 +349,7 @@ impl Publisher {
     /// topic's record) must be delivered: retried while the partition is
     /// paused. False when aborted.
     async fn refused(&self, rec: Record, err: &KafkaError, source: Option<&Origin>) -> bool {
-        if !matches!(rec.kind, Kind::Alert { .. }) {
+        if !matches!(rec.kind, Kind::Alert { .. } | Kind::Digest { .. }) {
             return self.deliver_paused(rec, Some(err)).await;
         }
         self.shared
@@ -415,6 +415,12 @@ impl Publisher {
             Kind::Alert { rule, severity } => {
                 self.shared.metrics.alert_published(&rule, &severity);
                 // Only acknowledged alerts go on to Alertmanager; never blocks.
+                if let Some(p) = rec.payload {
+                    self.shared.alertmanager.push(p);
+                }
+            }
+            Kind::Digest { rule } => {
+                self.shared.metrics.digest_published(&rule);
                 if let Some(p) = rec.payload {
                     self.shared.alertmanager.push(p);
                 }

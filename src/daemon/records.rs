@@ -5,6 +5,9 @@
 //!
 //! * An alert goes to its rule's topic (or `kafka.alert_topic`), keyed by
 //!   rule id, with its JSON (SPEC §8) as payload.
+//! * A digest (SPEC §6) goes to its rule's topic (or `kafka.alert_topic`),
+//!   keyed by rule id, with `newswatch-digest-id` beside the rule and
+//!   severity headers, and its JSON as payload.
 //! * A dead letter goes to `kafka.dlq_topic` with the original key and
 //!   bytes untouched, and the error and the source position as headers.
 //! * A match record (a stateful rule's match, SPEC §6) goes to the
@@ -25,6 +28,7 @@ use super::changelog::{EPOCH_HEADER, FENCE_KEY};
 use crate::metrics::RecordKind;
 use newswatch_core::alert::Alert;
 use newswatch_core::event::DecodeError;
+use newswatch_core::state::digest::Digest;
 use newswatch_core::state::{partition_of, Change, MatchRecord};
 
 /// What a record is, with what its acknowledgement is counted under.
@@ -32,6 +36,8 @@ use newswatch_core::state::{partition_of, Change, MatchRecord};
 pub enum Kind {
     /// `newswatch_alerts_published_total{rule, severity}` once acknowledged.
     Alert { rule: String, severity: String },
+    /// `newswatch_digests_published_total{rule}` once acknowledged.
+    Digest { rule: String },
     /// `newswatch_dlq_records_total` once acknowledged.
     DeadLetter,
     /// A state changelog record.
@@ -44,7 +50,9 @@ impl Kind {
     /// Its `kind` label in `newswatch_publish_errors_total`.
     pub fn metric(&self) -> RecordKind {
         match self {
-            Kind::Alert { .. } => RecordKind::Alert,
+            // A digest is a rule's output like an alert: its publish
+            // errors count under `alert`.
+            Kind::Alert { .. } | Kind::Digest { .. } => RecordKind::Alert,
             Kind::DeadLetter => RecordKind::DeadLetter,
             Kind::State => RecordKind::State,
             Kind::Match => RecordKind::Match,
@@ -127,6 +135,26 @@ impl Record {
             kind: Kind::Alert {
                 rule: a.rule.id.clone(),
                 severity: a.rule.severity.clone(),
+            },
+        }
+    }
+
+    /// A digest, on its rule's topic (kept in the digest, so that a rule
+    /// removed meanwhile still publishes its last digests), else on
+    /// `default_topic`.
+    pub fn digest(d: &Digest, default_topic: &str) -> Record {
+        Record {
+            topic: d.topic.clone().unwrap_or_else(|| default_topic.to_owned()),
+            partition: None,
+            key: Some(d.rule.id.clone().into_bytes()),
+            payload: Some(serde_json::to_vec(d).unwrap_or_default()),
+            headers: vec![
+                ("newswatch-rule", d.rule.id.clone().into_bytes()),
+                ("newswatch-severity", d.rule.severity.clone().into_bytes()),
+                ("newswatch-digest-id", d.digest_id.clone().into_bytes()),
+            ],
+            kind: Kind::Digest {
+                rule: d.rule.id.clone(),
             },
         }
     }
@@ -523,6 +551,48 @@ mod tests {
                 Kind::DeadLetter,
             );
         }
+    }
+
+    #[test]
+    fn digest_records_table() {
+        let a = alert();
+        let mut d = Digest {
+            schema: newswatch_core::state::digest::SCHEMA.into(),
+            digest_id: "d1ge5700000000000000000000000001".into(),
+            rule: a.rule.clone(),
+            group: BTreeMap::new(),
+            period: newswatch_core::state::digest::Period {
+                start: "2026-07-12T00:00:00Z".into(),
+                end: "2026-07-13T00:00:00Z".into(),
+            },
+            count: 1,
+            omitted: 0,
+            late: 0,
+            items: vec![newswatch_core::state::digest::DigestItem::of(&a)],
+            topic: None,
+        };
+        let headers = [
+            ("newswatch-rule", "ru-mfa-statement"),
+            ("newswatch-severity", "high"),
+            ("newswatch-digest-id", "d1ge5700000000000000000000000001"),
+        ];
+        let kind = Kind::Digest {
+            rule: "ru-mfa-statement".into(),
+        };
+        let json = serde_json::to_vec(&d).unwrap();
+        let text = String::from_utf8_lossy(&json).into_owned();
+        assert!(
+            text.starts_with(r#"{"schema":"newswatch.digest.v1","digest_id":"#),
+            "{text}"
+        );
+        assert!(!text.contains("topic"), "{text}");
+        for (topic, want) in [(None, "news.alerts"), (Some("alerts.geo"), "alerts.geo")] {
+            d.topic = topic.map(str::to_owned);
+            let got = Record::digest(&d, "news.alerts");
+            let key = Some("ru-mfa-statement");
+            check(got, want, key, &headers, Some(&json), kind.clone());
+        }
+        assert_eq!(kind.metric(), RecordKind::Alert);
     }
 
     #[test]

@@ -225,6 +225,7 @@ fn exported() -> Exported {
     m.rule_matched("ru-mfa-statement");
     m.rule_evaluated("ru-mfa-statement", 3, 1_000);
     m.alert_published("ru-mfa-statement", "high");
+    m.digest_published("ru-mfa-daily");
     m.alert_suppressed_by("ru-mfa-statement", Suppression::Throttle);
     m.publish_failed(PublishError::Enqueue(RecordKind::Alert));
     m.kafka_client_error(KafkaClient::Consumer);
@@ -292,6 +293,7 @@ const NOT_ON_DASHBOARD: &[&str] = &[
     "newswatch_rule_eval_seconds_total",
     // Until the dashboard's silences panel (another part of issue 13) lands.
     "newswatch_silences_active",
+    "newswatch_digests_published_total",
 ];
 
 /// A row of the reference's metrics table.

@@ -13,6 +13,7 @@ mod alertmanager;
 mod cli;
 mod daemon;
 mod deploy;
+mod digests;
 mod docs;
 mod http;
 mod logs;

@@ -121,7 +121,8 @@ impl Engine {
     }
 
     /// Stage two, for one match record, in partition order: the decision
-    /// and, when it fires, the alert. State changes are appended to
+    /// and, when it fires, the alert (none for a digest rule: see
+    /// [`Store::take_digests`] for the digests that closed). State changes are appended to
     /// `changes`. A record of a rule that is gone, or whose state-relevant
     /// definition changed since it matched, decides nothing.
     pub fn decide(
@@ -172,6 +173,12 @@ impl Engine {
         a.sources = d.sources.clone();
         a.suppressed = d.suppressed;
         a.fit();
+        if let Some(spec) = &rule.digest {
+            // A digest rule's alert goes into its open digest instead;
+            // closed digests are taken with `Store::take_digests`.
+            store.add_to_digest(spec, rule.topic.as_deref(), &a, t, changes);
+            return (d, None);
+        }
         (d, Some(a))
     }
 

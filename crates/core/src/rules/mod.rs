@@ -21,7 +21,10 @@ pub mod yaml;
 
 pub use diag::{Diagnostic, LoadErrors};
 pub use loader::{expand_paths, load_paths, load_strs};
-pub use rule::{is_field_name, is_valid_rule_id, is_valid_topic, AlertMode, Rule, Severity};
+pub use rule::{
+    is_field_name, is_valid_rule_id, is_valid_topic, AlertMode, DigestSpec, Rule, Severity,
+    MAX_DIGEST_ITEMS,
+};
 pub use ruleset::RuleSet;
 
 #[cfg(test)]

@@ -70,6 +70,32 @@ impl AlertMode {
     }
 }
 
+/// `digest: {every, max_items, grace}` (SPEC §4, §6): the rule publishes
+/// one digest per group and period instead of single alerts
+/// (`crate::state::digest`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DigestSpec {
+    /// The period, a divisor of a day; periods are aligned to UTC.
+    pub every: Duration,
+    /// Items listed per digest, 1..=[`MAX_DIGEST_ITEMS`]; the rest are counted.
+    pub max_items: usize,
+    /// How long past a period's end, on the wall clock and with no later
+    /// event, `run` waits before it closes the period.
+    pub grace: Duration,
+}
+
+/// The most items a digest lists. With each item cut to
+/// `state::digest::MAX_ITEM_BYTES` (8 KiB) and the rule and group at most
+/// an alert's 64 KiB, a digest stays under 1 MiB (Kafka's default
+/// `max.message.bytes`).
+pub const MAX_DIGEST_ITEMS: usize = 100;
+/// `max_items` when not given.
+pub const DEFAULT_DIGEST_ITEMS: usize = 20;
+/// `grace` when not given.
+pub const DEFAULT_DIGEST_GRACE: Duration = Duration::from_secs(300);
+const DIGEST_KEYS: &[&str] = &["every", "max_items", "grace"];
+const DAY_SECS: u64 = 24 * 3600;
+
 /// A validated rule. Its index in [`super::RuleSet::rules`] is its index in the matcher.
 #[derive(Debug, Clone)]
 pub struct Rule {
@@ -82,6 +108,8 @@ pub struct Rule {
     pub group_by: Vec<String>,
     pub throttle: Option<Duration>,
     pub mode: AlertMode,
+    /// Publish digests instead of single alerts.
+    pub digest: Option<DigestSpec>,
     pub query: String,
     pub filter: Option<String>,
     pub query_src: SrcId,
@@ -129,6 +157,7 @@ const RULE_KEYS: &[&str] = &[
     "group_by",
     "throttle",
     "alert",
+    "digest",
 ];
 
 /// The largest threshold `count`: a group's hits must fit in one state
@@ -196,6 +225,7 @@ impl Loader {
         let mode = keys
             .get("alert")
             .map_or(AlertMode::Each, |n| self.alert(file, n));
+        let digest = keys.get("digest").and_then(|n| self.digest(file, n));
 
         let valid = self.error_count() == errors_before;
         let rule = valid.then(|| Rule {
@@ -208,6 +238,7 @@ impl Loader {
             group_by,
             throttle,
             mode,
+            digest,
             query: query.and_then(Node::as_scalar).unwrap_or("").to_owned(),
             filter: filter.and_then(Node::as_scalar).map(str::to_owned),
             query_src: SrcId::default(),
@@ -382,6 +413,51 @@ impl Loader {
             "threshold" => self.threshold(&keys, window),
             _ => AlertMode::Each,
         }
+    }
+
+    /// `digest: {every, max_items, grace}`: `every` is required and must
+    /// divide a day, so that periods align to UTC midnight.
+    fn digest(&mut self, file: usize, node: &Node) -> Option<DigestSpec> {
+        let keys = self.keys(file, node, "`digest`", DIGEST_KEYS);
+        if !matches!(node.kind, Kind::Map(_)) {
+            return None;
+        }
+        let every = match keys.get("every") {
+            None => {
+                self.diag(file, node.pos, "`digest` needs `every` (e.g. 1h)");
+                None
+            }
+            Some(n) => self.duration(file, n, "`every`").and_then(|d| {
+                let whole = d.subsec_nanos() == 0 && d.as_secs() >= 60;
+                if whole && DAY_SECS % d.as_secs() == 0 {
+                    return Some(d);
+                }
+                let message = "`every` must divide a day into whole periods of at least a minute (e.g. 5m, 15m, 1h, 6h, 1d)";
+                self.diag(file, n.pos, message);
+                None
+            }),
+        };
+        let max_items = match keys.get("max_items") {
+            None => Some(DEFAULT_DIGEST_ITEMS),
+            Some(n) => match n.as_scalar().and_then(|s| s.parse::<usize>().ok()) {
+                Some(m) if (1..=MAX_DIGEST_ITEMS).contains(&m) => Some(m),
+                _ => {
+                    let message =
+                        format!("`max_items` must be a whole number from 1 to {MAX_DIGEST_ITEMS}");
+                    self.diag(file, n.pos, message);
+                    None
+                }
+            },
+        };
+        let grace = match keys.get("grace") {
+            None => Some(DEFAULT_DIGEST_GRACE),
+            Some(n) => self.duration(file, n, "`grace`"),
+        };
+        Some(DigestSpec {
+            every: every?,
+            max_items: max_items?,
+            grace: grace?,
+        })
     }
 
     fn similarity(&mut self, file: usize, node: &Node) -> Option<f64> {

@@ -39,7 +39,7 @@ fn load_one(yaml: &str) -> Rule {
 }
 
 const RULE_KEYS: &str =
-    "id, title, description, severity, query, filter, labels, topic, enabled, group_by, throttle, alert";
+    "id, title, description, severity, query, filter, labels, topic, enabled, group_by, throttle, alert, digest";
 
 #[test]
 fn valid_files_load() {
@@ -505,4 +505,57 @@ fn names() {
         assert_eq!(is_field_name(s), field, "field {s:?}");
         assert_eq!(is_valid_topic(s), topic, "topic {s:?}");
     }
+}
+
+#[test]
+fn digest_keys() {
+    let table: &[(&str, &[&str])] = &[
+        ("    digest: {every: 1h, max_items: 50, grace: 1s}\n", &[]),
+        ("    digest: {every: 1d}\n", &[]),
+        ("    digest: {every: 5m}\n", &[]),
+        (
+            "    digest: {every: 7m}\n",
+            &["a.yaml:5:21: `every` must divide a day into whole periods of at least a minute (e.g. 5m, 15m, 1h, 6h, 1d)"],
+        ),
+        (
+            "    digest: {every: 30s}\n",
+            &["a.yaml:5:21: `every` must divide a day into whole periods of at least a minute (e.g. 5m, 15m, 1h, 6h, 1d)"],
+        ),
+        (
+            "    digest: {every: 2d}\n",
+            &["a.yaml:5:21: `every` must divide a day into whole periods of at least a minute (e.g. 5m, 15m, 1h, 6h, 1d)"],
+        ),
+        (
+            "    digest: {max_items: 5}\n",
+            &["a.yaml:5:13: `digest` needs `every` (e.g. 1h)"],
+        ),
+        (
+            "    digest: {every: 1h, max_items: 0}\n",
+            &["a.yaml:5:36: `max_items` must be a whole number from 1 to 100"],
+        ),
+        (
+            "    digest: {every: 1h, max_items: 101}\n",
+            &["a.yaml:5:36: `max_items` must be a whole number from 1 to 100"],
+        ),
+        (
+            "    digest: {every: 1h, size: 3}\n",
+            &["a.yaml:5:25: unknown key `size` in `digest` (expected one of: every, max_items, grace)"],
+        ),
+        (
+            "    digest: 1h\n",
+            &["a.yaml:5:13: `digest` must be a mapping, got a scalar"],
+        ),
+    ];
+    for (extra, want) in table {
+        check(&rule_with(extra), want);
+    }
+    let r = load_one(&rule_with("    digest: {every: 1h}\n"));
+    assert_eq!(
+        r.digest,
+        Some(crate::rules::DigestSpec {
+            every: std::time::Duration::from_secs(3600),
+            max_items: 20,
+            grace: std::time::Duration::from_secs(300),
+        })
+    );
 }

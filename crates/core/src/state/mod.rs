@@ -37,6 +37,7 @@
 //!   definition and the JSON of its `group_by` values (`records.rs` has the
 //!   changelog key format).
 
+pub mod digest;
 mod input;
 mod records;
 mod silenced;
@@ -137,9 +138,10 @@ pub struct CapEvictions {
     pub groups: u64,
 }
 
-/// Whether a rule needs the state store: any mode but `each`, or a throttle.
+/// Whether a rule needs the state store: any mode but `each`, a
+/// throttle, or a digest (its open digests are state).
 pub fn is_stateful(rule: &Rule) -> bool {
-    !matches!(rule.mode, AlertMode::Each) || rule.throttle.is_some()
+    !matches!(rule.mode, AlertMode::Each) || rule.throttle.is_some() || rule.digest.is_some()
 }
 
 fn ms(d: std::time::Duration) -> i64 {
@@ -174,6 +176,7 @@ pub struct Store {
     clock: i64,
     cap_evictions: CapEvictions,
     scratch: Vec<u64>,
+    digests: digest::Digests,
 }
 
 impl Default for Store {
@@ -196,6 +199,7 @@ impl Store {
             clock: i64::MIN,
             cap_evictions: CapEvictions::default(),
             scratch: Vec::new(),
+            digests: digest::Digests::default(),
         }
     }
 
@@ -230,6 +234,7 @@ impl Store {
         let t = input.time.unwrap_or(self.clock.max(0));
         self.tick(t);
         self.evict_expired(changes);
+        self.close_digests_by_clock(changes);
         let gk = group_key(&rule.id, &state_fingerprint(rule), group);
         let eid = bounded_id(&input.event);
         let eid = eid.as_ref();
@@ -699,6 +704,13 @@ impl Store {
             self.recent.pop_front();
         }
         self.recent.push_back(t);
+        self.median();
+    }
+
+    fn median(&mut self) {
+        if self.recent.is_empty() {
+            return;
+        }
         let mut v: Vec<i64> = self.recent.iter().copied().collect();
         // The lower median: with two samples, one of them an outlier, the
         // clock stays with the earlier.
@@ -768,6 +780,17 @@ impl Store {
                     self.insert_story(gk.to_owned(), skey, rec, sigs);
                 }
             }
+            ("d" | "m" | "l", _) => self.digests.load(key, kind, rest, value)?,
+            ("k", Some(v)) => {
+                let mut rec: digest::ClockRecord = parse(key, v)?;
+                while rec.recent.len() > CLOCK_SAMPLES {
+                    rec.recent.pop_front();
+                }
+                self.recent = rec.recent;
+                self.median();
+                self.digests.set_high(rec.high);
+            }
+            ("k", None) => {}
             _ => return Err(bad()),
         }
         Ok(())
