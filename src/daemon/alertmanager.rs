@@ -786,6 +786,7 @@ mod tests {
             story: None,
             count: None,
             sources: None,
+            baseline: None,
             suppressed: 0,
         }
     }

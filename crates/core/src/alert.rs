@@ -91,6 +91,10 @@ pub struct Alert {
     pub story: Option<Story>,
     pub count: Option<u64>,
     pub sources: Option<Vec<String>>,
+    /// `spike`: the average matches per window over the baseline period.
+    /// Match records written before it existed read as null.
+    #[serde(default)]
+    pub baseline: Option<f64>,
     pub suppressed: u64,
 }
 
@@ -282,7 +286,7 @@ pub fn snippet(ev: &Event, first: Option<&TextSpan>) -> String {
 
 /// Build the alert for a match, for the event's `group` (the rule's
 /// `group_by` values, empty without). Stateful modes fill in `story`,
-/// `count`, `sources` and `suppressed` after (see [`crate::state`]).
+/// `count`, `sources`, `baseline` and `suppressed` after (see [`crate::state`]).
 pub fn build(
     rule: &Rule,
     ev: &Event,
@@ -331,6 +335,7 @@ pub fn build(
         story: None,
         count: None,
         sources: None,
+        baseline: None,
         suppressed: 0,
     };
     alert.fit();
