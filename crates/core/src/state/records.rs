@@ -1,5 +1,5 @@
 //! The state's records: what is kept per group (threshold hits, firings,
-//! throttle passes) and per story, as held in memory and written to the
+//! throttle passes, spike buckets) and per story, as held in memory and written to the
 //! changelog (JSON values), and the changelog's keys.
 //!
 //! Keys are `2␟g␟<group key>` for a group and `2␟s␟<group key>␟<story>` for
@@ -87,6 +87,9 @@ pub(super) struct GroupRecord {
     /// Event ids held back (also before the last pass), oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(super) held: Vec<String>,
+    /// `spike` counts and firings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) spike: Option<super::spike::SpikeRecord>,
 }
 
 impl GroupRecord {
@@ -99,6 +102,7 @@ impl GroupRecord {
             passed: Vec::new(),
             suppressed: 0,
             held: Vec::new(),
+            spike: None,
         }
     }
 
