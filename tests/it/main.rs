@@ -18,6 +18,7 @@ mod http;
 mod logs;
 mod refused;
 mod resilience;
+mod spike;
 mod stateful;
 mod topics;
 mod util;
