@@ -330,14 +330,20 @@ mod tests {
     const T0: i64 = 1_782_864_000_000;
 
     fn rule(alert: &str) -> Rule {
-        let yaml = format!("rules:\n- {{id: sp, title: t, query: x, alert: {alert}}}\n");
+        rule_with(alert, "")
+    }
+
+    /// The rule with more keys (`group_by`, `throttle`), written `k: v, `.
+    fn rule_with(alert: &str, more: &str) -> Rule {
+        let yaml = format!("rules:\n- {{id: sp, title: t, query: x, {more}alert: {alert}}}\n");
         crate::rules::load_strs(vec![(PathBuf::from("r.yaml"), yaml)])
             .unwrap_or_else(|e| panic!("{e:?}"))
             .rules
             .remove(0)
     }
 
-    /// One match per event (id, ms after T0); one line per alert.
+    /// One match per event (id, ms after T0); one line per alert. With
+    /// `group_by`, the group is the id's first letter (`b` of `bb4`).
     fn run(
         store: &mut Store,
         rule: &Rule,
@@ -355,13 +361,21 @@ mod tests {
                 value: None,
                 no_distinct: false,
             };
-            let d = store.apply(rule, &input, &BTreeMap::<String, Value>::new(), log);
+            let mut group = BTreeMap::<String, Value>::new();
+            if !rule.group_by.is_empty() {
+                group.insert("source".into(), Value::from(&id[..1]));
+            }
+            let d = store.apply(rule, &input, &group, log);
             if d.fire {
-                out.push(format!(
+                let mut line = format!(
                     "{id} count={} baseline={}",
                     d.count.unwrap_or(0),
                     d.baseline.unwrap_or(-1.0)
-                ));
+                );
+                if d.suppressed > 0 {
+                    line += &format!(" suppressed={}", d.suppressed);
+                }
+                out.push(line);
             }
         }
         out
@@ -453,6 +467,35 @@ mod tests {
                 "b4 count=5 baseline=0.16666666666666666",
                 "c4 count=5 baseline=0.20238095238095238",
             ],
+        );
+    }
+
+    #[test]
+    fn group_by_and_throttle_apply_as_in_other_modes() {
+        // Each source (the id's first letter) has its own baseline and
+        // warm-up: a burst from `b` fires for `b`; `c` bursts as `b` does
+        // but its first match was only a day before; `s` stays steady.
+        let grouped = rule_with(DEFAULT, "group_by: [source], ");
+        let mut v = series("s", 0, 8 * 4, 6 * HOUR);
+        v.extend(series("b", HOUR, 8 * 4, 6 * HOUR));
+        v.extend(series("c", 7 * DAY, 4, 6 * HOUR));
+        v.extend(series("bb", 8 * DAY, 12, MIN));
+        v.extend(series("cc", 8 * DAY + 2 * HOUR, 12, MIN));
+        v.extend(series("ss", 9 * DAY, 3, MIN));
+        let got = run(&mut Store::new(), &grouped, &v, &mut Vec::new());
+        assert_eq!(got, ["bb4 count=5 baseline=0.16666666666666666"]);
+        // A throttle of 2 days holds back the second burst's alert and the
+        // next alert that passes carries it.
+        let throttled = rule_with(DEFAULT, "throttle: 2d, ");
+        let mut v = steady_then_burst(10);
+        v.extend(series("c", 9 * DAY, 10, MIN));
+        v.extend(series("d", 11 * DAY, 30, MIN));
+        let got = run(&mut Store::new(), &throttled, &v, &mut Vec::new());
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(got[0].starts_with("b4 "), "{got:?}");
+        assert!(
+            got[1].starts_with("d") && got[1].ends_with(" suppressed=1"),
+            "{got:?}"
         );
     }
 
