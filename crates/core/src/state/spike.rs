@@ -181,12 +181,14 @@ impl SpikeRecord {
         }
         // The anchor follows the event, but never past a window ahead of
         // the clock: an event dated far ahead blinds nobody.
-        self.anchor = self.anchor.max(t.min(clock.saturating_add(p.window)));
-        let floor = self.anchor.div_euclid(p.bucket) - p.k * (p.windows + 2) + 1;
+        let anchor = self.anchor.max(t.min(clock.saturating_add(p.window)));
+        let floor = anchor.div_euclid(p.bucket) - p.k * (p.windows + 2) + 1;
         let b = t.div_euclid(p.bucket);
         if b < floor {
+            // Too old to count (such an event never moves the anchor).
             return Verdict::Unchanged;
         }
+        self.anchor = anchor;
         while self
             .buckets
             .first_key_value()
