@@ -34,10 +34,16 @@
 //! than about a window behind the anchor) counts but does not fire.
 //!
 //! **Redelivery.** The state remembers (as short hashes) the last
-//! [`MAX_SEEN`] events it counted and the last [`MAX_FIRED`] that fired: a
-//! redelivered counted event counts nothing again, a redelivered firing
-//! event fires again with the same `count` and `baseline` (same
-//! `alert_id`).
+//! [`MAX_SEEN`] events it counted and the last [`MAX_FIRED`] that fired,
+//! while their buckets are kept: a redelivered counted event counts
+//! nothing again, a redelivered firing event fires again with the same
+//! `count` and `baseline` (same `alert_id`).
+//!
+//! **Idle groups.** A group is kept [`IDLE_BASELINES`] baselines (plus two
+//! windows and the store's grace) after its latest match, its buckets and
+//! hashes dropped as they age: a topic that comes back after weeks of
+//! silence is compared with a baseline of zero and fires, instead of
+//! warming up again.
 //!
 //! **Size.** At most [`MAX_STORED`] buckets (the oldest go first), written
 //! as a flat array of index deltas and counts, plus the remembered hashes:
@@ -59,6 +65,9 @@ pub const MAX_STORED: usize = 2_560;
 pub const MAX_SEEN: usize = 512;
 /// Firings remembered per group, so a redelivered firing event fires again.
 pub const MAX_FIRED: usize = 16;
+/// A group without a match for this many baselines (plus two windows and
+/// the store's day of grace) is forgotten, and warms up again.
+pub const IDLE_BASELINES: i64 = 4;
 /// Candidates for the buckets per window, finest first (divisors of 12).
 const PER_WINDOW: [i64; 6] = [12, 6, 4, 3, 2, 1];
 
@@ -109,7 +118,7 @@ impl Params {
 pub(crate) struct SpikeFired {
     pub(crate) t: i64,
     /// [`short_hash`] of the event id.
-    pub(crate) e: String,
+    pub(crate) e: u64,
     pub(crate) count: u64,
     /// Matches in the baseline (the alert's `baseline` times the windows).
     pub(crate) sum: u64,
@@ -126,9 +135,11 @@ pub(crate) struct SpikeRecord {
     /// Bucket index (time / bucket length) to count.
     #[serde(with = "buckets_wire")]
     pub(crate) buckets: BTreeMap<i64, u64>,
-    /// [`short_hash`]es of the last events counted, oldest first.
+    /// The bucket and [`short_hash`] of the last events counted, oldest
+    /// first; dropped with their bucket (such an event, delivered again,
+    /// is too old to count anyway).
     #[serde(default, skip_serializing_if = "VecDeque::is_empty")]
-    pub(crate) seen: VecDeque<String>,
+    pub(crate) seen: VecDeque<(i64, u64)>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) fired: Vec<SpikeFired>,
 }
@@ -144,9 +155,10 @@ pub(crate) enum Verdict {
     Fire { count: u64, sum: u64, new: bool },
 }
 
-/// 64 bits of SHA-256 of an event id, in hex: bounded, whatever the id.
-fn short_hash(eid: &str) -> String {
-    hex::encode(&Sha256::digest(eid.as_bytes())[..8])
+/// 64 bits of SHA-256 of an event id: bounded, whatever the id.
+fn short_hash(eid: &str) -> u64 {
+    let d = Sha256::digest(eid.as_bytes());
+    u64::from_be_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
 }
 
 impl SpikeRecord {
@@ -176,7 +188,7 @@ impl SpikeRecord {
                 new: false,
             };
         }
-        if self.seen.contains(&h) {
+        if self.seen.iter().any(|(_, x)| *x == h) {
             return Verdict::Unchanged;
         }
         // The anchor follows the event, but never past a window ahead of
@@ -189,6 +201,8 @@ impl SpikeRecord {
             return Verdict::Unchanged;
         }
         self.anchor = anchor;
+        // What fell behind the buckets kept goes, so an idle group's
+        // record shrinks to a few numbers.
         while self
             .buckets
             .first_key_value()
@@ -196,12 +210,14 @@ impl SpikeRecord {
         {
             self.buckets.pop_first();
         }
+        self.seen.retain(|(i, _)| *i >= floor);
+        self.fired.retain(|f| f.t.div_euclid(p.bucket) >= floor);
         *self.buckets.entry(b).or_insert(0) += 1;
         while self.buckets.len() > MAX_STORED {
             self.buckets.pop_first();
         }
         self.first = self.first.min(t);
-        self.seen.push_back(h.clone());
+        self.seen.push_back((b, h));
         if self.seen.len() > MAX_SEEN {
             self.seen.pop_front();
         }
@@ -245,10 +261,10 @@ impl Store {
     ) -> Decision {
         let clock = self.clock;
         let g = self.group_entry(gk, t);
-        // Kept while its baseline can still matter.
-        g.ttl = g
-            .ttl
-            .max(p.baseline_ms().saturating_add(p.window.saturating_mul(2)));
+        // Kept well past its last bucket, so that a topic back after a
+        // silence finds its warm-up done (an idle record is a few numbers).
+        let keep = p.baseline_ms().saturating_mul(IDLE_BASELINES);
+        g.ttl = g.ttl.max(keep.saturating_add(p.window.saturating_mul(2)));
         let s = g
             .spike
             .get_or_insert_with(|| SpikeRecord::new(t, t.min(clock.saturating_add(p.window))));
@@ -499,6 +515,34 @@ mod tests {
             got[1].starts_with("d") && got[1].ends_with(" suppressed=1"),
             "{got:?}"
         );
+    }
+
+    #[test]
+    fn a_topic_back_after_weeks_of_silence_fires_but_after_months_warms_up_again() {
+        // `s` reports every 3 hours throughout (it moves the clock); `b`
+        // for 8 days, then nothing until a burst `silence` days later.
+        let grouped = rule_with(DEFAULT, "group_by: [source], ");
+        #[track_caller]
+        fn check(grouped: &Rule, silence: i64, expected: &[&str], seen: usize) {
+            let mut v = series("s", 0, (silence + 12) * 8, 3 * HOUR);
+            v.extend(series("b", 30 * MIN, 8 * 4, 6 * HOUR));
+            v.extend(series("bb", (8 + silence) * DAY + 10 * MIN, 6, MIN));
+            v.sort_by_key(|(_, t)| *t);
+            let mut store = Store::new();
+            let got = run(&mut store, grouped, &v, &mut Vec::new());
+            assert_eq!(got, expected, "silence of {silence} days");
+            // b's record kept only what is recent.
+            let b = store
+                .groups
+                .iter()
+                .find(|(k, _)| k.ends_with(r#"{"source":"b"}"#))
+                .and_then(|(_, g)| g.spike.as_ref())
+                .unwrap();
+            assert_eq!((b.seen.len(), b.buckets.values().sum::<u64>()), (seen, 6));
+        }
+        check(&grouped, 21, &["bb4 count=5 baseline=0"], 6);
+        // Past four baselines the group is forgotten: a new warm-up.
+        check(&grouped, 40, &[], 6);
     }
 
     #[test]
