@@ -269,8 +269,12 @@ impl Store {
             .spike
             .get_or_insert_with(|| SpikeRecord::new(t, t.min(clock.saturating_add(p.window))));
         let verdict = s.apply(p, eid, t, clock);
-        let anchor = s.anchor;
-        g.last = g.last.max(anchor);
+        let changed = matches!(verdict, Verdict::Counted | Verdict::Fire { new: true, .. });
+        if changed {
+            // Kept from its latest match, as the docs say (the anchor, which
+            // lags with the clock of a sparse store, would expire it early).
+            g.last = g.last.max(t);
+        }
         let d = match verdict {
             Verdict::Unchanged | Verdict::Counted => Decision::default(),
             Verdict::Fire { count, sum, .. } => Decision {
@@ -280,7 +284,6 @@ impl Store {
                 ..Decision::default()
             },
         };
-        let changed = matches!(verdict, Verdict::Counted | Verdict::Fire { new: true, .. });
         if changed {
             self.group_changed(gk, changes);
         }
@@ -543,6 +546,25 @@ mod tests {
         check(&grouped, 21, &["bb4 count=5 baseline=0"], 6);
         // Past four baselines the group is forgotten: a new warm-up.
         check(&grouped, 40, &[], 6);
+    }
+
+    /// A burst after four weeks without a match (a sparse store: its clock
+    /// lags, then jumps over the gap) fires against a baseline of zero,
+    /// and is in the baseline of the next burst.
+    #[test]
+    fn a_burst_after_a_gap_fires_and_joins_the_next_baseline() {
+        let mut v = series("s", 0, 8 * 4, 6 * HOUR);
+        v.extend(series("a", 35 * DAY, 40, MIN));
+        v.extend(series("c", 36 * DAY + 12 * HOUR, 10, MIN));
+        // The first burst is in the second one's baseline: 40 in 168 hours.
+        check(
+            DEFAULT,
+            &v,
+            &[
+                "a4 count=5 baseline=0",
+                "c4 count=5 baseline=0.23809523809523808",
+            ],
+        );
     }
 
     #[test]
