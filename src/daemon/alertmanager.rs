@@ -827,6 +827,7 @@ mod tests {
             story: None,
             count: None,
             sources: None,
+            baseline: None,
             suppressed: 0,
         }
     }

@@ -331,6 +331,7 @@ mod tests {
             story: None,
             count: None,
             sources: None,
+            baseline: None,
             suppressed: 0,
         }
     }

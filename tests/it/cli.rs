@@ -759,7 +759,7 @@ fn top_level_keys(line: &str) -> Vec<String> {
     keys
 }
 
-const ALERT_KEYS: [&str; 14] = [
+const ALERT_KEYS: [&str; 15] = [
     "schema",
     "alert_id",
     "rule",
@@ -773,6 +773,7 @@ const ALERT_KEYS: [&str; 14] = [
     "story",
     "count",
     "sources",
+    "baseline",
     "suppressed",
 ];
 
@@ -799,6 +800,7 @@ fn parse_alerts(stdout: &str) -> Vec<Value> {
             assert_eq!(v["mode"], "each");
             assert_eq!(v["group"], serde_json::json!({}));
             assert!(v["story"].is_null() && v["count"].is_null() && v["sources"].is_null());
+            assert!(v["baseline"].is_null(), "baseline in {l}");
             assert_eq!(v["suppressed"], 0);
             assert!(v["matches_omitted"].is_u64(), "matches_omitted in {l}");
             v

@@ -20,6 +20,7 @@ mod logs;
 mod refused;
 mod resilience;
 mod silences;
+mod spike;
 mod stateful;
 mod topics;
 mod util;

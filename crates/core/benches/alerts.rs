@@ -122,6 +122,7 @@ fn per_match(rule: &Rule, ev: &Event, m: &Match) -> Alert {
         story: None,
         count: None,
         sources: None,
+        baseline: None,
         suppressed: 0,
     };
     black_box(a.serialized_len());

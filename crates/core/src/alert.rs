@@ -99,6 +99,10 @@ pub struct Alert {
     pub story: Option<Story>,
     pub count: Option<u64>,
     pub sources: Option<Vec<String>>,
+    /// `spike`: the average matches per window over the baseline period.
+    /// Match records written before it existed read as null.
+    #[serde(default)]
+    pub baseline: Option<f64>,
     pub suppressed: u64,
 }
 
@@ -239,7 +243,8 @@ impl Alert {
         if let Some(src) = &self.sources {
             n += src.iter().map(|x| s(x) + 1).sum::<usize>();
         }
-        n
+        // `baseline`: a float's shortest form.
+        n + 24
     }
 
     /// Every free-text string of the alert except `schema`, `alert_id`,
@@ -412,7 +417,7 @@ impl<'a> EventParts<'a> {
 
     /// Build the alert for a match, for the event's `group` (the rule's
     /// `group_by` values, empty without). Stateful modes fill in `story`,
-    /// `count`, `sources` and `suppressed` after (see [`crate::state`]).
+    /// `count`, `sources`, `baseline` and `suppressed` after (see [`crate::state`]).
     pub fn build(&mut self, rule: &Rule, m: &Match, group: BTreeMap<String, Value>) -> Alert {
         let ev = self.ev;
         // Only the matches an alert can carry are built; `fit` counts no more.
@@ -449,6 +454,7 @@ impl<'a> EventParts<'a> {
             story: None,
             count: None,
             sources: None,
+            baseline: None,
             suppressed: 0,
         };
         alert.fit();
@@ -645,6 +651,7 @@ mod tests {
                 id in prop_oneof![text().prop_map(Value::from), any::<u64>().prop_map(Value::from)],
                 story in prop::option::of((text(), any::<u64>())),
                 count in prop::option::of(any::<u64>()),
+                baseline in prop::option::of(any::<f64>().prop_filter("finite", |f| f.is_finite())),
                 suppressed in any::<u64>(),
             ) {
                 let mut a = alert();
@@ -661,6 +668,7 @@ mod tests {
                 a.sources = sources;
                 a.story = story.map(|(id, events)| Story { id, events });
                 a.count = count;
+                a.baseline = baseline;
                 a.suppressed = suppressed;
                 a.matches_omitted = u64::MAX;
                 prop_assert!(a.size_bound() >= a.serialized_len());

@@ -171,6 +171,7 @@ impl Engine {
         a.story = d.story.clone();
         a.count = d.count;
         a.sources = d.sources.clone();
+        a.baseline = d.baseline;
         a.suppressed = d.suppressed;
         a.fit();
         if let Some(spec) = &rule.digest {

@@ -279,7 +279,9 @@ mod tests {
             let window = match rule.mode {
                 AlertMode::FirstSeen { window, .. } => Some(window),
                 AlertMode::Each => None,
-                AlertMode::Threshold { .. } => panic!("{mode:?}: threshold"),
+                AlertMode::Threshold { .. } | AlertMode::Spike { .. } => {
+                    panic!("{mode:?}: {}", rule.mode.name())
+                }
             };
             assert_eq!(window, first_seen_window, "{mode:?}");
             assert!(rule.throttle.is_none(), "{mode:?}");

@@ -58,6 +58,14 @@ pub enum AlertMode {
         window: Duration,
         distinct: Option<String>,
     },
+    /// `spike` (see `crate::state::spike`): `baseline` is a multiple of
+    /// `window` and longer than it, at most [`MAX_BASELINE_WINDOWS`] of them.
+    Spike {
+        window: Duration,
+        baseline: Duration,
+        ratio: f64,
+        min_count: u64,
+    },
 }
 
 impl AlertMode {
@@ -66,6 +74,7 @@ impl AlertMode {
             AlertMode::Each => "each",
             AlertMode::FirstSeen { .. } => "first_seen",
             AlertMode::Threshold { .. } => "threshold",
+            AlertMode::Spike { .. } => "spike",
         }
     }
 }
@@ -165,12 +174,30 @@ const RULE_KEYS: &[&str] = &[
 /// with 40-byte event ids.
 pub const MAX_THRESHOLD_COUNT: u64 = 500;
 
-const ALERT_KEYS: &[&str] = &["mode", "window", "similarity", "count", "distinct"];
+const ALERT_KEYS: &[&str] = &[
+    "mode",
+    "window",
+    "similarity",
+    "count",
+    "distinct",
+    "baseline",
+    "ratio",
+    "min_count",
+];
 
 /// `first_seen` without a `window`.
 const DEFAULT_FIRST_SEEN_WINDOW: Duration = Duration::from_secs(24 * 3600);
 /// `threshold` without a `window` (already an error; keeps checking going).
 const DEFAULT_THRESHOLD_WINDOW: Duration = Duration::from_secs(3600);
+/// `spike` defaults (SPEC §6).
+const DEFAULT_SPIKE_WINDOW: Duration = Duration::from_secs(3600);
+const DEFAULT_SPIKE_BASELINE: Duration = Duration::from_secs(7 * 24 * 3600);
+const DEFAULT_SPIKE_RATIO: f64 = 3.0;
+const DEFAULT_SPIKE_MIN_COUNT: u64 = 5;
+/// A spike's baseline is at most this many windows: its state keeps one
+/// count per bucket, at least one bucket per window, and stays small
+/// (see `crate::state::spike`).
+pub const MAX_BASELINE_WINDOWS: u64 = 2_047;
 
 impl Loader {
     /// Validate one rule's keys and values (queries are compiled later).
@@ -386,10 +413,12 @@ impl Loader {
             "each" => &["mode"],
             "first_seen" => &["mode", "window", "similarity"],
             "threshold" => &["mode", "window", "count", "distinct"],
+            "spike" => &["mode", "window", "baseline", "ratio", "min_count"],
             other => {
                 let pos = mode_node.map_or(node.pos, |n| n.pos);
-                let message =
-                    format!("bad alert mode {other:?}: expected each, first_seen or threshold");
+                let message = format!(
+                    "bad alert mode {other:?}: expected each, first_seen, threshold or spike"
+                );
                 self.diag(file, pos, message);
                 return AlertMode::Each;
             }
@@ -411,6 +440,7 @@ impl Loader {
                     .and_then(|n| self.similarity(file, n)),
             },
             "threshold" => self.threshold(&keys, window),
+            "spike" => self.spike(&keys, window),
             _ => AlertMode::Each,
         }
     }
@@ -505,6 +535,71 @@ impl Loader {
             count,
             window: window.unwrap_or(DEFAULT_THRESHOLD_WINDOW),
             distinct,
+        }
+    }
+
+    /// `spike`: every key has a default; `baseline` must be a multiple of
+    /// `window`, longer than it.
+    fn spike(&mut self, keys: &Keys<'_>, window: Option<Duration>) -> AlertMode {
+        let file = keys.file;
+        let window = window.unwrap_or(DEFAULT_SPIKE_WINDOW);
+        let baseline_node = keys.get("baseline");
+        let baseline = match baseline_node {
+            None => Some(DEFAULT_SPIKE_BASELINE),
+            // A bad duration is reported already.
+            Some(n) => self.duration(file, n, "`baseline`"),
+        };
+        if let Some(b) = baseline {
+            let (w, bl) = (window.as_millis(), b.as_millis());
+            let problem = if bl <= w || bl % w != 0 {
+                Some("a whole multiple of `window`, longer than it".to_owned())
+            } else if bl / w > u128::from(MAX_BASELINE_WINDOWS) {
+                Some(format!("at most {MAX_BASELINE_WINDOWS} windows"))
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                // Reported at `baseline`, or at `window` when the baseline
+                // is the default.
+                let at = baseline_node.or(keys.get("window"));
+                let message = format!(
+                    "`baseline` ({}) must be {problem} ({})",
+                    humantime::format_duration(b),
+                    humantime::format_duration(window)
+                );
+                self.diag(file, at.map_or(keys.node.pos, |n| n.pos), message);
+            }
+        }
+        let baseline = baseline.unwrap_or(DEFAULT_SPIKE_BASELINE);
+        let ratio = match keys.get("ratio") {
+            None => DEFAULT_SPIKE_RATIO,
+            Some(n) => match n.as_scalar().and_then(|s| s.parse::<f64>().ok()) {
+                Some(r) if r.is_finite() && r > 0.0 => r,
+                _ => {
+                    self.diag(file, n.pos, "`ratio` must be a number greater than 0");
+                    DEFAULT_SPIKE_RATIO
+                }
+            },
+        };
+        let min_count = match keys.get("min_count") {
+            None => DEFAULT_SPIKE_MIN_COUNT,
+            Some(n) => match n.as_scalar().and_then(|s| s.parse::<u64>().ok()) {
+                Some(c) if c >= 1 => c,
+                _ => {
+                    self.diag(
+                        file,
+                        n.pos,
+                        "`min_count` must be a whole number of at least 1",
+                    );
+                    DEFAULT_SPIKE_MIN_COUNT
+                }
+            },
+        };
+        AlertMode::Spike {
+            window,
+            baseline,
+            ratio,
+            min_count,
         }
     }
 }

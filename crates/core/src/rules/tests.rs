@@ -209,7 +209,7 @@ fn stateful_keys() {
         (&rule_with("    group_by: [[a]]\n"), &["a.yaml:5:16: a `group_by` field must be a string, got a list"]),
         (&rule_with("    alert: each\n"), &["a.yaml:5:12: `alert` must be a mapping, got a scalar"]),
         (&rule_with("    alert: {mode: sometimes}\n"), &[
-            "a.yaml:5:19: bad alert mode \"sometimes\": expected each, first_seen or threshold",
+            "a.yaml:5:19: bad alert mode \"sometimes\": expected each, first_seen, threshold or spike",
         ]),
         (&rule_with("    alert: {mode: each, window: 1h}\n"), &["a.yaml:5:33: `window` does not apply to alert mode `each`"]),
         (&rule_with("    alert: {mode: first_seen, count: 2}\n"), &[
@@ -235,8 +235,34 @@ fn stateful_keys() {
         (&rule_with("    alert: {mode: threshold, count: 2, window: 1h, distinct: 'a b'}\n"), &[
             "a.yaml:5:62: bad `distinct` field \"a b\": expected a field name such as source",
         ]),
+        // spike: 1h / 7d / 3 / 5 by default; each key checked at its position
+        (&rule_with("    alert: {mode: spike, baseline: 90m}\n"), &[
+            "a.yaml:5:36: `baseline` (1h 30m) must be a whole multiple of `window`, longer than it (1h)",
+        ]),
+        (&rule_with("    alert: {mode: spike, window: 2h, baseline: 2h}\n"), &[
+            "a.yaml:5:48: `baseline` (2h) must be a whole multiple of `window`, longer than it (2h)",
+        ]),
+        (&rule_with("    alert: {mode: spike, window: 5d}\n"), &[
+            "a.yaml:5:34: `baseline` (7days) must be a whole multiple of `window`, longer than it (5days)",
+        ]),
+        (&rule_with("    alert: {mode: spike, window: 1m, baseline: 7d}\n"), &[
+            "a.yaml:5:48: `baseline` (7days) must be at most 2047 windows (1m)",
+        ]),
+        (&rule_with("    alert: {mode: spike, ratio: 0}\n"), &["a.yaml:5:33: `ratio` must be a number greater than 0"]),
+        (&rule_with("    alert: {mode: spike, ratio: lots}\n"), &["a.yaml:5:33: `ratio` must be a number greater than 0"]),
+        (&rule_with("    alert: {mode: spike, ratio: .inf}\n"), &["a.yaml:5:33: `ratio` must be a number greater than 0"]),
+        (&rule_with("    alert: {mode: spike, min_count: 0}\n"), &[
+            "a.yaml:5:37: `min_count` must be a whole number of at least 1",
+        ]),
+        (&rule_with("    alert: {mode: spike, count: 3, similarity: 0.5}\n"), &[
+            "a.yaml:5:33: `count` does not apply to alert mode `spike`",
+            "a.yaml:5:48: `similarity` does not apply to alert mode `spike`",
+        ]),
+        (&rule_with("    alert: {mode: threshold, count: 2, window: 1h, ratio: 2}\n"), &[
+            "a.yaml:5:59: `ratio` does not apply to alert mode `threshold`",
+        ]),
         (&rule_with("    alert: {mode: threshold, count: 2, window: 1h, colour: red}\n"), &[
-            "a.yaml:5:52: unknown key `colour` in `alert` (expected one of: mode, window, similarity, count, distinct)",
+            "a.yaml:5:52: unknown key `colour` in `alert` (expected one of: mode, window, similarity, count, distinct, baseline, ratio, min_count)",
         ]),
     ];
     for (yaml, want) in table {
@@ -279,6 +305,24 @@ fn stateful_keys_take_effect() {
                 count: 3,
                 window: hour / 6,
                 distinct: Some("meta.desk".into()),
+            },
+        ),
+        (
+            "    alert: {mode: spike}\n",
+            AlertMode::Spike {
+                window: hour,
+                baseline: 7 * 24 * hour,
+                ratio: 3.0,
+                min_count: 5,
+            },
+        ),
+        (
+            "    alert: {mode: spike, window: 1d, baseline: 14d, ratio: 2.5, min_count: 20}\n",
+            AlertMode::Spike {
+                window: 24 * hour,
+                baseline: 14 * 24 * hour,
+                ratio: 2.5,
+                min_count: 20,
             },
         ),
     ];

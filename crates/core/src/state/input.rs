@@ -72,7 +72,7 @@ pub struct MatchRecord {
     pub group: BTreeMap<String, Value>,
     pub input: Input,
     /// The alert to publish if the decision fires (stage two fills in
-    /// `story`, `count`, `sources` and `suppressed`).
+    /// `story`, `count`, `sources`, `baseline` and `suppressed`).
     pub alert: Alert,
 }
 
@@ -137,6 +137,16 @@ pub fn state_fingerprint(rule: &Rule) -> String {
             window,
             distinct,
         } => format!("threshold/{count}/{}/{distinct:?}", window.as_millis()),
+        AlertMode::Spike {
+            window,
+            baseline,
+            ratio,
+            min_count,
+        } => format!(
+            "spike/{}/{}/{ratio:?}/{min_count}",
+            window.as_millis(),
+            baseline.as_millis()
+        ),
     };
     let throttle = rule.throttle.map(|t| t.as_millis());
     let s = format!("{mode}|{throttle:?}|{:?}", rule.group_by);
@@ -236,7 +246,8 @@ impl Input {
             no_distinct: false,
         };
         match &rule.mode {
-            AlertMode::Each => {}
+            // A spike needs only the event id and time.
+            AlertMode::Each | AlertMode::Spike { .. } => {}
             AlertMode::FirstSeen { .. } => {
                 input.signature = sig.filter(|_| story_id.is_none()).cloned();
                 if story_id.is_none() && sig.is_none() {

@@ -1,5 +1,5 @@
-//! Stateful alert modes (SPEC §6): `first_seen`, `threshold`, `group_by`
-//! and `throttle`.
+//! Stateful alert modes (SPEC §6): `first_seen`, `threshold`, `spike`
+//! (in `spike.rs`), `group_by` and `throttle`.
 //!
 //! Pure and synchronous: [`Store::apply`] takes one match (the [`Input`]
 //! of a [`MatchRecord`], in the order of its state partition) and decides
@@ -41,6 +41,7 @@ pub mod digest;
 mod input;
 mod records;
 mod silenced;
+pub mod spike;
 pub mod story;
 
 pub use input::{
@@ -110,12 +111,14 @@ pub enum StateError {
 }
 
 /// What the state decided for one match.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Decision {
     pub fire: bool,
     pub story: Option<AlertStory>,
     pub count: Option<u64>,
     pub sources: Option<Vec<String>>,
+    /// `spike`: the average matches per window over the baseline.
+    pub baseline: Option<f64>,
     /// Alerts held back by `throttle` since the last one that passed.
     pub suppressed: u64,
     /// This alert was held back by `throttle`.
@@ -264,6 +267,15 @@ impl Store {
                 distinct.is_some(),
                 changes,
             ),
+            AlertMode::Spike {
+                window,
+                baseline,
+                ratio,
+                min_count,
+            } => {
+                let p = spike::Params::new(*window, *baseline, *ratio, *min_count);
+                self.spike(&gk, eid, t, &p, changes)
+            }
         };
         if d.fire {
             if let Some(th) = rule.throttle {

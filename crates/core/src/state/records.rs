@@ -1,5 +1,5 @@
 //! The state's records: what is kept per group (threshold hits, firings,
-//! throttle passes) and per story, as held in memory and written to the
+//! throttle passes, spike buckets) and per story, as held in memory and written to the
 //! changelog (JSON values), and the changelog's keys.
 //!
 //! Keys are `2␟g␟<group key>` for a group and `2␟s␟<group key>␟<story>` for
@@ -123,6 +123,9 @@ pub(super) struct GroupRecord {
     /// Event ids held back (also before the last pass), oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(super) held: Vec<String>,
+    /// `spike` counts and firings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) spike: Option<super::spike::SpikeRecord>,
     /// Held back by silences since the last alert that passed them
     /// (`silenced.rs`).
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -196,6 +199,7 @@ impl GroupRecord {
             silenced: 0,
             muted: Vec::new(),
             released: None,
+            spike: None,
         }
     }
 
