@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod redact;
 pub mod replay;
 pub mod ruletest;
+pub mod tail;
 
 pub use config::Config;
 pub use daemon::{run, DaemonError};

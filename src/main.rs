@@ -76,6 +76,20 @@ enum Command {
         /// The event (a JSON object, or the first line of a JSON-lines file); `-` for stdin.
         file: Option<PathBuf>,
     },
+    /// Follow the alert topics: one line per alert or digest, duplicates dropped.
+    Tail {
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// Follow this topic instead of the config's and the rules' (repeatable).
+        #[arg(long = "topic")]
+        topics: Vec<String>,
+        /// Start at each partition's beginning, not at what comes next.
+        #[arg(long)]
+        from_beginning: bool,
+        /// Print the payloads (JSON lines) instead of readable lines.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn init_logging(format: LogFormat) {
@@ -123,7 +137,35 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             rule,
             file,
         } => cmd_explain(config.as_deref(), &rules, &rule, file.as_deref()),
+        Command::Tail {
+            config,
+            topics,
+            from_beginning,
+            json,
+        } => cmd_tail(
+            config.as_deref(),
+            newswatch::tail::Options {
+                topics,
+                from_beginning,
+                json,
+            },
+        ),
     }
+}
+
+/// `newswatch tail`: exit 0 on SIGINT/SIGTERM or a closed stdout.
+fn cmd_tail(config: Option<&Path>, opts: newswatch::tail::Options) -> Result<ExitCode> {
+    let cfg = load_config(config)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        spawn_signal_handler(shutdown.clone())?;
+        newswatch::tail::run(cfg, opts, shutdown).await?;
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 /// `newswatch run`: the daemon on a tokio runtime, stopped by SIGTERM or

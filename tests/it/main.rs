@@ -19,5 +19,6 @@ mod logs;
 mod refused;
 mod resilience;
 mod stateful;
+mod tail;
 mod topics;
 mod util;
