@@ -277,17 +277,11 @@ fn exported() -> Exported {
 const REFERENCE: &str = "docs/reference.md";
 const METRICS_HEADER: &str = "| name | type | labels |";
 
-/// Documented metrics that have no panel on the dashboard: the state store's
-/// and the Alertmanager output's, and the Kafka clients' errors (also logged).
-const NOT_ON_DASHBOARD: &[&str] = &[
-    "newswatch_kafka_errors_total",
-    "newswatch_state_entries",
-    "newswatch_state_evictions_total",
-    "newswatch_state_records_invalid_total",
-    "newswatch_event_time_adjusted_total",
-    "newswatch_alertmanager_alerts_sent_total",
-    "newswatch_alertmanager_alerts_dropped_total",
-];
+/// Documented metrics that have no panel on the dashboard. None today: the
+/// state store's, the Alertmanager output's, the Kafka clients' errors and
+/// the adjusted event times have theirs since the subscribers' row was
+/// added; a metric added later may wait here for its panel.
+const NOT_ON_DASHBOARD: &[&str] = &[];
 
 /// A row of the reference's metrics table.
 struct DocMetric {
@@ -802,6 +796,10 @@ fn every_alert_is_labelled_annotated_and_tested_both_ways() {
         "NewswatchPublishErrors",
         "NewswatchRuleMatchSpike",
         "NewswatchTopicSilent",
+        "NewswatchAlertsUndeliverable",
+        "NewswatchAlertmanagerDropping",
+        "NewswatchDigestsStopped",
+        "NewswatchSilencedForDays",
     ] {
         assert!(alerts.contains(required), "alert {required} is missing");
     }
