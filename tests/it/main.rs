@@ -19,6 +19,7 @@ mod logs;
 mod refused;
 mod resilience;
 mod stateful;
+mod subscriber;
 mod tail;
 mod topics;
 mod util;
