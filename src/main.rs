@@ -160,12 +160,16 @@ fn cmd_tail(config: Option<&Path>, opts: newswatch::tail::Options) -> Result<Exi
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(async move {
+    let done = runtime.block_on(async move {
         let shutdown = tokio_util::sync::CancellationToken::new();
         spawn_signal_handler(shutdown.clone())?;
         newswatch::tail::run(cfg, opts, shutdown).await?;
         Ok(ExitCode::SUCCESS)
-    })
+    });
+    // A metadata request to an unreachable broker may still be running on a
+    // blocking thread: tail owes it nothing, so do not wait it out.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    done
 }
 
 /// `newswatch run`: the daemon on a tokio runtime, stopped by SIGTERM or

@@ -45,7 +45,7 @@ pub const SEEN_IDS: usize = 100_000;
 const RETRY: Backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
 
 /// How long one metadata request may take before it is retried.
-const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
+const METADATA_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Consumer properties tail sets itself: a fresh group that commits nothing.
 const OWN_PROPERTIES: [&str; 5] = [

@@ -236,3 +236,29 @@ fn tail_refuses_a_bad_config() {
     assert!(out.stdout.is_empty());
     assert!(String::from_utf8_lossy(&out.stderr).contains("brokerz"));
 }
+
+/// No broker at all: tail says so, keeps retrying, and still exits 0 on
+/// SIGINT.
+#[test]
+fn tail_retries_an_unreachable_broker_and_exits_on_sigint() {
+    let d = tempfile::tempdir().unwrap();
+    let port = free_port();
+    std::fs::write(
+        d.path().join("nw.toml"),
+        format!("[kafka]\nbrokers = \"127.0.0.1:{port}\"\n"),
+    )
+    .unwrap();
+    let mut t = TailProc::spawn(
+        d.path(),
+        "down",
+        &["-c", "nw.toml", "--topic", "news.alerts"],
+    );
+    let retrying = wait_for(Duration::from_secs(30), || {
+        let e = t.stderr();
+        e.contains("cannot reach the Kafka brokers") || e.contains("retrying")
+    });
+    assert!(retrying, "{}", t.stderr());
+    assert!(t.proc.alive(), "tail gave up:\n{}", t.stderr());
+    t.interrupt();
+    assert!(t.stdout().is_empty());
+}
