@@ -81,7 +81,7 @@ enum Command {
         #[arg(short, long)]
         config: Option<PathBuf>,
         /// Follow this topic instead of the config's and the rules' (repeatable).
-        #[arg(long = "topic")]
+        #[arg(long = "topic", value_name = "TOPIC")]
         topics: Vec<String>,
         /// Start at each partition's beginning, not at what comes next.
         #[arg(long)]
