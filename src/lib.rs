@@ -18,6 +18,7 @@ pub mod redact;
 pub mod replay;
 pub mod rulestats;
 pub mod ruletest;
+pub mod tail;
 
 pub use config::Config;
 pub use daemon::{run, DaemonError};

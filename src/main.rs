@@ -83,6 +83,20 @@ enum Command {
     },
     /// Create, list and end silences in the running daemon.
     Silence(silence_cli::SilenceArgs),
+    /// Follow the alert topics: one line per alert or digest, duplicates dropped.
+    Tail {
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// Follow this topic instead of the config's and the rules' (repeatable).
+        #[arg(long = "topic", value_name = "TOPIC")]
+        topics: Vec<String>,
+        /// Start at each partition's beginning, not at what comes next.
+        #[arg(long)]
+        from_beginning: bool,
+        /// Print the payloads (JSON lines) instead of readable lines.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn init_logging(format: LogFormat) {
@@ -132,7 +146,39 @@ fn dispatch(cmd: Command) -> Result<ExitCode> {
             file,
         } => cmd_explain(config.as_deref(), &rules, &rule, file.as_deref()),
         Command::Silence(args) => Ok(silence_cli::run(args)),
+        Command::Tail {
+            config,
+            topics,
+            from_beginning,
+            json,
+        } => cmd_tail(
+            config.as_deref(),
+            newswatch::tail::Options {
+                topics,
+                from_beginning,
+                json,
+            },
+        ),
     }
+}
+
+/// `newswatch tail`: exit 0 on SIGINT/SIGTERM or a closed stdout.
+fn cmd_tail(config: Option<&Path>, opts: newswatch::tail::Options) -> Result<ExitCode> {
+    let cfg = load_config(config)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let done = runtime.block_on(async move {
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        spawn_signal_handler(shutdown.clone())?;
+        newswatch::tail::run(cfg, opts, shutdown).await?;
+        Ok(ExitCode::SUCCESS)
+    });
+    // A metadata request to an unreachable broker may still be running on a
+    // blocking thread: tail owes it nothing, so do not wait it out.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    done
 }
 
 /// `newswatch run`: the daemon on a tokio runtime, stopped by SIGTERM or

@@ -32,7 +32,7 @@
 //! (the one rate-limited logger). Every wait also waits on shutdown.
 
 pub mod alertmanager;
-mod backoff;
+pub(crate) mod backoff;
 pub mod changelog;
 mod http;
 mod kafka;
@@ -41,7 +41,7 @@ pub mod offsets;
 mod owner;
 mod pipeline;
 mod publish;
-mod ratelimit;
+pub(crate) mod ratelimit;
 mod records;
 mod rulecost;
 pub mod rules;

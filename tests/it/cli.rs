@@ -41,11 +41,16 @@ fn nw(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Out {
         });
     }
     let out = child.wait_with_output().expect("wait for newswatch");
-    Out {
+    let out = Out {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    // Every payload replay prints is held to its schema.
+    if args.first() == Some(&"replay") && out.code == 0 {
+        crate::util::payloads(&out.stdout);
     }
+    out
 }
 
 fn write(dir: &Path, name: &str, text: &str) {

@@ -22,5 +22,7 @@ mod resilience;
 mod silences;
 mod spike;
 mod stateful;
+mod subscriber;
+mod tail;
 mod topics;
 mod util;

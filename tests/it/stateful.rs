@@ -199,11 +199,9 @@ fn replay_gives_the_same_alerts_as_run() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    let replayed: Vec<String> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect();
+    let replayed = String::from_utf8(out.stdout).unwrap();
+    crate::util::payloads(&replayed);
+    let replayed: Vec<String> = replayed.lines().map(str::to_owned).collect();
     // first_seen: one per story; threshold: one per story; throttle: one per
     // outlet per hour of event time.
     assert!(replayed.len() > 2 * STORIES, "{}", replayed.len());

@@ -19,3 +19,14 @@ pub fn load_config_text(toml: &str, env: &[(&str, &str)]) -> Result<newswatch::C
         .collect();
     newswatch::Config::load_with_env(Some(&p), Some(env)).map_err(|e| e.to_string())
 }
+
+/// The payloads `replay` (or `tail --json`) printed, one JSON object per
+/// line, each held to its JSON Schema (`schemas/`): a line that is not a
+/// valid alert or digest fails the test.
+#[track_caller]
+pub fn payloads(stdout: &str) -> Vec<serde_json::Value> {
+    stdout
+        .lines()
+        .map(|l| newswatch_testkit::schemas::assert_payload(l.as_bytes()).1)
+        .collect()
+}

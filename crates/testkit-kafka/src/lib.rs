@@ -4,15 +4,19 @@
 //!
 //! Kept apart from `newswatch-testkit` so that what needs no Kafka client
 //! (the engine's benches) builds without librdkafka.
+//!
+//! Every record a reader receives passes `schemas::check_record`: an alert
+//! or digest that breaks its JSON Schema, or whose key and headers disagree
+//! with it, fails the test that reads it, whichever topic it was read from.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use newswatch_testkit::unique;
+use newswatch_testkit::{schemas, unique};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Headers, Message};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer as _, ThreadedProducer};
 use rdkafka::util::Timeout;
 use rdkafka::{Offset, TopicPartitionList};
@@ -45,6 +49,36 @@ impl Producer {
     pub fn send(&self, topic: &str, partition: Option<i32>, key: Option<&[u8]>, payload: &[u8]) {
         self.try_send(topic, partition, key, payload)
             .unwrap_or_else(|e| panic!("produce to {topic} failed: {e}"));
+    }
+
+    /// Queue one record with headers (as a publisher of alerts would);
+    /// panics on any error but a full queue, which it waits out.
+    pub fn send_with_headers(
+        &self,
+        topic: &str,
+        key: &[u8],
+        payload: &[u8],
+        headers: &[(&str, &str)],
+    ) {
+        let mut h = OwnedHeaders::new();
+        for (k, v) in headers {
+            h = h.insert(Header {
+                key: k,
+                value: Some(v.as_bytes()),
+            });
+        }
+        let mut rec: BaseRecord<'_, [u8], [u8]> =
+            BaseRecord::to(topic).payload(payload).key(key).headers(h);
+        loop {
+            match self.inner.send(rec) {
+                Ok(()) => return,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                    rec = r;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err((e, _)) => panic!("produce to {topic} failed: {e}"),
+            }
+        }
     }
 
     /// Queue one record, waiting while librdkafka's queue is full.
@@ -102,6 +136,8 @@ impl Record {
             .unwrap_or_else(|e| panic!("record at offset {} is not JSON: {e}", self.offset))
     }
 
+    /// The record as read; panics when it is an alert or digest that
+    /// breaks its schema (see the crate docs).
     fn from_message(m: &impl Message) -> Record {
         let mut headers = HashMap::new();
         if let Some(h) = m.headers() {
@@ -112,13 +148,23 @@ impl Record {
                 );
             }
         }
-        Record {
+        let r = Record {
             partition: m.partition(),
             offset: m.offset(),
             key: m.key().map(<[u8]>::to_vec),
             payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
             headers,
+        };
+        if let Err(e) = schemas::check_record(r.key.as_deref(), &r.payload, &r.headers) {
+            panic!(
+                "record {}/{}@{}: {e}\npayload: {}",
+                m.topic(),
+                r.partition,
+                r.offset,
+                String::from_utf8_lossy(&r.payload)
+            );
         }
+        r
     }
 }
 

@@ -8,6 +8,7 @@
 //! * [`process`]: child processes killed when dropped, signals by name.
 //! * [`net`], [`metrics`]: a free port, plain HTTP to the daemon, polling
 //!   with a deadline; samples out of the Prometheus exposition.
+//! * [`schemas`]: the alert and digest payloads held to `schemas/*.json`.
 //! * [`corpus`], [`rulegen`], [`alloc`]: news corpora (`NEWSWATCH_CORPUS`),
 //!   synthetic watch rules drawn from them, a counting allocator.
 //!
@@ -30,6 +31,7 @@ pub mod metrics;
 pub mod net;
 pub mod process;
 pub mod rulegen;
+pub mod schemas;
 pub mod tansu;
 
 pub use daemon::{DaemonProc, Fixture, Setup, Tuning, FAST_SESSION};

@@ -70,7 +70,7 @@ pub(crate) fn alerts(query: &str, filter: Option<&str>, ev: &Value) -> Vec<Alert
     let decoded = eng
         .decode(&bytes)
         .unwrap_or_else(|e| panic!("event {ev} does not decode: {e}"));
-    let out = eng.alerts(&decoded, &mut Scratch::new(), None);
+    let out = crate::schema_checked(eng.alerts(&decoded, &mut Scratch::new(), None));
     for a in &out {
         for m in &a.matches {
             let text = ev[m.field.as_str()]

@@ -33,7 +33,7 @@ fn match_and_check_spans(engine: &Engine, ev: &Value) -> usize {
     let Ok(decoded) = engine.decode(&bytes) else {
         return 0;
     };
-    let alerts = engine.alerts(&decoded, &mut Scratch::new(), None);
+    let alerts = crate::schema_checked(engine.alerts(&decoded, &mut Scratch::new(), None));
     for a in &alerts {
         for m in &a.matches {
             let text = ev[m.field.as_str()].as_str().expect("span in a text field");
@@ -577,7 +577,7 @@ fn alert_of_a_huge_event_is_at_most_64_kib() {
     let bytes = serde_json::to_vec(&ev).unwrap();
     assert!(bytes.len() > 975_000, "{}", bytes.len());
     let decoded = engine.decode(&bytes).unwrap();
-    let alerts = engine.alerts(&decoded, &mut Scratch::new(), None);
+    let alerts = crate::schema_checked(engine.alerts(&decoded, &mut Scratch::new(), None));
     assert_eq!(alerts.len(), 1);
     let a = &alerts[0];
     let json = serde_json::to_vec(a).unwrap();
