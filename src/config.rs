@@ -556,6 +556,7 @@ fn validate(raw: RawConfig, file: Option<&Path>) -> Result<Config, String> {
     let internal = [
         format!("{}-matches", k.group_id),
         format!("{}-state-changelog", k.group_id),
+        format!("{}-silences", k.group_id),
     ];
     for t in k.input_topics.iter().chain([&k.alert_topic, &k.dlq_topic]) {
         if internal.contains(t) {
@@ -662,6 +663,28 @@ mod tests {
         assert_eq!(c.http.listen.to_string(), "127.0.0.1:9464");
         assert_eq!(c.alertmanager.endpoint, None);
         assert!(c.metrics.per_rule);
+    }
+
+    /// A configured topic never names an internal one (a feedback loop).
+    #[test]
+    fn configured_topics_are_not_internal() {
+        for (toml, topic) in [
+            (
+                "[kafka]\ngroup_id = \"g\"\nalert_topic = \"g-matches\"\n",
+                "g-matches",
+            ),
+            (
+                "[kafka]\ngroup_id = \"g\"\ndlq_topic = \"g-state-changelog\"\n",
+                "g-state-changelog",
+            ),
+            (
+                "[kafka]\ngroup_id = \"g\"\ninput_topics = [\"g-silences\"]\n",
+                "g-silences",
+            ),
+        ] {
+            let e = load(toml, &[]).unwrap_err();
+            assert!(e.contains(topic) && e.contains("internal"), "{e}");
+        }
     }
 
     #[test]

@@ -538,7 +538,9 @@ impl Metrics {
 
     /// A digest of `rule` acknowledged.
     pub fn digest_published(&self, rule: &str) {
-        self.digests_published.with_label_values(&[rule]).inc();
+        self.digests_published
+            .with_label_values(&[self.rule_label(rule)])
+            .inc();
     }
 
     /// An alert of `rule` held back.

@@ -145,7 +145,7 @@ fn is_zero(n: &u64) -> bool {
 
 impl GroupRecord {
     /// Drop the least useful entries until the record's JSON fits in
-    /// `max` bytes: held ids first (they only stop a redelivered copy from
+    /// `max` bytes: held and muted ids first (they only stop a redelivered copy from
     /// counting twice), then the oldest throttle passes and firings, then
     /// the oldest hits, and last the reported sources of the newest firing.
     /// Returns the entries dropped and the serialized record.
@@ -163,6 +163,10 @@ impl GroupRecord {
             if !self.held.is_empty() {
                 let k = n(self.held.len());
                 self.held.drain(..k);
+                dropped += k as u64;
+            } else if !self.muted.is_empty() {
+                let k = n(self.muted.len());
+                self.muted.drain(..k);
                 dropped += k as u64;
             } else if self.passed.len() > 1 {
                 let k = n(self.passed.len() - 1);

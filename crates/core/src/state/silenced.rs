@@ -35,7 +35,9 @@ impl Store {
             return;
         }
         let gk = group_key(&rule.id, &state_fingerprint(rule), group);
-        let eid = input.event.as_str();
+        // Stored like every other id: hashed when long (`records.rs`).
+        let eid = super::records::bounded_id(&input.event);
+        let eid = eid.as_ref();
         let t = input.time.unwrap_or(0);
         if !silenced && !self.groups.contains_key(&gk) {
             // Nothing held back for this group: the common case, no write.
