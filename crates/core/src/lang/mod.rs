@@ -4,9 +4,13 @@
 //! where "what is a word" is decided), [`query`] parses a query into a syntax
 //! tree with spans, and [`compile`] resolves field scopes, `@lists` and
 //! `$macros` into [`compile::Expr`] trees over a shared pattern dictionary.
+//! [`morph`] reduces words to stems for `~word`, and [`detect`] tells the
+//! language of an event that has no `lang`.
 //!
 //! Architecture invariant: pure functions of their inputs; no IO.
 
 pub mod compile;
+pub mod detect;
+pub mod morph;
 pub mod query;
 pub mod text;
