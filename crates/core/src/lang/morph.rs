@@ -20,15 +20,42 @@
 //!   time, which cannot be done here, so `~word` is `word` for Japanese and
 //!   keeps its character-phrase matching.
 //!
-//! Words are analyzed after [`crate::lang::text`] normalized them (case
-//! folded, marks removed), on both sides, so a stemmer never sees case or
-//! accents: French and German stems are those of the unaccented words,
-//! consistently for text and query.
+//! Words are analyzed in their [`morph_form`], on both sides: the form
+//! [`crate::lang::text`] gives them (case folded, marks removed), except
+//! that Cyrillic й keeps its breve. Russian endings differ by it (-ой,
+//! -ий), and the Snowball stemmer needs it: Захаровой and Захарова share
+//! a stem only with it. French and German stems are those of the
+//! unaccented words, consistently for text and query.
 //!
 //! Invariant: every function here is pure and total: any string gives
 //! stems (the word itself when nothing applies) and never panics.
 
 use rust_stemmers::{Algorithm, Stemmer};
+
+use crate::lang::text;
+
+/// Stands in for й while [`text::normalize_word`] runs: a private-use
+/// character, which normalization keeps as it is.
+const KEEP_SHORT_I: char = '\u{E000}';
+
+/// The form a word segment is analyzed in: [`text::normalize_word`], with
+/// й and Й kept as й. Empty when the segment has no letter or digit.
+pub fn morph_form(seg: &str) -> String {
+    if seg.is_ascii() || !seg.contains(['й', 'Й']) {
+        return text::normalize_word(seg);
+    }
+    let marked: String = seg
+        .chars()
+        .map(|c| {
+            if matches!(c, 'й' | 'Й') {
+                KEEP_SHORT_I
+            } else {
+                c
+            }
+        })
+        .collect();
+    text::normalize_word(&marked).replace(KEEP_SHORT_I, "й")
+}
 
 /// A language that has an analyzer: an index into [`LANGS`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -377,6 +404,24 @@ mod tests {
     }
 
     #[test]
+    fn morph_forms() {
+        let table = [
+            ("Захаровой", "захаровой"),
+            ("ЗАХАРОВОЙ", "захаровой"),
+            ("Лавров", "лавров"),
+            ("Ёлка", "елка"),
+            ("Übung", "ubung"),
+            ("Russia's", "russia"),
+            ("라브로프는", "라브로프는"),
+            ("\u{E000}", "\u{E000}"),
+        ];
+        for (seg, expected) in table {
+            assert_eq!(morph_form(seg), expected, "{seg:?}");
+        }
+        assert_eq!(text::normalize_word("Захаровой"), "захаровои");
+    }
+
+    #[test]
     fn tags() {
         let table = [
             ("en", Some("en")),
@@ -416,6 +461,8 @@ mod tests {
             ("ru", "лавров", "лавровым", true),
             ("ru", "лавров", "лаврову", true),
             ("ru", "захарова", "захаровой", true),
+            ("ru", "захарова", "захаровои", false),
+            ("ru", "дипведомство", "дипведомстве", true),
             ("ru", "министерство", "министерства", true),
             ("ru", "министерство", "министерством", true),
             ("ru", "учения", "учениях", true),

@@ -29,10 +29,12 @@
 
 mod explain;
 mod index;
+mod morph;
 mod occurrences;
 mod verify;
 
-pub use explain::Explained;
+pub use explain::{Explained, MorphNote};
+pub use morph::StemCache;
 
 use rustc_hash::FxHashMap;
 
@@ -94,6 +96,11 @@ pub struct Scratch {
     exact_buf: String,
     /// Position comparisons NEAR and ONEAR made for the last event.
     near_comparisons: u64,
+    /// Stems of `~` words per (language, word); kept across events and
+    /// rule sets.
+    stems: StemCache,
+    /// The current event's language for `~` (when the rules have `~`).
+    lang: morph::EventLang,
 }
 
 impl Scratch {
@@ -127,6 +134,8 @@ pub struct Matcher {
     /// verification is dominated by cache misses on those trees, and most
     /// candidates fail on a missing second term.
     required: Vec<[PatId; REQUIRED]>,
+    /// The stems of every `~` word per language.
+    morph: morph::MorphIndex,
 }
 
 impl std::fmt::Debug for Matcher {
@@ -181,7 +190,7 @@ impl Matcher {
             .pats
             .iter()
             .map(|p| match p {
-                Pat::Word(w) | Pat::Prefix(w) | Pat::Exact(w) => 2 * w.len(),
+                Pat::Word(w) | Pat::Prefix(w) | Pat::Exact(w) | Pat::Morph(w) => 2 * w.len(),
             })
             .sum();
         dict_strings

@@ -18,7 +18,6 @@ use serde_json::Value;
 use super::index::NO_PAT;
 use super::occurrences::{Doc, Hit};
 use super::{Matcher, TextSpan};
-use crate::event::Event;
 use crate::lang::compile::{Expr, ExprKind, KeywordField, PatId};
 use crate::lang::text;
 
@@ -29,7 +28,8 @@ struct NearHit {
     parts: Vec<Hit>,
 }
 
-fn keyword_match(ev: &Event, field: &KeywordField, value: &str, prefix: bool) -> bool {
+fn keyword_match(d: &Doc<'_>, field: &KeywordField, value: &str, prefix: bool) -> bool {
+    let ev = d.ev;
     let test = |s: &str| -> bool {
         if s.is_ascii() && value.is_ascii() {
             if prefix {
@@ -50,7 +50,12 @@ fn keyword_match(ev: &Event, field: &KeywordField, value: &str, prefix: bool) ->
     match field {
         KeywordField::Id => test(&ev.id_text()),
         KeywordField::Source => ev.source.as_deref().is_some_and(test),
-        KeywordField::Lang => ev.lang.as_deref().is_some_and(test),
+        // A detected language stands in for a missing `lang` (SPEC §3).
+        KeywordField::Lang => ev
+            .lang
+            .as_deref()
+            .or_else(|| d.detected_lang())
+            .is_some_and(test),
         KeywordField::Url => ev.url.as_deref().is_some_and(test),
         KeywordField::Path(path) => walk(&ev.raw, path, &test),
     }
@@ -105,7 +110,7 @@ impl Matcher {
                 field,
                 value,
                 prefix,
-            } => keyword_match(d.ev, field, value, *prefix),
+            } => keyword_match(d, field, value, *prefix),
             ExprKind::Or(items) => match spans {
                 None => items.iter().any(|x| self.eval(x, d, None)),
                 Some(sp) => {

@@ -3,6 +3,7 @@
 //! ([`query_semantics`]), property tests ([`robustness`]) and the default
 //! same-story setting on a labelled sample of real wire copy ([`story`]).
 
+mod morph;
 mod query_semantics;
 mod robustness;
 mod story;

@@ -1,0 +1,239 @@
+//! `~word` in the matcher: the stems of every `~` word per language,
+//! indexed once per rule set, and each event's words looked up by their
+//! stems in the event's language.
+//!
+//! A `~word` is one pattern ([`Pat::Morph`]) whatever the language. When
+//! rules compile, its stems in every language with an analyzer are
+//! computed once ([`crate::lang::morph::Lang::query_stems`]) and each
+//! stem points at the pattern: so a `~` term is an index anchor in every
+//! language, like a plain word. For an event, the language is its `lang`
+//! when that names a language with an analyzer, else the detected one
+//! ([`crate::lang::detect`]); each text word's stems in that language
+//! are looked up, and an occurrence of the pattern is recorded where one
+//! points at it. Without a language the pattern occurs where the word
+//! itself does (`~word` is `word`).
+//!
+//! Stems are computed only for events of a rule set that has `~` terms,
+//! and are cached per thread per (language, word) in [`StemCache`], which
+//! does not depend on the rule set (it survives reloads) and is bounded.
+//!
+//! Invariant: the index is immutable after construction; the cache is
+//! the caller's (in its `Scratch`), so the matcher holds no mutable state.
+
+use rustc_hash::FxHashMap;
+
+use crate::event::Event;
+use crate::lang::compile::{Dict, PatId};
+use crate::lang::detect;
+use crate::lang::morph::{morph_form, Lang};
+use crate::lang::text;
+
+/// The stems of every `~` word, per language.
+#[derive(Debug, Default)]
+pub(super) struct MorphIndex {
+    /// Normalized word -> its patterns, for events without an analyzer
+    /// (`~мой` and `~мои` are both `мои` there).
+    plain: FxHashMap<Box<str>, Vec<PatId>>,
+    /// Per [`Lang`]: stem -> the patterns of the `~` words with that stem.
+    stems: Vec<FxHashMap<Box<str>, Vec<PatId>>>,
+}
+
+impl MorphIndex {
+    pub(super) fn new(dict: &Dict) -> Self {
+        if dict.morphs.is_empty() {
+            return MorphIndex::default();
+        }
+        let mut plain: FxHashMap<Box<str>, Vec<PatId>> = FxHashMap::default();
+        let mut stems: Vec<FxHashMap<Box<str>, Vec<PatId>>> =
+            (0..Lang::COUNT).map(|_| FxHashMap::default()).collect();
+        let mut buf = Vec::new();
+        for (w, &pat) in &dict.morphs {
+            plain
+                .entry(text::normalize_word(w).into())
+                .or_default()
+                .push(pat);
+            for lang in Lang::all() {
+                buf.clear();
+                lang.query_stems(w, &mut buf);
+                for s in buf.drain(..) {
+                    let pats = stems[lang.index()].entry(s.into()).or_default();
+                    if !pats.contains(&pat) {
+                        pats.push(pat);
+                    }
+                }
+            }
+        }
+        MorphIndex { plain, stems }
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.plain.is_empty()
+    }
+
+    /// Every `~` pattern the text word `seg` (normalized: `w`) is a form of.
+    #[inline]
+    pub(super) fn for_each(
+        &self,
+        lang: Option<Lang>,
+        seg: &str,
+        w: &str,
+        cache: &mut StemCache,
+        mut f: impl FnMut(PatId),
+    ) {
+        match lang {
+            None => {
+                if let Some(pats) = self.plain.get(w) {
+                    pats.iter().for_each(|&p| f(p));
+                }
+            }
+            Some(lang) => {
+                let map = &self.stems[lang.index()];
+                for s in cache.stems(lang, seg) {
+                    if let Some(pats) = map.get(s.as_ref()) {
+                        pats.iter().for_each(|&p| f(p));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The stems `~word` is looked up by in `lang` (for `explain`).
+    pub(super) fn stems_of(&self, lang: Option<Lang>, word: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        match lang {
+            Some(l) => l.query_stems(word, &mut out),
+            None => out.push(word.to_owned()),
+        }
+        out
+    }
+}
+
+/// An event's language as `~` and `lang:` see it.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct EventLang {
+    /// The analyzer `~` uses, if any.
+    pub(super) analyzer: Option<Lang>,
+    /// The detected language, when the event has no `lang` and it was
+    /// detected (it stands in for `lang:` filters).
+    pub(super) detected: Option<&'static str>,
+}
+
+/// The language of an event for `~`: its `lang` when that names a
+/// language with an analyzer, else the detected one (detection runs then
+/// only).
+pub(super) fn event_lang(ev: &Event) -> EventLang {
+    if let Some(l) = ev.lang.as_deref().and_then(Lang::from_tag) {
+        return EventLang {
+            analyzer: Some(l),
+            detected: None,
+        };
+    }
+    let d = detect_event(ev);
+    EventLang {
+        analyzer: d.and_then(Lang::from_tag),
+        detected: if ev.lang.is_none() { d } else { None },
+    }
+}
+
+/// The detected language of an event's text.
+pub(super) fn detect_event(ev: &Event) -> Option<&'static str> {
+    detect::detect(
+        ev.title.as_deref().unwrap_or(""),
+        ev.body.as_deref().unwrap_or(""),
+    )
+}
+
+/// Cached entries above which a [`StemCache`] starts afresh (each entry
+/// is a word and its stems: some 100 bytes).
+const MAX_CACHED: usize = 100_000;
+
+/// Stems per (language, word as written), one cache per thread: keyed by
+/// the text's own segment, a hit costs no normalization.
+#[derive(Debug, Default)]
+pub struct StemCache {
+    /// Per [`Lang`]: word -> index into `stems`.
+    index: Vec<FxHashMap<Box<str>, u32>>,
+    stems: Vec<Box<[Box<str>]>>,
+    buf: Vec<String>,
+}
+
+impl StemCache {
+    /// The text stems of the segment `w` in `lang`, computed on first use.
+    pub(super) fn stems(&mut self, lang: Lang, w: &str) -> &[Box<str>] {
+        if self.index.len() != Lang::COUNT {
+            self.index = (0..Lang::COUNT).map(|_| FxHashMap::default()).collect();
+        }
+        if let Some(&i) = self.index[lang.index()].get(w) {
+            return &self.stems[i as usize];
+        }
+        if self.stems.len() >= MAX_CACHED {
+            self.index.iter_mut().for_each(FxHashMap::clear);
+            self.stems.clear();
+        }
+        self.buf.clear();
+        lang.text_stems(&morph_form(w), &mut self.buf);
+        let i = self.stems.len();
+        self.stems
+            .push(self.buf.drain(..).map(String::into_boxed_str).collect());
+        self.index[lang.index()].insert(w.into(), i as u32);
+        &self.stems[i]
+    }
+
+    /// Number of cached words (for tests).
+    pub fn len(&self) -> usize {
+        self.stems.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.stems.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_computes_once_and_stays_bounded() {
+        let ru = Lang::from_tag("ru").expect("ru");
+        let mut c = StemCache::default();
+        assert_eq!(&*c.stems(ru, "Лаврова")[0], "лавров");
+        assert_eq!(&*c.stems(ru, "Лаврова")[0], "лавров");
+        assert_eq!(c.len(), 1);
+        assert_eq!(&*c.stems(ru, "Захаровой")[0], "захаров");
+        for i in 0..MAX_CACHED + 5 {
+            c.stems(ru, &format!("w{i}"));
+        }
+        assert!(c.len() <= MAX_CACHED);
+    }
+
+    #[test]
+    fn event_language() {
+        let ev = |lang: Option<&str>, body: &str| Event {
+            id: serde_json::json!(1),
+            title: None,
+            body: Some(body.to_owned()),
+            source: None,
+            lang: lang.map(Into::into),
+            url: None,
+            published_at: None,
+            story_id: None,
+            raw: serde_json::json!({}),
+        };
+        let ru_text = "Министр иностранных дел России Сергей Лавров заявил, что учения \
+                       будут иметь последствия для безопасности региона.";
+        let table = [
+            (Some("en-US"), ru_text, Some("en"), None),
+            (None, ru_text, Some("ru"), Some("ru")),
+            // a lang without an analyzer: the detected one stands in for
+            // `~`, but `lang:` compares the event's own
+            (Some("uk"), ru_text, Some("ru"), None),
+            (None, "12345", None, None),
+        ];
+        for (lang, body, analyzer, detected) in table {
+            let l = event_lang(&ev(lang, body));
+            assert_eq!(l.analyzer.map(Lang::code), analyzer, "{lang:?}");
+            assert_eq!(l.detected, detected, "{lang:?}");
+        }
+    }
+}
