@@ -139,10 +139,12 @@ impl Lang {
     }
 
     /// The stems of a query word (normalized by [`crate::lang::text`]),
-    /// precomputed when rules compile. For Snowball languages the word's
-    /// stem and the word itself: Snowball cuts a Russian surname's
-    /// nominative to its root (лавров → лавр) but its other cases to the
-    /// nominative (лаврова, лавровым → лавров), so both must be found.
+    /// precomputed when rules compile. For Snowball languages: the word
+    /// itself, its stem, and the stem of that stem. Snowball cuts a
+    /// Russian surname's nominative to its root (лавров → лавр) but its
+    /// other cases to the nominative (лаврова, лавровым → лавров), and
+    /// some cases a letter further than others (кореи → кор, корея →
+    /// коре), so all three must be found.
     pub fn query_stems(self, word: &str, out: &mut Vec<String>) {
         if word.len() > MAX_WORD {
             out.push(word.to_owned());
@@ -150,11 +152,19 @@ impl Lang {
         }
         match self.analyzer() {
             Analyzer::Snowball(a) => {
-                let s = snowball(a, word);
-                if s != word {
-                    out.push(word.to_owned());
+                out.push(word.to_owned());
+                let mut s = snowball(a, word);
+                // At most two rounds: the second is where Snowball's
+                // Russian cuts one case a letter further than another
+                // (Кореи → кор, Корея → коре → кор).
+                for _ in 0..2 {
+                    if out.contains(&s) {
+                        break;
+                    }
+                    let next = snowball(a, &s);
+                    out.push(s);
+                    s = next;
                 }
-                out.push(s);
             }
             Analyzer::Korean => out.push(korean_query_stem(word).to_owned()),
         }
@@ -462,6 +472,9 @@ mod tests {
             ("ru", "лавров", "лаврову", true),
             ("ru", "захарова", "захаровой", true),
             ("ru", "захарова", "захаровои", false),
+            ("ru", "корея", "кореи", true),
+            ("ru", "корея", "корее", true),
+            ("ru", "южная", "южной", true),
             ("ru", "дипведомство", "дипведомстве", true),
             ("ru", "министерство", "министерства", true),
             ("ru", "министерство", "министерством", true),
