@@ -448,6 +448,48 @@ fn check_query_syntax_errors_point_into_the_query() {
     );
 }
 
+/// `~` (every inflected form) with `*`, `?` or `{}` is refused at its
+/// position, in queries, filters and list entries (SPEC §5).
+#[test]
+fn check_refuses_tilde_with_wildcards_and_braces() {
+    let d = tmp();
+    write(
+        d.path(),
+        "m.yaml",
+        r#"lists:
+  people: [~Лавров, "~Захаров*"]
+rules:
+  - id: prefix
+    title: t
+    query: 'a OR ~лавр*'
+  - id: joker
+    title: t
+    query: 'x ~wom?n'
+  - id: braces
+    title: t
+    query: 'title:~{US}'
+  - id: keyword
+    title: t
+    query: x
+    filter: 'source:~tass'
+  - id: fine
+    title: t
+    query: '~Лавров NEAR/5 ~"foreign ministry" OR @people'
+"#,
+    );
+    check_fails_with(
+        d.path(),
+        &["m.yaml"],
+        &[
+            ("m.yaml:2:22", "'~' does not combine with '*', '?' or {…}"),
+            ("m.yaml:6:18", "'~' does not combine with '*' or '?'"),
+            ("m.yaml:9:15", "'~' does not combine with '*' or '?'"),
+            ("m.yaml:12:19", "'~' does not combine with {…}"),
+            ("m.yaml:16:21", "'~' (every inflected form) applies to text fields"),
+        ],
+    );
+}
+
 #[test]
 fn check_references_cycles_and_hopeless_queries() {
     let d = tmp();
