@@ -12,7 +12,7 @@
 //! panic.
 
 /// How much of the body is read, in bytes (cut at a char boundary).
-pub const SAMPLE_BYTES: usize = 2048;
+pub const SAMPLE_BYTES: usize = 1024;
 
 /// The language of an event's text as an ISO 639-1 code, or `None` when
 /// the text has too few letters to tell.

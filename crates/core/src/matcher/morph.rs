@@ -2,11 +2,11 @@
 //! indexed once per rule set, and each event's words looked up by their
 //! stems in the event's language.
 //!
-//! A `~word` is one pattern ([`Pat::Morph`]) whatever the language. When
-//! rules compile, its stems in every language with an analyzer are
-//! computed once ([`crate::lang::morph::Lang::query_stems`]) and each
-//! stem points at the pattern: so a `~` term is an index anchor in every
-//! language, like a plain word. For an event, the language is its `lang`
+//! A `~word` is one pattern ([`crate::lang::compile::Pat::Morph`]) whatever the language. Its
+//! stems in a language with an analyzer are computed once per rule set
+//! ([`crate::lang::morph::Lang::query_stems`]), when the first event in
+//! that language arrives, and each stem points at the pattern: so a `~`
+//! term is an index anchor in every language, like a plain word. For an event, the language is its `lang`
 //! when that names a language with an analyzer, else the detected one
 //! ([`crate::lang::detect`]); each text word's stems in that language
 //! are looked up, and an occurrence of the pattern is recorded where one
@@ -20,7 +20,9 @@
 //! Invariant: the index is immutable after construction; the cache is
 //! the caller's (in its `Scratch`), so the matcher holds no mutable state.
 
-use rustc_hash::FxHashMap;
+use std::sync::OnceLock;
+
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::event::Event;
 use crate::lang::compile::{Dict, PatId};
@@ -34,36 +36,113 @@ pub(super) struct MorphIndex {
     /// Normalized word -> its patterns, for events without an analyzer
     /// (`~мой` and `~мои` are both `мои` there).
     plain: FxHashMap<Box<str>, Vec<PatId>>,
-    /// Per [`Lang`]: stem -> the patterns of the `~` words with that stem.
-    stems: Vec<FxHashMap<Box<str>, Vec<PatId>>>,
+    /// Every `~` word (its morph form) and its pattern.
+    words: Vec<(Box<str>, PatId)>,
+    /// Per [`Lang`]: the stems of every `~` word in it, built on the first
+    /// event in that language. Compiling rules does not wait for stems of
+    /// languages no event uses (19 analyzers: that would triple compile
+    /// time); once built, an index never changes.
+    langs: Vec<OnceLock<LangIndex>>,
+}
+
+/// The `~` words of a rule set in one language.
+#[derive(Debug, Default)]
+struct LangIndex {
+    /// Stem -> the patterns of the `~` words with that stem.
+    stems: FxHashMap<Box<str>, Vec<PatId>>,
+    /// The heads of the stems, which a text word must start with before it
+    /// is stemmed at all.
+    heads: Heads,
+}
+
+impl LangIndex {
+    fn build(lang: Lang, words: &[(Box<str>, PatId)]) -> Self {
+        let mut ix = LangIndex::default();
+        let mut buf = Vec::new();
+        for (w, pat) in words {
+            buf.clear();
+            lang.query_stems(w, &mut buf);
+            for s in buf.drain(..) {
+                ix.heads.add(&s);
+                let pats = ix.stems.entry(s.into()).or_default();
+                if !pats.contains(pat) {
+                    pats.push(*pat);
+                }
+            }
+        }
+        ix
+    }
+}
+
+/// How many leading bytes of a stem make its head.
+const HEAD: usize = 8;
+
+/// The first (up to [`HEAD`]) bytes of every stem of one language, in the
+/// normalized spelling of text words (й as и), without the stem's last
+/// letter. A stem is a prefix of the words it stems from but for its last
+/// letter (the analyzers cut endings; English happy → happi), so a text word
+/// that starts with no head has none of the stems and is never stemmed:
+/// most words of an event are rejected by a few integer probes. (English
+/// Snowball's irregular dying → die is the one kind of form it misses.)
+#[derive(Debug, Default)]
+struct Heads {
+    keys: FxHashSet<(u64, u8)>,
+    /// The distinct head lengths, ascending.
+    lens: Vec<u8>,
+}
+
+fn head_key(b: &[u8], len: usize) -> (u64, u8) {
+    let mut k = [0u8; HEAD];
+    k[..len].copy_from_slice(&b[..len]);
+    (u64::from_le_bytes(k), len as u8)
+}
+
+impl Heads {
+    fn add(&mut self, stem: &str) {
+        let norm = stem.replace('й', "и");
+        let last = norm.chars().last().map_or(0, char::len_utf8);
+        let len = match norm.len() - last {
+            0 => norm.len(),
+            n => n,
+        }
+        .min(HEAD);
+        if len == 0 {
+            return;
+        }
+        self.keys.insert(head_key(norm.as_bytes(), len));
+        if let Err(i) = self.lens.binary_search(&(len as u8)) {
+            self.lens.insert(i, len as u8);
+        }
+    }
+
+    /// Whether the normalized word `w` starts with some head.
+    #[inline]
+    fn admits(&self, w: &str) -> bool {
+        let b = w.as_bytes();
+        self.lens
+            .iter()
+            .take_while(|&&l| l as usize <= b.len())
+            .any(|&l| self.keys.contains(&head_key(b, l as usize)))
+    }
 }
 
 impl MorphIndex {
     pub(super) fn new(dict: &Dict) -> Self {
-        if dict.morphs.is_empty() {
-            return MorphIndex::default();
-        }
         let mut plain: FxHashMap<Box<str>, Vec<PatId>> = FxHashMap::default();
-        let mut stems: Vec<FxHashMap<Box<str>, Vec<PatId>>> =
-            (0..Lang::COUNT).map(|_| FxHashMap::default()).collect();
-        let mut buf = Vec::new();
+        let mut words = Vec::with_capacity(dict.morphs.len());
         for (w, &pat) in &dict.morphs {
             plain
                 .entry(text::normalize_word(w).into())
                 .or_default()
                 .push(pat);
-            for lang in Lang::all() {
-                buf.clear();
-                lang.query_stems(w, &mut buf);
-                for s in buf.drain(..) {
-                    let pats = stems[lang.index()].entry(s.into()).or_default();
-                    if !pats.contains(&pat) {
-                        pats.push(pat);
-                    }
-                }
-            }
+            words.push((w.clone(), pat));
         }
-        MorphIndex { plain, stems }
+        words.sort_unstable();
+        MorphIndex {
+            plain,
+            words,
+            langs: (0..Lang::COUNT).map(|_| OnceLock::new()).collect(),
+        }
     }
 
     pub(super) fn is_empty(&self) -> bool {
@@ -87,9 +166,13 @@ impl MorphIndex {
                 }
             }
             Some(lang) => {
-                let map = &self.stems[lang.index()];
+                let ix =
+                    self.langs[lang.index()].get_or_init(|| LangIndex::build(lang, &self.words));
+                if !ix.heads.admits(w) {
+                    return;
+                }
                 for s in cache.stems(lang, seg) {
-                    if let Some(pats) = map.get(s.as_ref()) {
+                    if let Some(pats) = ix.stems.get(s.as_ref()) {
                         pats.iter().for_each(|&p| f(p));
                     }
                 }
@@ -205,6 +288,42 @@ mod tests {
             c.stems(ru, &format!("w{i}"));
         }
         assert!(c.len() <= MAX_CACHED);
+    }
+
+    #[test]
+    fn heads_admit_the_words_of_their_stems_only() {
+        let mut h = Heads::default();
+        for s in [
+            "лавров",
+            "лавр",
+            "захаровой",
+            "exercis",
+            "us",
+            "훈련",
+            "happi",
+        ] {
+            h.add(s);
+        }
+        for (w, want) in [
+            ("лаврова", true),
+            ("лавр", true),
+            ("захаровои", true),
+            ("exercises", true),
+            ("exercis", true),
+            ("use", true),
+            ("u", true),
+            ("happy", true),
+            ("x", false),
+            ("훈련에서", true),
+            ("훈장", true),
+            ("군대", false),
+            ("лава", true),
+            ("лес", false),
+            ("exert", false),
+            ("", false),
+        ] {
+            assert_eq!(h.admits(w), want, "{w:?}");
+        }
     }
 
     #[test]
