@@ -485,7 +485,10 @@ rules:
             ("m.yaml:6:18", "'~' does not combine with '*' or '?'"),
             ("m.yaml:9:15", "'~' does not combine with '*' or '?'"),
             ("m.yaml:12:19", "'~' does not combine with {…}"),
-            ("m.yaml:16:21", "'~' (every inflected form) applies to text fields"),
+            (
+                "m.yaml:16:21",
+                "'~' (every inflected form) applies to text fields",
+            ),
         ],
     );
 }

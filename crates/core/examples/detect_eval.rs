@@ -12,7 +12,29 @@
 //! taken instead), undetected, accuracy; and the same for the title alone,
 //! the hard case of a short event.
 //!
-//! The results are written down in ARCHITECTURE.md (Performance).
+//! # Results
+//!
+//! This is the one place they are written down. On the five corpora
+//! (24,472 articles; `SAMPLE_BYTES` = 1 KiB of body), title and body:
+//!
+//! | lang | articles | correct | wrong (taken for) | undetected | accuracy |
+//! |---|---:|---:|---|---:|---:|
+//! | en | 19,337 | 18,178 | 1,159 (fr 717, ca 103, la 70, es 53) | 0 | 94.01% |
+//! | ja | 3,670 | 3,640 | 30 (en 9, it 5, de 2, eo 2) | 0 | 99.18% |
+//! | ko | 637 | 637 | 0 | 0 | 100.00% |
+//! | ru | 828 | 828 | 0 | 0 | 100.00% |
+//! | all | 24,472 | 23,283 | 1,189 | 0 | 95.14% |
+//!
+//! The mean of the per-language accuracies is 98.30%. The English errors
+//! are Reuters 1987 wire copy: upper-case headlines over bodies that are
+//! mostly figures (`Shr 28 cts vs 22 cts Net 1,234,000 …`), which
+//! trigrams take for French or Catalan; Wikinews English is right. With
+//! 2 KiB of body, Japanese was 97.93% (the longer sample drew in more
+//! Latin-script names), the others the same.
+//!
+//! A title alone is the hard case: 52.03% overall (en 41.06%, ja 95.50%,
+//! ko 99.84%, ru 78.99%, the Russian ones taken for Bulgarian and
+//! Ukrainian). Feeds that send headlines only should set `lang`.
 
 use std::collections::BTreeMap;
 
