@@ -22,7 +22,7 @@
 
 use std::sync::OnceLock;
 
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 
 use crate::event::Event;
 use crate::lang::compile::{Dict, PatId};
@@ -84,17 +84,29 @@ const HEAD: usize = 8;
 /// that starts with no head has none of the stems and is never stemmed:
 /// most words of an event are rejected by a few integer probes. (English
 /// Snowball's irregular dying → die is the one kind of form it misses.)
+///
+/// The heads of one length are bits of a Bloom filter (one hash, 2^18
+/// bits): a probe is a multiplication and a bit test, and a word whose
+/// head collides with a real one is only stemmed for nothing.
 #[derive(Debug, Default)]
 struct Heads {
-    keys: FxHashSet<(u64, u8)>,
+    /// Per head length (index `len - 1`): the filter's words, empty when
+    /// no head has that length.
+    bits: Vec<Vec<u64>>,
     /// The distinct head lengths, ascending.
     lens: Vec<u8>,
 }
 
-fn head_key(b: &[u8], len: usize) -> (u64, u8) {
+/// Bits per head length (32 KiB).
+const HEAD_BITS: u32 = 18;
+
+/// The filter bit of the first `len` bytes of `b`.
+#[inline]
+fn head_bit(b: &[u8], len: usize) -> usize {
     let mut k = [0u8; HEAD];
     k[..len].copy_from_slice(&b[..len]);
-    (u64::from_le_bytes(k), len as u8)
+    let x = u64::from_le_bytes(k).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (x >> (64 - HEAD_BITS)) as usize
 }
 
 impl Heads {
@@ -109,7 +121,15 @@ impl Heads {
         if len == 0 {
             return;
         }
-        self.keys.insert(head_key(norm.as_bytes(), len));
+        if self.bits.len() < HEAD {
+            self.bits.resize(HEAD, Vec::new());
+        }
+        let words = &mut self.bits[len - 1];
+        if words.is_empty() {
+            *words = vec![0; 1 << (HEAD_BITS - 6)];
+        }
+        let bit = head_bit(norm.as_bytes(), len);
+        words[bit >> 6] |= 1 << (bit & 63);
         if let Err(i) = self.lens.binary_search(&(len as u8)) {
             self.lens.insert(i, len as u8);
         }
@@ -122,7 +142,10 @@ impl Heads {
         self.lens
             .iter()
             .take_while(|&&l| l as usize <= b.len())
-            .any(|&l| self.keys.contains(&head_key(b, l as usize)))
+            .any(|&l| {
+                let bit = head_bit(b, l as usize);
+                self.bits[l as usize - 1][bit >> 6] & (1 << (bit & 63)) != 0
+            })
     }
 }
 
