@@ -20,6 +20,7 @@
 //! Invariant: the index is immutable after construction; the cache is
 //! the caller's (in its `Scratch`), so the matcher holds no mutable state.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use rustc_hash::FxHashMap;
@@ -45,9 +46,15 @@ pub(super) struct MorphIndex {
     langs: Vec<OnceLock<LangIndex>>,
 }
 
+/// Numbers every [`LangIndex`] ever built, so a [`StemCache`] knows
+/// whether the patterns it cached for a word are this index's.
+static GENERATION: AtomicU64 = AtomicU64::new(1);
+
 /// The `~` words of a rule set in one language.
 #[derive(Debug, Default)]
 struct LangIndex {
+    /// From [`GENERATION`]: unique to this index.
+    gen: u64,
     /// Stem -> the patterns of the `~` words with that stem.
     stems: FxHashMap<Box<str>, Vec<PatId>>,
     /// The heads of the stems, which a text word must start with before it
@@ -57,7 +64,10 @@ struct LangIndex {
 
 impl LangIndex {
     fn build(lang: Lang, words: &[(Box<str>, PatId)]) -> Self {
-        let mut ix = LangIndex::default();
+        let mut ix = LangIndex {
+            gen: GENERATION.fetch_add(1, Ordering::Relaxed),
+            ..LangIndex::default()
+        };
         let mut buf = Vec::new();
         for (w, pat) in words {
             buf.clear();
@@ -194,11 +204,7 @@ impl MorphIndex {
                 if !ix.heads.admits(w) {
                     return;
                 }
-                for s in cache.stems(lang, seg) {
-                    if let Some(pats) = ix.stems.get(s.as_ref()) {
-                        pats.iter().for_each(|&p| f(p));
-                    }
-                }
+                cache.pats(lang, ix, seg).iter().for_each(|&p| f(p));
             }
         }
     }
@@ -254,44 +260,84 @@ pub(super) fn detect_event(ev: &Event) -> Option<&'static str> {
 const MAX_CACHED: usize = 100_000;
 
 /// Stems per (language, word as written), one cache per thread: keyed by
-/// the text's own segment, a hit costs no normalization.
+/// the text's own segment, a hit costs no normalization. Each entry also
+/// keeps the `~` patterns its stems name in the last index it was looked
+/// up in, so a word costs one probe while the rule set stays the same;
+/// the stems themselves survive reloads.
 #[derive(Debug, Default)]
 pub struct StemCache {
-    /// Per [`Lang`]: word -> index into `stems`.
+    /// Per [`Lang`]: word -> index into `entries`.
     index: Vec<FxHashMap<Box<str>, u32>>,
-    stems: Vec<Box<[Box<str>]>>,
+    entries: Vec<Entry>,
     buf: Vec<String>,
 }
 
+#[derive(Debug)]
+struct Entry {
+    stems: Box<[Box<str>]>,
+    /// The [`LangIndex::gen`] that `pats` were found in (0: none).
+    gen: u64,
+    pats: Box<[PatId]>,
+}
+
 impl StemCache {
-    /// The text stems of the segment `w` in `lang`, computed on first use.
-    pub(super) fn stems(&mut self, lang: Lang, w: &str) -> &[Box<str>] {
+    /// The index of the entry of segment `w` in `lang`, stemmed on first use.
+    fn entry(&mut self, lang: Lang, w: &str) -> usize {
         if self.index.len() != Lang::COUNT {
             self.index = (0..Lang::COUNT).map(|_| FxHashMap::default()).collect();
         }
         if let Some(&i) = self.index[lang.index()].get(w) {
-            return &self.stems[i as usize];
+            return i as usize;
         }
-        if self.stems.len() >= MAX_CACHED {
+        if self.entries.len() >= MAX_CACHED {
             self.index.iter_mut().for_each(FxHashMap::clear);
-            self.stems.clear();
+            self.entries.clear();
         }
         self.buf.clear();
         lang.text_stems(&morph_form(w), &mut self.buf);
-        let i = self.stems.len();
-        self.stems
-            .push(self.buf.drain(..).map(String::into_boxed_str).collect());
+        let i = self.entries.len();
+        self.entries.push(Entry {
+            stems: self.buf.drain(..).map(String::into_boxed_str).collect(),
+            gen: 0,
+            pats: Box::new([]),
+        });
         self.index[lang.index()].insert(w.into(), i as u32);
-        &self.stems[i]
+        i
+    }
+
+    /// The text stems of the segment `w` in `lang`.
+    #[cfg(test)]
+    fn stems(&mut self, lang: Lang, w: &str) -> &[Box<str>] {
+        let i = self.entry(lang, w);
+        &self.entries[i].stems
+    }
+
+    /// The `~` patterns of `ix` that the segment `w` is a form of.
+    fn pats(&mut self, lang: Lang, ix: &LangIndex, w: &str) -> &[PatId] {
+        let i = self.entry(lang, w);
+        let e = &mut self.entries[i];
+        if e.gen != ix.gen {
+            let mut pats: Vec<PatId> = Vec::new();
+            for s in e.stems.iter() {
+                if let Some(p) = ix.stems.get(s.as_ref()) {
+                    pats.extend(p);
+                }
+            }
+            pats.sort_unstable();
+            pats.dedup();
+            e.pats = pats.into();
+            e.gen = ix.gen;
+        }
+        &e.pats
     }
 
     /// Number of cached words (for tests).
     pub fn len(&self) -> usize {
-        self.stems.len()
+        self.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.stems.is_empty()
+        self.entries.is_empty()
     }
 }
 
