@@ -55,6 +55,15 @@ fn node(engine: &Engine, ev: &Event, e: &Explained, depth: usize, out: &mut Stri
     if let Some(m) = &e.morph {
         morph_line(m, &indent, out);
     }
+    if !e.sentences.is_empty() {
+        let shown: Vec<String> = e
+            .sentences
+            .iter()
+            .take(4)
+            .map(|s| span_text(ev, s))
+            .collect();
+        let _ = writeln!(out, "{indent}        in sentences: {}", shown.join(", "));
+    }
     // A list reference holds one OR of its entries: show the entries directly.
     let children: &[Explained] = match (e.kind, e.children.as_slice()) {
         ("ref", [only])

@@ -390,7 +390,7 @@ fn check_query_syntax_errors_point_into_the_query() {
     query: "foo \"x y\" (bar"
   - id: plain
     title: t
-    query: foo AND bar*baz
+    query: foo AND b*z
   - id: folded
     title: t
     query: >
@@ -423,6 +423,14 @@ fn check_query_syntax_errors_point_into_the_query() {
     title: t
     query: x
     filter: 'lang:(en OR'
+  - id: wild-short
+    title: t
+    query: '*stan OR wom?n OR ?an OR kim*un'
+  - id: wild-list
+    title: t
+    query: "x @short_wild"
+lists:
+  short_wild: [ok, "*an"]
 "#,
     );
     check_fails_with(
@@ -431,7 +439,8 @@ fn check_query_syntax_errors_point_into_the_query() {
         &[
             ("a.yaml:4:17", "from 1 to 100, got 0"),
             ("a.yaml:7:25", "unclosed '('"),
-            ("a.yaml:10:23", "'*' is only allowed at the end"),
+            // a leading or inner `*`, or a `?`: at least 3 other characters
+            ("a.yaml:10:20", "at least 3 characters besides '*' and '?'"),
             ("a.yaml:15:11", "from 1 to 100, got 101"),
             ("a.yaml:20:12", "unexpected '}'"),
             // columns count characters, not bytes
@@ -444,6 +453,12 @@ fn check_query_syntax_errors_point_into_the_query() {
             // after an escaped line break
             ("a.yaml:38:9", "from 1 to 100, got 0"),
             ("a.yaml:42:25", "in filter: query ends"),
+            // `*stan`, `wom?n` and `kim*un` are fine; `?an` has only 2
+            ("a.yaml:45:31", "at least 3 characters besides"),
+            (
+                "a.yaml:50:21",
+                "in list @short_wild: \"*an\": a wildcard pattern",
+            ),
         ],
     );
 }
@@ -1201,6 +1216,32 @@ fn explain_matched_and_not_matched() {
     let out = explain(d.path(), "ru-mfa-statement", "evs.jsonl", None);
     assert_eq!(out.code, 1, "{}", out.stdout);
     assert!(out.stdout.contains("event w"), "{}", out.stdout);
+}
+
+#[test]
+fn explain_shows_the_sentences_of_near_s_and_comparisons() {
+    let d = tmp();
+    write(
+        d.path(),
+        "rules.yaml",
+        "rules:\n  - id: s\n    title: t\n    query: 'Japan NEAR/s drill'\n    \
+         filter: 'meta.tone:<0 _exists_:meta'\n",
+    );
+    let ev = r#"{"id":"s1","body":"Japan protested. Japan held a drill.","meta":{"tone":-0.5}}"#;
+    let out = explain(d.path(), "s", "-", Some(ev.as_bytes()));
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let s = &out.stdout;
+    assert!(s.contains("[x] NEAR/s  Japan NEAR/s drill"), "{s}");
+    assert!(
+        s.contains("body[17..22] \"Japan\", body[30..35] \"drill\""),
+        "{s}"
+    );
+    assert!(
+        s.contains("in sentences: body[17..36] \"Japan held a drill.\""),
+        "{s}"
+    );
+    assert!(s.contains("[x] compare <0"), "{s}");
+    assert!(s.contains("[x] exists  _exists_:meta"), "{s}");
 }
 
 #[test]

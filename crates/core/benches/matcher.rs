@@ -7,6 +7,13 @@
 //! * compile time (YAML text -> `rules::load_strs` -> `RuleSet`);
 //! * heap bytes held by the compiled `RuleSet` (counting global allocator).
 //!
+//! * with `NW_BENCH_QL2=1` (the default under `cargo test --benches`), the
+//!   cost of query language 2 side by side, in the same run: each rule
+//!   count again with one word of every rule that has a plain word turned
+//!   into a wildcard pattern (`wild`: `*ctions`, `san?tions`, `sa*ns`), and
+//!   with a share of them changed (`mix`: 10% a wildcard, NEAR/n → NEAR/s in
+//!   5%, a comparison in 5%, half of them parsing `published_at`).
+//!
 //! A summary table is printed at the end. Environment knobs:
 //! `NW_BENCH_RULES=1000,10000` (rule counts), `NW_BENCH_DOCS=2000`;
 //! the workload: `NW_BENCH_HELD_OUT=1` (rule terms come from documents
@@ -75,6 +82,8 @@ fn load_docs(total: usize) -> Vec<(&'static str, String)> {
 
 struct Row {
     rules: usize,
+    /// `plain`, or the query language 2 variant.
+    workload: &'static str,
     /// median seconds per document
     per_doc: f64,
     compile_s: f64,
@@ -182,7 +191,11 @@ fn workload() -> (Vec<Event>, HashMap<&'static str, Vocab>) {
 
 /// `n` generated rules, compiled: the rule set, the compile time (best of a
 /// few runs; one at 100k) and the heap bytes it holds.
-fn compile(n: usize, vocab: &HashMap<&'static str, Vocab>) -> (RuleSet, f64, isize) {
+fn compile(
+    n: usize,
+    vocab: &HashMap<&'static str, Vocab>,
+    variant: Variant,
+) -> (RuleSet, f64, isize) {
     let style = Style {
         dir: "bench/",
         id_prefix: "r-",
@@ -192,6 +205,7 @@ fn compile(n: usize, vocab: &HashMap<&'static str, Vocab>) -> (RuleSet, f64, isi
         extra_rules: "",
     };
     let files = rulegen::gen_rules(n, vocab, &style);
+    let files = variant.rewrite(files);
     let yaml_bytes: usize = files.iter().map(|(_, t)| t.len()).sum();
     let reps = if !bench_mode() || n >= 100_000 { 1 } else { 3 };
     let mut compile_s = f64::MAX;
@@ -208,8 +222,9 @@ fn compile(n: usize, vocab: &HashMap<&'static str, Vocab>) -> (RuleSet, f64, isi
     let rs = build(files);
     let held = live() - before;
     eprintln!(
-        "{n} rules: compile {compile_s:.3}s, held {:.1} MB (YAML text {:.1} MB), \
+        "{n} rules ({}): compile {compile_s:.3}s, held {:.1} MB (YAML text {:.1} MB), \
          {} unanchored, {:?}",
+        variant.name(),
         held as f64 / 1e6,
         yaml_bytes as f64 / 1e6,
         rs.matcher.unanchored(),
@@ -252,7 +267,13 @@ fn fire_rates(m: &Matcher, docs: &[Event], scratch: &mut Scratch) -> f64 {
 
 /// The criterion benchmark of `match_event` over all documents; the median
 /// seconds per document of its samples.
-fn bench_matching(c: &mut Criterion, m: &Matcher, docs: &[Event], scratch: &mut Scratch) -> f64 {
+fn bench_matching(
+    c: &mut Criterion,
+    m: &Matcher,
+    docs: &[Event],
+    scratch: &mut Scratch,
+    label: &str,
+) -> f64 {
     let n = m.len();
     let mut out: Vec<Match> = Vec::new();
     let samples: RefCell<Vec<f64>> = RefCell::new(Vec::new());
@@ -261,7 +282,7 @@ fn bench_matching(c: &mut Criterion, m: &Matcher, docs: &[Event], scratch: &mut 
     group.sample_size(10);
     group.warm_up_time(Duration::from_secs(1));
     group.measurement_time(Duration::from_secs(if n >= 100_000 { 8 } else { 4 }));
-    group.bench_function(format!("{n}_rules"), |b| {
+    group.bench_function(format!("{n}_rules{label}"), |b| {
         b.iter_custom(|iters| {
             let t = Instant::now();
             for _ in 0..iters {
@@ -286,15 +307,41 @@ fn bench_matching(c: &mut Criterion, m: &Matcher, docs: &[Event], scratch: &mut 
 
 fn benches(c: &mut Criterion) {
     let (docs, vocab) = workload();
+    let ql2 = env_num("NW_BENCH_QL2", usize::from(!bench_mode())) != 0;
+    let variants: &[Variant] = if ql2 {
+        &[Variant::Plain, Variant::Wild, Variant::Mix]
+    } else {
+        &[Variant::Plain]
+    };
     for n in rule_counts() {
-        let (rs, compile_s, held) = compile(n, &vocab);
+        for &variant in variants {
+            bench_one(c, n, variant, &docs, &vocab);
+        }
+    }
+}
+
+/// Compile and bench `n` rules of one variant; its summary row.
+fn bench_one(
+    c: &mut Criterion,
+    n: usize,
+    variant: Variant,
+    docs: &[Event],
+    vocab: &HashMap<&'static str, Vocab>,
+) {
+    {
+        let (rs, compile_s, held) = compile(n, vocab, variant);
         let m = &rs.matcher;
         let mut scratch = Scratch::new();
-        let matches_per_doc = fire_rates(m, &docs, &mut scratch);
-        let per_doc = bench_matching(c, m, &docs, &mut scratch);
+        let matches_per_doc = fire_rates(m, docs, &mut scratch);
+        let label = match variant {
+            Variant::Plain => String::new(),
+            v => format!("_{}", v.name()),
+        };
+        let per_doc = bench_matching(c, m, docs, &mut scratch, &label);
         ROWS.with(|r| {
             r.borrow_mut().push(Row {
                 rules: n,
+                workload: variant.name(),
                 per_doc,
                 compile_s,
                 held_bytes: held,
@@ -313,14 +360,15 @@ fn summary() {
         }
         println!();
         println!(
-            "| rules | docs/s | µs/doc | compile s | MB held | MB per 10k rules | matches/doc | unanchored |"
+            "| rules | workload | docs/s | µs/doc | compile s | MB held | MB per 10k rules | matches/doc | unanchored |"
         );
-        println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+        println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|");
         for r in rows.iter() {
             let mb = r.held_bytes as f64 / 1e6;
             println!(
-                "| {} | {:.0} | {:.2} | {:.3} | {:.1} | {:.2} | {:.2} | {} |",
+                "| {} | {} | {:.0} | {:.2} | {:.3} | {:.1} | {:.2} | {:.2} | {} |",
                 r.rules,
+                r.workload,
                 1.0 / r.per_doc,
                 r.per_doc * 1e6,
                 r.compile_s,
@@ -330,8 +378,26 @@ fn summary() {
                 r.unanchored
             );
         }
-        let lo = rows.iter().min_by_key(|r| r.rules).unwrap();
-        let hi = rows.iter().max_by_key(|r| r.rules).unwrap();
+        for r in rows.iter().filter(|r| r.workload != "plain") {
+            if let Some(p) = rows
+                .iter()
+                .find(|p| p.rules == r.rules && p.workload == "plain")
+            {
+                println!(
+                    "µs/doc at {} rules, {} ÷ plain: {:.3}",
+                    r.rules,
+                    r.workload,
+                    r.per_doc / p.per_doc
+                );
+            }
+        }
+        let plain = || rows.iter().filter(|r| r.workload == "plain");
+        let (Some(lo), Some(hi)) = (
+            plain().min_by_key(|r| r.rules),
+            plain().max_by_key(|r| r.rules),
+        ) else {
+            return;
+        };
         if hi.rules > lo.rules {
             println!(
                 "µs/doc at {} rules ÷ at {} rules: {:.2}",
@@ -341,6 +407,143 @@ fn summary() {
             );
         }
     });
+}
+
+// ---------------------------------------------------------------- ql2 variants
+
+/// The generated rules as they are, or rewritten to use query language 2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Variant {
+    Plain,
+    /// One plain word of every rule that has one becomes a pattern.
+    Wild,
+    /// 10% of the rules get a pattern, 5% NEAR/s for NEAR/n, 5% a comparison.
+    Mix,
+}
+
+impl Variant {
+    fn name(self) -> &'static str {
+        match self {
+            Variant::Plain => "plain",
+            Variant::Wild => "wild",
+            Variant::Mix => "mix",
+        }
+    }
+
+    /// Rewrite the `query:` lines of generated rule files; prints how many
+    /// rules changed and how.
+    fn rewrite(self, files: Vec<(PathBuf, String)>) -> Vec<(PathBuf, String)> {
+        if self == Variant::Plain {
+            return files;
+        }
+        let mut rng = Rng(0x00dd_ba11_c0de);
+        let mut counts = [0usize; 3];
+        let out = files
+            .into_iter()
+            .map(|(path, text)| {
+                let mut y = String::with_capacity(text.len() + text.len() / 8);
+                for line in text.lines() {
+                    let q = line
+                        .strip_prefix("    query: '")
+                        .and_then(|l| l.strip_suffix('\''))
+                        .map(|q| q.replace("''", "'"));
+                    let new = q.and_then(|q| self.rewrite_query(&q, &mut rng, &mut counts));
+                    match new {
+                        Some(q) => {
+                            y.push_str("    query: '");
+                            y.push_str(&q.replace('\'', "''"));
+                            y.push('\'');
+                        }
+                        None => y.push_str(line),
+                    }
+                    y.push('\n');
+                }
+                (path, y)
+            })
+            .collect();
+        eprintln!(
+            "{} variant: {} rules with a wildcard, {} with NEAR/s, {} with a comparison",
+            self.name(),
+            counts[0],
+            counts[1],
+            counts[2]
+        );
+        out
+    }
+
+    fn rewrite_query(self, q: &str, rng: &mut Rng, counts: &mut [usize; 3]) -> Option<String> {
+        let pick = match self {
+            Variant::Plain => return None,
+            Variant::Wild => 0,
+            Variant::Mix => match rng.below(100) {
+                0..=9 => 0,
+                10..=14 => 1,
+                15..=19 => 2,
+                _ => return None,
+            },
+        };
+        let new = match pick {
+            0 => wildcard_one_word(q, rng),
+            1 => near_to_sentence(q),
+            _ if rng.chance(0.5) => Some(format!("({q}) NOT meta.sentiment:<-0.9")),
+            _ => Some(format!("({q}) NOT published_at:<1900-01-01T00:00:00Z")),
+        };
+        if new.is_some() {
+            counts[pick] += 1;
+        }
+        new
+    }
+}
+
+/// The first plain word of 5 letters or more (outside phrases and braces)
+/// turned into a pattern: a leading `*`, an inner `*`, or a `?`.
+fn wildcard_one_word(q: &str, rng: &mut Rng) -> Option<String> {
+    let mut quotes = 0;
+    let mut out: Vec<String> = Vec::new();
+    let mut done = false;
+    for tok in q.split(' ') {
+        let core = tok.trim_start_matches('(').trim_end_matches(')');
+        let plain = quotes % 2 == 0
+            && !done
+            && !tok.contains(['{', '}', '"', ':', '@', '$', '*'])
+            && !matches!(core, "AND" | "OR" | "NOT")
+            && core.chars().count() >= 5
+            && core.chars().all(char::is_alphabetic);
+        quotes += tok.matches('"').count();
+        if !plain {
+            out.push(tok.to_owned());
+            continue;
+        }
+        let c: Vec<char> = core.chars().collect();
+        let n = c.len();
+        let s = |r: std::ops::Range<usize>| c[r].iter().collect::<String>();
+        let pattern = match rng.below(3) {
+            0 => format!("*{}", s(2..n)),
+            1 => format!("{}*{}", s(0..2), s(n - 2..n)),
+            _ => format!("{}?{}", s(0..n / 2), s(n / 2 + 1..n)),
+        };
+        out.push(tok.replacen(core, &pattern, 1));
+        done = true;
+    }
+    done.then(|| out.join(" "))
+}
+
+/// The first `NEAR/n` or `ONEAR/n` as `NEAR/s` or `ONEAR/s`.
+fn near_to_sentence(q: &str) -> Option<String> {
+    let mut done = false;
+    let out: Vec<String> = q
+        .split(' ')
+        .map(|tok| {
+            for op in ["NEAR/", "ONEAR/"] {
+                if !done && tok.starts_with(op) {
+                    done = true;
+                    return format!("{op}s");
+                }
+            }
+            tok.to_owned()
+        })
+        .collect();
+    done.then(|| out.join(" "))
 }
 
 criterion_group!(group, benches);

@@ -13,8 +13,8 @@ use std::collections::{HashMap, HashSet};
 
 use rustc_hash::FxHashMap;
 
-use crate::lang::query::{Ast, Span, MAX_DEPTH};
-use crate::lang::{morph, text};
+use crate::lang::query::{Ast, Cmp, Span, MAX_DEPTH, MIN_WILD_LITERALS};
+use crate::lang::{morph, pattern, text};
 
 /// Identifies the string a span points into (a rule's query, a macro, a list
 /// entry); the rule loader maps it back to a file position.
@@ -35,6 +35,9 @@ pub enum Pat {
     /// event's language ([`crate::lang::morph`]), or as the normalized
     /// word itself without one.
     Morph(Box<str>),
+    /// A wildcard pattern (`*stan`, `kim*un`, `wom?n`): normalized literal
+    /// pieces joined by `*` and `?`, which normalized words never contain.
+    Wild(Box<str>),
 }
 
 pub type PatId = u32;
@@ -47,6 +50,7 @@ pub struct Dict {
     pub prefixes: FxHashMap<Box<str>, PatId>,
     pub exacts: FxHashMap<Box<str>, PatId>,
     pub morphs: FxHashMap<Box<str>, PatId>,
+    pub wilds: FxHashMap<Box<str>, PatId>,
 }
 
 impl Dict {
@@ -56,6 +60,7 @@ impl Dict {
             Pat::Prefix(w) => (&mut self.prefixes, w.clone()),
             Pat::Exact(w) => (&mut self.exacts, w.clone()),
             Pat::Morph(w) => (&mut self.morphs, w.clone()),
+            Pat::Wild(w) => (&mut self.wilds, w.clone()),
         };
         if let Some(&id) = map.get(&key) {
             return id;
@@ -116,8 +121,11 @@ pub enum ExprKind {
     Near {
         left: Box<Expr>,
         right: Box<Expr>,
+        /// Words allowed between the operands; 0 with `sentence`.
         dist: u32,
         ordered: bool,
+        /// Within one sentence instead of `dist` words.
+        sentence: bool,
     },
     /// A word (one pattern) or a phrase (consecutive patterns).
     Text {
@@ -129,7 +137,16 @@ pub enum ExprKind {
         /// Compared via [`text::keyword_key`].
         value: Box<str>,
         prefix: bool,
+        /// `value` is a wildcard pattern (`*`, `?`) over the whole value.
+        wild: bool,
     },
+    /// `field:>0.5`, `field:[A TO B]`: numbers or timestamps compared.
+    Compare {
+        field: KeywordField,
+        cmp: Cmp,
+    },
+    /// `_exists_:field`: present and not null.
+    Exists(KeywordField),
     /// A `$macro` or `@list` reference, kept for `explain`.
     Group(Box<Expr>),
 }
@@ -159,7 +176,8 @@ pub enum CompileErrorKind {
     /// A field where a keyword field expects its value (`url:https://x`).
     FieldInKeyword,
     /// A term its field cannot take: `{…}` in a keyword field, a prefix
-    /// shorter than two characters.
+    /// shorter than two characters, a wildcard pattern with too few
+    /// characters or over several words, a comparison on a text field.
     BadTerm,
     /// Something that can never match: a NEAR across title and body, an
     /// empty list, a term without letters or digits.
@@ -424,6 +442,7 @@ impl<'d> Compiler<'d> {
                 right,
                 dist,
                 ordered,
+                sentence,
                 ..
             } => {
                 let (l, r) = self.near_operands(left, right, span, at, cx)?;
@@ -432,18 +451,57 @@ impl<'d> Compiler<'d> {
                     right: Box::new(r),
                     dist: *dist,
                     ordered: *ordered,
+                    sentence: *sentence,
                 }
             }
             Ast::Field { name, inner, .. } => return self.expand_field(name, inner, span, at, cx),
             Ast::Word {
-                raw, prefix, exact, ..
-            } => match self.term(raw, *prefix, *exact, false, at.scope) {
-                Ok(kind) => kind,
-                Err((kind, m)) => return fail(cx, kind, m),
+                raw,
+                prefix,
+                wild,
+                exact,
+                ..
+            } => {
+                let form = match (*exact, *prefix, *wild) {
+                    (true, _, _) => Form::Exact,
+                    (_, true, _) => Form::Prefix,
+                    (_, _, true) => Form::Wild,
+                    _ => Form::Plain,
+                };
+                match self.term(raw, form, false, at.scope) {
+                    Ok(kind) => kind,
+                    Err((kind, m)) => return fail(cx, kind, m),
+                }
+            }
+            Ast::Phrase { raw, exact, .. } => {
+                let form = if *exact { Form::Exact } else { Form::Plain };
+                match self.term(raw, form, true, at.scope) {
+                    Ok(kind) => kind,
+                    Err((kind, m)) => return fail(cx, kind, m),
+                }
+            }
+            Ast::Compare(..) | Ast::Exists(..) if at.in_near => {
+                let m =
+                    "a comparison or _exists_ cannot be a NEAR operand: it has no word positions";
+                return fail(cx, CompileErrorKind::NearOperand, m.into());
+            }
+            Ast::Compare(cmp, _) => match at.scope {
+                Scope::Keyword(field) => ExprKind::Compare {
+                    field: KeywordField::from_name(field),
+                    cmp: *cmp,
+                },
+                Scope::Text(_) => {
+                    let m = "a comparison needs a keyword field (`meta.score:>0.5`); \
+                             title, body and text hold words, not values";
+                    return fail(cx, CompileErrorKind::BadTerm, m.into());
+                }
             },
-            Ast::Phrase { raw, exact, .. } => match self.term(raw, false, *exact, true, at.scope) {
-                Ok(kind) => kind,
-                Err((kind, m)) => return fail(cx, kind, m),
+            Ast::Exists(path, _) => match at.scope {
+                Scope::Keyword(outer) => {
+                    let m = format!("keyword field `{outer}` takes a value, not `_exists_:`");
+                    return fail(cx, CompileErrorKind::FieldInKeyword, m);
+                }
+                Scope::Text(_) => ExprKind::Exists(KeywordField::from_name(path)),
             },
             Ast::Morph { raw, phrase, .. } => match self.morph_term(raw, *phrase, at.scope) {
                 Ok(kind) => kind,
@@ -642,14 +700,13 @@ impl<'d> Compiler<'d> {
     fn term(
         &mut self,
         raw: &str,
-        prefix: bool,
-        exact: bool,
+        form: Form,
         phrase: bool,
         scope: Scope<'_>,
     ) -> Result<ExprKind, Problem> {
         match scope {
             Scope::Keyword(field) => {
-                if exact {
+                if form == Form::Exact {
                     return Err((CompileErrorKind::BadTerm, format!(
                         "case-sensitive {{…}} applies to text fields; keyword field `{field}` already compares values ignoring case only"
                     )));
@@ -657,29 +714,36 @@ impl<'d> Compiler<'d> {
                 Ok(ExprKind::Keyword {
                     field: KeywordField::from_name(field),
                     value: text::keyword_key(raw).into(),
-                    prefix,
+                    prefix: form == Form::Prefix,
+                    wild: form == Form::Wild,
                 })
             }
             Scope::Text(scope) => {
-                let pats: Vec<Pat> = if exact {
-                    text::exact_words(raw)
+                let pats: Vec<Pat> = match form {
+                    Form::Exact => text::exact_words(raw)
                         .into_iter()
                         .map(|(_, _, w)| Pat::Exact(w.into()))
-                        .collect()
-                } else {
-                    let words = text::words(raw);
-                    let n = words.len();
-                    words
-                        .into_iter()
-                        .enumerate()
-                        .map(|(i, w)| {
-                            if prefix && i + 1 == n {
-                                Pat::Prefix(w.into())
-                            } else {
-                                Pat::Word(w.into())
-                            }
-                        })
-                        .collect()
+                        .collect(),
+                    Form::Wild => {
+                        let p =
+                            pattern::normalize(raw).map_err(|m| (CompileErrorKind::BadTerm, m))?;
+                        vec![Pat::Wild(p.into())]
+                    }
+                    Form::Plain | Form::Prefix => {
+                        let words = text::words(raw);
+                        let n = words.len();
+                        words
+                            .into_iter()
+                            .enumerate()
+                            .map(|(i, w)| {
+                                if form == Form::Prefix && i + 1 == n {
+                                    Pat::Prefix(w.into())
+                                } else {
+                                    Pat::Word(w.into())
+                                }
+                            })
+                            .collect()
+                    }
                 };
                 if pats.is_empty() {
                     let what = if phrase { "phrase" } else { "term" };
@@ -747,6 +811,8 @@ impl<'d> Compiler<'d> {
     /// A list entry: a word or phrase, `word*` for a prefix, `{…}` for a
     /// case-sensitive word or phrase, `~word` or `~"phrase"` for every
     /// inflected form.
+    /// A list entry: a word or phrase, `word*` for a prefix, a wildcard
+    /// pattern, `{…}` for a case-sensitive word or phrase.
     fn list_entry(&mut self, raw: &str, scope: Scope<'_>) -> Result<ExprKind, Problem> {
         let t = raw.trim();
         if let Some(rest) = t.strip_prefix('~') {
@@ -761,7 +827,21 @@ impl<'d> Compiler<'d> {
         }
         if let Some(inner) = t.strip_prefix('{').and_then(|x| x.strip_suffix('}')) {
             let inner = inner.trim_matches('"');
-            return self.term(inner, false, true, true, scope);
+            return self.term(inner, Form::Exact, true, scope);
+        }
+        let one_word = !t.contains(char::is_whitespace) && !t.starts_with('"');
+        let stem = t.strip_suffix('*').unwrap_or(t);
+        if one_word && stem.contains(['*', '?']) {
+            if pattern::literals(t) < MIN_WILD_LITERALS {
+                return Err((
+                    CompileErrorKind::BadTerm,
+                    format!(
+                        "{t:?}: a wildcard pattern with a leading or inner '*' or a '?' needs \
+                         at least {MIN_WILD_LITERALS} characters besides '*' and '?'"
+                    ),
+                ));
+            }
+            return self.term(t, Form::Wild, false, scope);
         }
         match t.strip_suffix('*') {
             Some(stem) if !stem.contains(char::is_whitespace) => {
@@ -771,11 +851,23 @@ impl<'d> Compiler<'d> {
                         format!("{t:?}: a prefix needs at least 2 characters before '*'"),
                     ));
                 }
-                self.term(stem, true, false, false, scope)
+                self.term(stem, Form::Prefix, false, scope)
             }
-            _ => self.term(t.trim_matches('"'), false, false, true, scope),
+            _ => self.term(t.trim_matches('"'), Form::Plain, true, scope),
         }
     }
+}
+
+/// How a term's text is matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    Plain,
+    /// `word*`
+    Prefix,
+    /// A pattern with a leading or inner `*`, or a `?`.
+    Wild,
+    /// `{…}`
+    Exact,
 }
 
 /// Bit 0: may match in the title; bit 1: in the body.
@@ -789,7 +881,11 @@ fn text_fields(e: &Expr) -> u8 {
         ExprKind::Or(v) => v.iter().fold(0, |acc, x| acc | text_fields(x)),
         ExprKind::Near { left, right, .. } => text_fields(left) & text_fields(right),
         ExprKind::Group(x) => text_fields(x),
-        ExprKind::And(_) | ExprKind::Not(_) | ExprKind::Keyword { .. } => 0,
+        ExprKind::And(_)
+        | ExprKind::Not(_)
+        | ExprKind::Keyword { .. }
+        | ExprKind::Compare { .. }
+        | ExprKind::Exists(_) => 0,
     }
 }
 
@@ -797,7 +893,11 @@ fn text_fields(e: &Expr) -> u8 {
 /// for `NOT x`, `a OR NOT b`, which match nearly every event).
 pub fn positive(e: &Expr) -> bool {
     match &e.kind {
-        ExprKind::Text { .. } | ExprKind::Keyword { .. } | ExprKind::Near { .. } => true,
+        ExprKind::Text { .. }
+        | ExprKind::Keyword { .. }
+        | ExprKind::Near { .. }
+        | ExprKind::Compare { .. }
+        | ExprKind::Exists(_) => true,
         ExprKind::Not(_) => false,
         ExprKind::And(v) => v.iter().any(positive),
         ExprKind::Or(v) => v.iter().all(positive),
@@ -905,6 +1005,17 @@ mod tests {
                 FieldInKeyword,
                 "takes a value, not the field",
             ),
+            ("*a-b*", BadTerm, "is not one word"),
+            ("U.S?", BadTerm, "normalizes to \"us?\""),
+            ("title:>3", BadTerm, "needs a keyword field"),
+            ("a NEAR/s x:>3", NearOperand, "cannot be a NEAR operand"),
+            (
+                "a NEAR/s _exists_:x",
+                NearOperand,
+                "cannot be a NEAR operand",
+            ),
+            ("source:(_exists_:x)", FieldInKeyword, "not `_exists_:`"),
+            ("title:a NEAR/s body:b", NeverMatches, "can never match"),
         ];
         for (q, kind, msg) in table {
             check_err(q, kind, msg);
@@ -1013,6 +1124,11 @@ mod tests {
             "title:a NEAR/3 b",
             "lang:(en OR ru) a",
             "three-way",
+            "*stan wom?n",
+            "a NEAR/s b ONEAR/s c",
+            "meta.x:[1 TO 2] _exists_:meta.y",
+            "meta.x:>1",
+            "source:*.co.kr",
         ] {
             compile(q, &[("l", &["a", "b c"])], &[("m", "x OR y")])
                 .unwrap_or_else(|e| panic!("{q:?}: {e:?}"));

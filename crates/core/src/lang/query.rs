@@ -5,11 +5,19 @@
 //! or      := and ("OR" and)*
 //! and     := unary (["AND"] unary)*            juxtaposition means AND
 //! unary   := "NOT" unary | near
-//! near    := primary (("NEAR/" N | "ONEAR/" N) primary)*
-//! primary := "(" query ")" | FIELD ":" primary | term | phrase | "@" LIST | "$" MACRO
-//! term    := WORD | WORD "*" | "{" WORD "}" | "~" WORD
+//! near    := primary (("NEAR/" N | "ONEAR/" N | "NEAR/s" | "ONEAR/s") primary)*
+//! primary := "(" query ")" | FIELD ":" primary | FIELD ":" compare | "_exists_:" FIELD
+//!          | term | phrase | "@" LIST | "$" MACRO
+//! term    := WORD | PATTERN | "{" WORD "}" | "~" WORD   PATTERN: a word with * or ? in it
+//! compare := (">" | ">=" | "<" | "<=") VALUE | "[" VALUE " TO " VALUE "]"
 //! phrase  := '"' WORD+ '"' | "{" '"' WORD+ '"' "}" | "~" '"' WORD+ '"'
 //! ```
+//!
+//! A pattern other than a trailing `word*` (a leading or inner `*`, or any
+//! `?`) needs at least [`MIN_WILD_LITERALS`] other characters, a trailing
+//! `word*` at least 2: shorter ones would match a large share of all words.
+//! A comparison VALUE is a number or an RFC 3339 timestamp, checked here so
+//! that a bad one is reported at its column.
 //!
 //! `~` (every inflected form, SPEC §5) is refused at its position when
 //! combined with `*`, `?` or `{}`, and must stand right before its word or
@@ -24,6 +32,9 @@
 //! Pure: no IO, and no input makes it panic (see the property tests).
 
 use std::fmt;
+
+use crate::lang::compare;
+pub use crate::lang::compare::{Cmp, CmpValue};
 
 /// Byte range inside one query source string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -63,8 +74,11 @@ pub enum Ast {
     Near {
         left: Box<Ast>,
         right: Box<Ast>,
+        /// Words allowed between the operands; 0 with `sentence`.
         dist: u32,
         ordered: bool,
+        /// `NEAR/s`, `ONEAR/s`: within one sentence instead of `dist` words.
+        sentence: bool,
         span: Span,
     },
     Field {
@@ -72,13 +86,19 @@ pub enum Ast {
         inner: Box<Ast>,
         span: Span,
     },
-    /// A bare word, possibly with a trailing `*` (prefix) or in `{}` (exact).
+    /// A bare word, possibly with a trailing `*` (prefix), a wildcard
+    /// pattern (`wild`: `raw` keeps its `*` and `?`), or in `{}` (exact).
     Word {
         raw: String,
         prefix: bool,
+        wild: bool,
         exact: bool,
         span: Span,
     },
+    /// `>0.5`, `[A TO B]`: the value of a `FIELD:` scope compared.
+    Compare(Cmp, Span),
+    /// `_exists_:path`.
+    Exists(String, Span),
     /// A quoted phrase, possibly in `{}` (exact).
     Phrase {
         raw: String,
@@ -102,7 +122,9 @@ impl Ast {
             | Ast::And(_, s)
             | Ast::Not(_, s)
             | Ast::List(_, s)
-            | Ast::Macro(_, s) => *s = new,
+            | Ast::Macro(_, s)
+            | Ast::Compare(_, s)
+            | Ast::Exists(_, s) => *s = new,
             Ast::Near { span, .. }
             | Ast::Field { span, .. }
             | Ast::Word { span, .. }
@@ -118,7 +140,9 @@ impl Ast {
             | Ast::And(_, s)
             | Ast::Not(_, s)
             | Ast::List(_, s)
-            | Ast::Macro(_, s) => *s,
+            | Ast::Macro(_, s)
+            | Ast::Compare(_, s)
+            | Ast::Exists(_, s) => *s,
             Ast::Near { span, .. }
             | Ast::Field { span, .. }
             | Ast::Word { span, .. }
@@ -129,6 +153,11 @@ impl Ast {
 }
 
 pub const MAX_NEAR: u32 = 100;
+/// The fewest characters other than `*` and `?` a wildcard pattern (a
+/// leading or inner `*`, or any `?`) may have.
+pub const MIN_WILD_LITERALS: usize = 3;
+/// The field name of `_exists_:path`.
+pub const EXISTS: &str = "_exists_";
 /// Deeper nesting than this is refused, so a hostile query cannot overflow
 /// the stack of the parser or of the matcher.
 pub const MAX_DEPTH: usize = 64;
@@ -140,11 +169,24 @@ enum Tok {
     And,
     Or,
     Not,
-    Near { dist: u32, ordered: bool },
+    Near {
+        dist: u32,
+        ordered: bool,
+        sentence: bool,
+    },
     Field(String),
-    Word { raw: String, prefix: bool },
+    Word {
+        raw: String,
+        prefix: bool,
+        wild: bool,
+    },
+    Compare(Cmp),
+    Exists(String),
     Phrase(String),
-    Exact { raw: String, phrase: bool },
+    Exact {
+        raw: String,
+        phrase: bool,
+    },
     List(String),
     Macro(String),
     Morph { raw: String, phrase: bool },
@@ -170,7 +212,11 @@ fn is_field_name(s: &str) -> bool {
         })
 }
 
-fn err<T>(start: usize, end: usize, message: impl Into<String>) -> Result<T, SyntaxError> {
+pub(crate) fn err<T>(
+    start: usize,
+    end: usize,
+    message: impl Into<String>,
+) -> Result<T, SyntaxError> {
     Err(SyntaxError {
         span: Span::new(start, end),
         message: message.into(),
@@ -214,6 +260,7 @@ fn lex(src: &str) -> Result<Vec<(Tok, Span)>, SyntaxError> {
                     end = j + c.len_utf8();
                     it.next();
                 }
+                let end = range_end(src, start, end, &mut it)?;
                 let w = &src[start..end];
                 match (w.strip_suffix('~'), it.peek()) {
                     (Some(before), Some(&(q, '"' | '{')))
@@ -235,6 +282,30 @@ fn lex(src: &str) -> Result<Vec<(Tok, Span)>, SyntaxError> {
 }
 
 type Chars<'a> = std::iter::Peekable<std::str::CharIndices<'a>>;
+
+/// A range `FIELD:[A TO B]` holds spaces: when the word read so far opens
+/// one without closing it, read on to the `]`. Returns the word's end.
+fn range_end(
+    src: &str,
+    start: usize,
+    end: usize,
+    it: &mut Chars<'_>,
+) -> Result<usize, SyntaxError> {
+    let w = &src[start..end];
+    let Some(open) = w.find(":[") else {
+        return Ok(end);
+    };
+    if !is_field_name(&w[..open]) || w[open..].contains(']') {
+        return Ok(end);
+    }
+    for (j, c) in it.by_ref() {
+        if c == ']' {
+            return Ok(j + 1);
+        }
+    }
+    let at = start + open + 1;
+    err(at, src.len(), "unterminated range: missing ']'")
+}
 
 /// Read a `"…"` phrase whose opening quote at `open` was consumed.
 fn read_quoted(src: &str, open: usize, it: &mut Chars<'_>) -> Result<(String, usize), SyntaxError> {
@@ -282,7 +353,7 @@ fn read_exact(src: &str, open: usize, it: &mut Chars<'_>) -> Result<(Tok, usize)
             );
         }
         let raw = &src[start..end];
-        if raw.contains('*') {
+        if raw.contains(['*', '?']) {
             return err(
                 start,
                 end,
@@ -382,13 +453,24 @@ fn lex_word(w: &str, start: usize, out: &mut Vec<(Tok, Span)>) -> Result<(), Syn
     }
     for (op, ordered) in [("NEAR/", false), ("ONEAR/", true)] {
         if let Some(n) = w.strip_prefix(op) {
+            if n == "s" {
+                let near = Tok::Near {
+                    dist: 0,
+                    ordered,
+                    sentence: true,
+                };
+                return push(out, near, span);
+            }
             let dist: u32 = match n.parse() {
                 Ok(d) => d,
                 Err(_) => {
                     return err(
                         start,
                         end,
-                        format!("{op}N needs a whole number N from 1 to {MAX_NEAR}"),
+                        format!(
+                            "{op}N needs a whole number N from 1 to {MAX_NEAR}, \
+                             or {op}s for within one sentence"
+                        ),
                     )
                 }
             };
@@ -399,7 +481,12 @@ fn lex_word(w: &str, start: usize, out: &mut Vec<(Tok, Span)>) -> Result<(), Syn
                     format!("NEAR distance must be from 1 to {MAX_NEAR}, got {dist}"),
                 );
             }
-            return push(out, Tok::Near { dist, ordered }, span);
+            let near = Tok::Near {
+                dist,
+                ordered,
+                sentence: false,
+            };
+            return push(out, near, span);
         }
     }
     if let Some(name) = w.strip_prefix('@') {
@@ -417,44 +504,69 @@ fn lex_word(w: &str, start: usize, out: &mut Vec<(Tok, Span)>) -> Result<(), Syn
     if let Some(colon) = w.find(':') {
         let name = &w[..colon];
         if is_field_name(name) {
-            push(
-                out,
-                Tok::Field(name.to_owned()),
-                Span::new(start, start + colon + 1),
-            )?;
             let rest = &w[colon + 1..];
+            let rest_at = start + colon + 1;
+            if name == EXISTS {
+                if !is_field_name(rest) {
+                    return err(
+                        start,
+                        end,
+                        "_exists_: needs a field name or dotted path, as in _exists_:meta.sentiment",
+                    );
+                }
+                return push(out, Tok::Exists(rest.to_owned()), span);
+            }
+            push(out, Tok::Field(name.to_owned()), Span::new(start, rest_at))?;
+            if rest.starts_with(['>', '<', '[']) {
+                let cmp = compare::parse(rest, rest_at)?;
+                return push(out, Tok::Compare(cmp), Span::new(rest_at, end));
+            }
             if !rest.is_empty() {
-                lex_word(rest, start + colon + 1, out)?;
+                lex_word(rest, rest_at, out)?;
             }
             return Ok(());
         }
     }
-    let (raw, prefix) = match w.strip_suffix('*') {
+    let word = lex_term(w, start)?;
+    push(out, word, span)
+}
+
+/// A word or pattern: `word`, `word*` (a prefix), or a wildcard pattern.
+fn lex_term(w: &str, start: usize) -> Result<Tok, SyntaxError> {
+    let end = start + w.len();
+    let (stem, trailing) = match w.strip_suffix('*') {
         Some(stem) => (stem, true),
         None => (w, false),
     };
-    if let Some(i) = raw.find('*') {
-        return err(
-            start + i,
-            start + i + 1,
-            "'*' is only allowed at the end of a word",
-        );
+    if !stem.contains(['*', '?']) {
+        if trailing && stem.chars().count() < 2 {
+            return err(
+                start,
+                end,
+                "a prefix needs at least 2 characters before '*'",
+            );
+        }
+        return Ok(Tok::Word {
+            raw: stem.to_owned(),
+            prefix: trailing,
+            wild: false,
+        });
     }
-    if prefix && raw.chars().count() < 2 {
+    if crate::lang::pattern::literals(w) < MIN_WILD_LITERALS {
         return err(
             start,
             end,
-            "a prefix needs at least 2 characters before '*'",
+            format!(
+                "a wildcard pattern with a leading or inner '*' or a '?' needs at least \
+                 {MIN_WILD_LITERALS} characters besides '*' and '?'"
+            ),
         );
     }
-    push(
-        out,
-        Tok::Word {
-            raw: raw.to_owned(),
-            prefix,
-        },
-        span,
-    )
+    Ok(Tok::Word {
+        raw: w.to_owned(),
+        prefix: false,
+        wild: true,
+    })
 }
 
 fn push(out: &mut Vec<(Tok, Span)>, t: Tok, s: Span) -> Result<(), SyntaxError> {
@@ -493,8 +605,21 @@ fn describe(t: &Tok) -> String {
         Tok::And => "AND".into(),
         Tok::Or => "OR".into(),
         Tok::Not => "NOT".into(),
-        Tok::Near { dist, ordered } => format!("{}NEAR/{dist}", if *ordered { "O" } else { "" }),
+        Tok::Near {
+            dist,
+            ordered,
+            sentence,
+        } => {
+            let o = if *ordered { "O" } else { "" };
+            if *sentence {
+                format!("{o}NEAR/s")
+            } else {
+                format!("{o}NEAR/{dist}")
+            }
+        }
         Tok::Field(f) => format!("field '{f}:'"),
+        Tok::Compare(_) => "a comparison".into(),
+        Tok::Exists(f) => format!("{EXISTS}:{f}"),
         Tok::Word { raw, .. } => format!("word {raw:?}"),
         Tok::Phrase(p) => format!("phrase {p:?}"),
         Tok::Exact { raw, .. } => format!("{{{raw}}}"),
@@ -583,7 +708,12 @@ impl Parser {
     fn near(&mut self) -> Result<Ast, SyntaxError> {
         let mut left = self.primary()?;
         let mut chain = 0;
-        while let Some(&Tok::Near { dist, ordered }) = self.peek() {
+        while let Some(&Tok::Near {
+            dist,
+            ordered,
+            sentence,
+        }) = self.peek()
+        {
             chain += 1;
             if chain > MAX_DEPTH {
                 let s = self.span_here();
@@ -604,6 +734,7 @@ impl Parser {
                 right: Box::new(right),
                 dist,
                 ordered,
+                sentence,
                 span,
             };
         }
@@ -655,12 +786,15 @@ impl Parser {
                     span,
                 })
             }
-            Tok::Word { raw, prefix } => Ok(Ast::Word {
+            Tok::Word { raw, prefix, wild } => Ok(Ast::Word {
                 raw,
                 prefix,
+                wild,
                 exact: false,
                 span,
             }),
+            Tok::Compare(cmp) => Ok(Ast::Compare(cmp, span)),
+            Tok::Exists(path) => Ok(Ast::Exists(path, span)),
             Tok::Phrase(raw) => Ok(Ast::Phrase {
                 raw,
                 exact: false,
@@ -669,6 +803,7 @@ impl Parser {
             Tok::Exact { raw, phrase: false } => Ok(Ast::Word {
                 raw,
                 prefix: false,
+                wild: false,
                 exact: true,
                 span,
             }),
@@ -725,19 +860,32 @@ mod tests {
                 right,
                 dist,
                 ordered,
+                sentence,
                 ..
             } => format!(
-                "({}NEAR/{dist} {} {})",
+                "({}NEAR/{} {} {})",
                 if *ordered { "O" } else { "" },
+                if *sentence {
+                    "s".to_owned()
+                } else {
+                    dist.to_string()
+                },
                 show(left),
                 show(right)
             ),
+            Ast::Compare(c, _) => format!("{c:?}"),
+            Ast::Exists(f, _) => format!("_exists_:{f}"),
             Ast::Field { name, inner, .. } => format!("{name}:{}", show(inner)),
             Ast::Word {
-                raw, prefix, exact, ..
-            } => match (exact, prefix) {
-                (true, _) => format!("{{{raw}}}"),
-                (_, true) => format!("{raw}*"),
+                raw,
+                prefix,
+                wild,
+                exact,
+                ..
+            } => match (exact, prefix, wild) {
+                (true, _, _) => format!("{{{raw}}}"),
+                (_, true, _) => format!("{raw}*"),
+                (_, _, true) => format!("pattern {raw}"),
                 _ => raw.clone(),
             },
             Ast::Phrase { raw, exact, .. } => {
@@ -829,6 +977,36 @@ mod tests {
             ("~라브로프 NEAR/5 ~경고", "(NEAR/5 ~라브로프 ~경고)"),
             ("NOT ~a b", "(AND (NOT ~a) b)"),
             ("a~b", "a~b"),
+            // wildcard patterns (SPEC §5)
+            ("*stan", "pattern *stan"),
+            ("kim*un", "pattern kim*un"),
+            ("wom?n", "pattern wom?n"),
+            ("*stan*", "pattern *stan*"),
+            ("ab*", "ab*"),
+            ("a?c?e", "pattern a?c?e"),
+            ("title:*stan", "title:pattern *stan"),
+            // proximity within a sentence
+            ("a NEAR/s b", "(NEAR/s a b)"),
+            ("a ONEAR/s b NEAR/2 c", "(NEAR/2 (ONEAR/s a b) c)"),
+            ("NOT a NEAR/s b", "(NOT (NEAR/s a b))"),
+            // comparisons and _exists_
+            ("meta.x:>0.5", "meta.x:Gt(Num(0.5))"),
+            ("meta.x:>=-1", "meta.x:Ge(Num(-1.0))"),
+            ("x:<3 y", "(AND x:Lt(Num(3.0)) y)"),
+            ("x:<=1e3", "x:Le(Num(1000.0))"),
+            ("x:[10 TO 20]", "x:Range(Num(10.0), Num(20.0))"),
+            ("x:[10 TO 20] OR a", "(OR x:Range(Num(10.0), Num(20.0)) a)"),
+            ("(x:[1 TO 1])", "x:Range(Num(1.0), Num(1.0))"),
+            ("t:>=2026-07-01T00:00:00Z", "t:Ge(Time(1782864000, 0))"),
+            (
+                "t:[2026-07-01T00:00:00+02:00 TO 2026-07-01T00:00:00.5Z]",
+                "t:Range(Time(1782856800, 0), Time(1782864000, 500000000))",
+            ),
+            (
+                "_exists_:meta.sentiment a",
+                "(AND _exists_:meta.sentiment a)",
+            ),
+            ("NOT _exists_:x", "(NOT _exists_:x)"),
         ];
         for (input, expected) in table {
             check(input, expected);
@@ -853,10 +1031,29 @@ mod tests {
             "not allowed inside a phrase",
             (15, 16),
         );
-        check_err("a*b", "only allowed at the end", (1, 2));
+        check_err("a*b", "at least 3 characters besides", (0, 3));
+        check_err("x *an", "at least 3 characters besides", (2, 5));
+        check_err("x ab?", "at least 3 characters besides", (2, 5));
+        check_err("x a?*b", "at least 3 characters besides", (2, 6));
+        check_err("title:??ab", "at least 3 characters besides", (6, 10));
         check_err("l*", "at least 2 characters", (0, 2));
         check_err("{US", "missing '}'", (0, 3));
         check_err("{lav*}", "cannot be case-sensitive", (1, 5));
+        check_err("{wom?n}", "cannot be case-sensitive", (1, 6));
+        check_err("a NEAR/S b", "or NEAR/s for within one sentence", (2, 8));
+        check_err("a ONEAR/ b", "or ONEAR/s", (2, 8));
+        check_err("x:>", "bad comparison value \"\"", (3, 3));
+        check_err("a x:>=abc", "bad comparison value \"abc\"", (6, 9));
+        check_err("x:<2026-13-01T00:00:00Z", "RFC 3339", (3, 23));
+        check_err("x:>inf", "bad comparison value", (3, 6));
+        check_err("x:[1 TO 2", "unterminated range", (2, 9));
+        check_err("x:[1 to 2]", "with TO in upper case", (5, 10));
+        check_err("x:[1 TO]", "a range is written", (5, 8));
+        check_err("x:[1 TO b]", "bad comparison value \"b\"", (8, 9));
+        check_err("x:[5 TO 1]", "empty range: 5 is greater than 1", (2, 10));
+        check_err("x:[1 TO 2026-07-01T00:00:00Z]", "not one of each", (2, 29));
+        check_err("a _exists_:", "_exists_: needs a field name", (2, 11));
+        check_err("_exists_:(a)", "_exists_: needs a field name", (0, 9));
         check_err("a }", "unexpected '}'", (2, 3));
         check_err("@", "bad list name", (0, 1));
         check_err("a NEAR/3 NOT b", "NOT cannot be an operand", (9, 12));

@@ -1,6 +1,7 @@
 //! `newswatch explain`: every clause of one rule evaluated against one
-//! event, with whether it matched and where, and for a `~` term the
-//! language, stems and forms it matched ([`MorphNote`]).
+//! event, with whether it matched and where (and, for NEAR/s and ONEAR/s,
+//! in which sentences), and for a `~` term the language, stems and forms it
+//! matched ([`MorphNote`]).
 
 use super::occurrences::{Doc, Hit};
 use super::verify::merge_spans;
@@ -17,6 +18,8 @@ pub struct Explained {
     pub span: Span,
     pub matched: bool,
     pub spans: Vec<TextSpan>,
+    /// NEAR/s and ONEAR/s: the sentences (byte ranges) its spans are in.
+    pub sentences: Vec<TextSpan>,
     pub children: Vec<Explained>,
     /// For a `~` term or phrase: how it was looked up.
     pub morph: Option<MorphNote>,
@@ -57,17 +60,32 @@ impl Matcher {
             ExprKind::Near { left, right, .. } => {
                 vec![self.explain_node(left, d), self.explain_node(right, d)]
             }
-            ExprKind::Text { .. } | ExprKind::Keyword { .. } => Vec::new(),
+            ExprKind::Text { .. }
+            | ExprKind::Keyword { .. }
+            | ExprKind::Compare { .. }
+            | ExprKind::Exists(_) => Vec::new(),
+        };
+        let sentences = match &e.kind {
+            ExprKind::Near { sentence: true, .. } => sentence_spans(&hits, d),
+            _ => Vec::new(),
         };
         let kind = match &e.kind {
             ExprKind::Or(_) => "OR",
             ExprKind::And(_) => "AND",
             ExprKind::Not(_) => "NOT",
+            ExprKind::Near {
+                ordered: true,
+                sentence: true,
+                ..
+            } => "ONEAR/s",
+            ExprKind::Near { sentence: true, .. } => "NEAR/s",
             ExprKind::Near { ordered: true, .. } => "ONEAR",
             ExprKind::Near { .. } => "NEAR",
             ExprKind::Text { pats, .. } if pats.len() > 1 => "phrase",
             ExprKind::Text { .. } => "term",
             ExprKind::Keyword { .. } => "keyword",
+            ExprKind::Compare { .. } => "compare",
+            ExprKind::Exists(_) => "exists",
             ExprKind::Group(_) => "ref",
         };
         let morph = self.morph_note(e, d, &hits);
@@ -86,6 +104,7 @@ impl Matcher {
             span: e.span,
             matched,
             spans: merge_spans(hits.into_iter().map(|h| d.to_text_span(h)).collect()),
+            sentences,
             children,
             morph,
         }
@@ -126,4 +145,23 @@ impl Matcher {
             forms,
         })
     }
+}
+
+/// The sentences the hits start in, as byte ranges, in text order, once each.
+fn sentence_spans(hits: &[Hit], d: &Doc<'_>) -> Vec<TextSpan> {
+    let mut v: Vec<TextSpan> = hits
+        .iter()
+        .filter_map(|h| {
+            let sents = d.sentences(h.field);
+            let s = sents.get(crate::lang::sentence::sentence_of(&sents, h.start))?;
+            Some(TextSpan {
+                field: h.field,
+                start: s.start,
+                end: s.end,
+            })
+        })
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v
 }

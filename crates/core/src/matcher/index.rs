@@ -4,6 +4,7 @@
 
 use rustc_hash::FxHashMap;
 
+use super::wild::WildIndex;
 use super::{CompiledRule, Matcher, Scratch};
 use crate::lang::compile::{Dict, Expr, ExprKind, Pat, PatId};
 use crate::lang::text;
@@ -105,8 +106,9 @@ fn pat_cost(p: &Pat) -> f64 {
         Pat::Prefix(w) => (w, 3.0),
         // A stem stands for a few forms of one word.
         Pat::Morph(w) => (w, 1.5),
+        Pat::Wild(w) => (w, 4.0),
     };
-    let len = w.chars().count().max(1) as f64;
+    let len = w.chars().filter(|&c| c != '*' && c != '?').count().max(1) as f64;
     let stop = if STOPWORDS.contains(&w.as_ref()) {
         20.0
     } else {
@@ -124,7 +126,10 @@ fn anchors(e: &Expr, dict: &Dict) -> Option<(f64, Vec<PatId>)> {
             .map(|&p| (pat_cost(&dict.pats[p as usize]), p))
             .min_by(|a, b| a.0.total_cmp(&b.0))
             .map(|(c, p)| (c, vec![p])),
-        ExprKind::Keyword { .. } | ExprKind::Not(_) => None,
+        ExprKind::Keyword { .. }
+        | ExprKind::Compare { .. }
+        | ExprKind::Exists(_)
+        | ExprKind::Not(_) => None,
         ExprKind::Group(x) => anchors(x, dict),
         ExprKind::Or(items) => {
             let mut cost = 0.0;
@@ -163,7 +168,11 @@ fn required(e: &Expr, out: &mut Vec<PatId>) {
         }
         ExprKind::Group(x) => required(x, out),
         ExprKind::Or(items) if items.len() == 1 => required(&items[0], out),
-        ExprKind::Or(_) | ExprKind::Not(_) | ExprKind::Keyword { .. } => {}
+        ExprKind::Or(_)
+        | ExprKind::Not(_)
+        | ExprKind::Keyword { .. }
+        | ExprKind::Compare { .. }
+        | ExprKind::Exists(_) => {}
     }
 }
 
@@ -172,6 +181,7 @@ impl Matcher {
     pub fn new(mut dict: Dict, rules: Vec<CompiledRule>) -> Self {
         let prefixes = PrefixTrie::new(dict.prefixes.iter().map(|(p, &id)| (p.as_ref(), id)));
         let morph = super::morph::MorphIndex::new(&dict);
+        let wilds = WildIndex::new(dict.wilds.iter().map(|(p, &id)| (p.as_ref(), id)));
         let words = word_entries(&mut dict);
         let mut per_pat: Vec<Vec<u32>> = vec![Vec::new(); dict.pats.len()];
         let mut always = Vec::new();
@@ -199,6 +209,7 @@ impl Matcher {
             dict,
             words,
             prefixes,
+            wilds,
             rules,
             anchor_offsets,
             anchor_rules,

@@ -7,7 +7,9 @@
 //!    match (for `a AND b` the cheaper side's, for `a OR b` the union, a
 //!    phrase's rarest-looking word). The event's words are looked up once in
 //!    the rule set's shared dictionary (one hash probe per word, plus a walk
-//!    down a trie of the prefixes); the hits are the event's *occurrence index*,
+//!    down a trie of the prefixes, plus one pass of an automaton over the
+//!    wildcard patterns' literal pieces when there are any: `wild`); the hits
+//!    are the event's *occurrence index*,
 //!    and the rules anchored on the patterns present are the candidates.
 //!    Rules whose queries have no anchor (keyword-only ones) are always
 //!    candidates.
@@ -24,7 +26,9 @@
 //! Code map: `index` builds the anchor index once per rule set and selects
 //! an event's candidates; `occurrences` tokenizes an event into its
 //! occurrence index; `verify` evaluates a candidate's expression and
-//! collects its spans; `explain` evaluates every clause for
+//! collects its spans (NEAR/s over the sentences of
+//! [`crate::lang::sentence`], computed only when such a rule is verified);
+//! `wild` finds wildcard patterns; `explain` evaluates every clause for
 //! `newswatch explain`.
 
 mod explain;
@@ -32,6 +36,7 @@ mod index;
 mod morph;
 mod occurrences;
 mod verify;
+mod wild;
 
 pub use explain::{Explained, MorphNote};
 pub use morph::StemCache;
@@ -40,9 +45,11 @@ use rustc_hash::FxHashMap;
 
 use crate::event::Event;
 use crate::lang::compile::{Dict, Expr, Pat, PatId};
+use crate::lang::sentence::Sentence;
 use crate::lang::text::Tokens;
 use index::{PrefixTrie, WordEntry, REQUIRED};
 use occurrences::Hit;
+use wild::WildIndex;
 
 /// Field numbers used in occurrences and spans.
 pub const TITLE: u8 = 0;
@@ -94,6 +101,10 @@ pub struct Scratch {
     pool: Vec<Vec<Hit>>,
     /// Reusable buffer for case-sensitive word forms.
     exact_buf: String,
+    /// Reusable buffer of [`WildIndex::for_each`].
+    wild_seen: Vec<usize>,
+    /// Reusable sentence buffers of the title and body (for NEAR/s).
+    sentences: [Vec<Sentence>; 2],
     /// Position comparisons NEAR and ONEAR made for the last event.
     near_comparisons: u64,
     /// Stems of `~` words per (language, word); kept across events and
@@ -122,6 +133,7 @@ pub struct Matcher {
     /// `dict.words`, which is moved in here).
     words: FxHashMap<Box<str>, WordEntry>,
     prefixes: PrefixTrie,
+    wilds: WildIndex,
     rules: Vec<CompiledRule>,
     /// CSR: rules anchored on pattern p are `anchor_rules[anchor_offsets[p]..anchor_offsets[p+1]]`.
     anchor_offsets: Vec<u32>,
@@ -178,7 +190,9 @@ impl Matcher {
             }
         }
         let comparisons = doc.comparisons.get();
-        s.pool = doc.pool.into_inner();
+        let (pool, sentences) = (doc.pool.into_inner(), doc.sentences.into_inner());
+        s.pool = pool;
+        s.sentences = sentences;
         s.near_comparisons = comparisons;
         s.cands = cands;
     }
@@ -190,10 +204,13 @@ impl Matcher {
             .pats
             .iter()
             .map(|p| match p {
-                Pat::Word(w) | Pat::Prefix(w) | Pat::Exact(w) | Pat::Morph(w) => 2 * w.len(),
+                Pat::Word(w) | Pat::Prefix(w) | Pat::Exact(w) | Pat::Morph(w) | Pat::Wild(w) => {
+                    2 * w.len()
+                }
             })
             .sum();
         dict_strings
+            + self.wilds.heap_size_hint()
             + self.dict.pats.len() * (std::mem::size_of::<Pat>() + 3 * 24)
             + self.anchor_rules.len() * 4
             + self.anchor_offsets.len() * 4

@@ -9,6 +9,7 @@ use super::morph::{detect_event, event_lang, EventLang};
 use super::{Matcher, Scratch, TextSpan, TITLE};
 use crate::event::Event;
 use crate::lang::compile::{PatId, TextScope};
+use crate::lang::sentence::{self, Sentence};
 use crate::lang::text::{self, Tokens};
 
 /// A word-position range inside one field (token indices, inclusive).
@@ -41,6 +42,10 @@ pub(super) struct Doc<'a> {
     /// The detected language for `lang:` filters, detected on first use
     /// (`None` until then).
     detected: Cell<Option<Option<&'static str>>>,
+    /// The sentences of the title and body, computed when first needed
+    /// (bit `f` of `sentences_ready`).
+    pub(super) sentences: RefCell<[Vec<Sentence>; 2]>,
+    pub(super) sentences_ready: Cell<u8>,
 }
 
 const FIELD_BIT: u64 = 1 << 31;
@@ -136,6 +141,23 @@ impl Doc<'_> {
         }
     }
 
+    /// The sentences of `field`, segmented on first use in this event.
+    pub(super) fn sentences(&self, field: u8) -> std::cell::Ref<'_, Vec<Sentence>> {
+        let f = field as usize & 1;
+        if self.sentences_ready.get() & (1 << f) == 0 {
+            let text = if f == TITLE as usize {
+                self.ev.title.as_deref()
+            } else {
+                self.ev.body.as_deref()
+            };
+            let mut all = self.sentences.borrow_mut();
+            sentence::sentences(text.unwrap_or(""), self.fields[f].toks(), &mut all[f]);
+            self.sentences_ready
+                .set(self.sentences_ready.get() | (1 << f));
+        }
+        std::cell::Ref::map(self.sentences.borrow(), |all| &all[f])
+    }
+
     pub(super) fn take_buf(&self) -> Vec<Hit> {
         self.pool.borrow_mut().pop().unwrap_or_default()
     }
@@ -177,6 +199,7 @@ impl Matcher {
             ev.body.as_deref().unwrap_or(""),
         ];
         let has_prefixes = !self.prefixes.is_empty();
+        let has_wilds = !self.wilds.is_empty();
         let has_exacts = !self.dict.exacts.is_empty();
         let has_morph = !self.morph.is_empty();
         s.lang = if has_morph {
@@ -209,6 +232,11 @@ impl Matcher {
                         .for_each(s.lang.analyzer, seg, w, &mut s.stems, |p| {
                             occ.push(occ_key(p, f as u8, pos))
                         });
+                }
+                if has_wilds {
+                    let occ = &mut s.occ;
+                    self.wilds
+                        .for_each(w, &mut s.wild_seen, |p| occ.push(occ_key(p, f as u8, pos)));
                 }
                 if has_exacts {
                     let orig = &text[tok.start as usize..tok.end as usize];
@@ -256,6 +284,8 @@ impl Matcher {
             comparisons: Cell::new(0),
             lang: s.lang,
             detected: Cell::new(None),
+            sentences: RefCell::new(std::mem::take(&mut s.sentences)),
+            sentences_ready: Cell::new(0),
         }
     }
 }

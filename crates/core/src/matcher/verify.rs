@@ -10,6 +10,13 @@
 //! their leaf parts merged, which gives the same spans as every pair would.
 //! The comparisons are counted in [`Doc::comparisons`] so tests can assert
 //! on the work done.
+//!
+//! NEAR/s and ONEAR/s ([`sentence_join`]) group both sides' hits by
+//! sentence, in one pass over the two sorted lists: in a sentence, every
+//! hit that has a partner there takes part, and the sentence gives one hit
+//! covering them (which an enclosing NEAR sees as one occurrence). A hit
+//! that crosses a sentence boundary (a phrase over a full stop) is in no
+//! sentence.
 
 use std::cell::Cell;
 
@@ -17,8 +24,12 @@ use serde_json::Value;
 
 use super::index::NO_PAT;
 use super::occurrences::{Doc, Hit};
+use super::wild::glob_match;
 use super::{Matcher, TextSpan};
+use crate::event::Event;
 use crate::lang::compile::{Expr, ExprKind, KeywordField, PatId};
+use crate::lang::query::{Cmp, CmpValue};
+use crate::lang::sentence::sentence_of;
 use crate::lang::text;
 
 /// A hit with the leaf hits it was made of (for NEAR spans).
@@ -28,10 +39,18 @@ struct NearHit {
     parts: Vec<Hit>,
 }
 
-fn keyword_match(d: &Doc<'_>, field: &KeywordField, value: &str, prefix: bool) -> bool {
+fn keyword_match(
+    d: &Doc<'_>,
+    field: &KeywordField,
+    value: &str,
+    prefix: bool,
+    wild: bool,
+) -> bool {
     let ev = d.ev;
     let test = |s: &str| -> bool {
-        if s.is_ascii() && value.is_ascii() {
+        if wild {
+            glob_match(value.as_bytes(), text::keyword_key(s).as_bytes())
+        } else if s.is_ascii() && value.is_ascii() {
             if prefix {
                 s.len() >= value.len()
                     && s.as_bytes()[..value.len()].eq_ignore_ascii_case(value.as_bytes())
@@ -58,6 +77,54 @@ fn keyword_match(d: &Doc<'_>, field: &KeywordField, value: &str, prefix: bool) -
             .is_some_and(test),
         KeywordField::Url => ev.url.as_deref().is_some_and(test),
         KeywordField::Path(path) => walk(&ev.raw, path, &test),
+    }
+}
+
+/// Whether some value of `field` satisfies `cmp`: a JSON number against a
+/// number, a string holding an RFC 3339 timestamp against a timestamp.
+fn compare_match(ev: &Event, field: &KeywordField, cmp: &Cmp) -> bool {
+    let of_str = |s: &str| cmp.on_time() && CmpValue::parse_time(s).is_some_and(|x| cmp.holds(x));
+    let of_value = |v: &Value| match v {
+        Value::Number(n) if !cmp.on_time() => {
+            n.as_f64().is_some_and(|x| cmp.holds(CmpValue::Num(x)))
+        }
+        Value::String(s) => of_str(s),
+        _ => false,
+    };
+    match field {
+        KeywordField::Id => of_value(&ev.id),
+        KeywordField::Source => ev.source.as_deref().is_some_and(of_str),
+        KeywordField::Lang => ev.lang.as_deref().is_some_and(of_str),
+        KeywordField::Url => ev.url.as_deref().is_some_and(of_str),
+        KeywordField::Path(path) => any_leaf(&ev.raw, path, &of_value),
+    }
+}
+
+/// `_exists_:field`: present and not null (an empty array is present).
+fn exists(ev: &Event, field: &KeywordField) -> bool {
+    fn at(v: &Value, path: &[Box<str>]) -> bool {
+        match (path.split_first(), v) {
+            (None, v) => !v.is_null(),
+            (Some(_), Value::Array(items)) => items.iter().any(|x| at(x, path)),
+            (Some((k, rest)), v) => v.get(k.as_ref()).is_some_and(|c| at(c, rest)),
+        }
+    }
+    match field {
+        KeywordField::Id => !ev.id.is_null(),
+        KeywordField::Source => ev.source.is_some(),
+        KeywordField::Lang => ev.lang.is_some(),
+        KeywordField::Url => ev.url.is_some(),
+        KeywordField::Path(path) => at(&ev.raw, path),
+    }
+}
+
+/// Any non-array value at `path` (arrays at any level, the last included,
+/// match when an element does).
+fn any_leaf(v: &Value, path: &[Box<str>], test: &dyn Fn(&Value) -> bool) -> bool {
+    match (v, path.split_first()) {
+        (Value::Array(items), _) => items.iter().any(|x| any_leaf(x, path, test)),
+        (_, Some((k, rest))) => v.get(k.as_ref()).is_some_and(|c| any_leaf(c, rest, test)),
+        (_, None) => test(v),
     }
 }
 
@@ -110,7 +177,10 @@ impl Matcher {
                 field,
                 value,
                 prefix,
-            } => keyword_match(d, field, value, *prefix),
+                wild,
+            } => keyword_match(d, field, value, *prefix, *wild),
+            ExprKind::Compare { field, cmp } => compare_match(d.ev, field, cmp),
+            ExprKind::Exists(field) => exists(d.ev, field),
             ExprKind::Or(items) => match spans {
                 None => items.iter().any(|x| self.eval(x, d, None)),
                 Some(sp) => {
@@ -147,6 +217,7 @@ impl Matcher {
                 right,
                 dist,
                 ordered,
+                sentence,
             } if spans.is_none() => {
                 let mut ls = d.take_buf();
                 self.operand(left, d, &mut ls);
@@ -156,10 +227,17 @@ impl Matcher {
                     self.operand(right, d, &mut rs);
                     sort_hits(&mut ls);
                     sort_hits(&mut rs);
-                    near_join(&ls, &rs, *dist, *ordered, &d.comparisons, |_, _, _| {
-                        found = true;
-                        false
-                    });
+                    if *sentence {
+                        sentence_join(&ls, &rs, *ordered, d, |_, _, _| {
+                            found = true;
+                            false
+                        });
+                    } else {
+                        near_join(&ls, &rs, *dist, *ordered, &d.comparisons, |_, _, _| {
+                            found = true;
+                            false
+                        });
+                    }
                     d.give_buf(rs);
                 }
                 d.give_buf(ls);
@@ -201,6 +279,7 @@ impl Matcher {
                 right,
                 dist,
                 ordered,
+                sentence,
             } => {
                 let mut ls = T::take(d);
                 self.operand(left, d, &mut ls);
@@ -209,16 +288,29 @@ impl Matcher {
                     self.operand(right, d, &mut rs);
                     T::normalize(&mut ls);
                     T::normalize(&mut rs);
-                    near_join(&ls, &rs, *dist, *ordered, &d.comparisons, |i, j, h| {
-                        out.push(T::pair(&ls[i], &rs[j], h));
-                        true
-                    });
+                    if *sentence {
+                        sentence_join(&ls, &rs, *ordered, d, |li, ri, h| {
+                            let parts =
+                                li.iter().map(|&i| &ls[i]).chain(ri.iter().map(|&j| &rs[j]));
+                            out.push(T::group(parts, h));
+                            true
+                        });
+                    } else {
+                        near_join(&ls, &rs, *dist, *ordered, &d.comparisons, |i, j, h| {
+                            out.push(T::pair(&ls[i], &rs[j], h));
+                            true
+                        });
+                    }
                     T::give(d, rs);
                 }
                 T::give(d, ls);
             }
             // Rejected by the compiler inside NEAR; harmless elsewhere.
-            ExprKind::And(_) | ExprKind::Not(_) | ExprKind::Keyword { .. } => {}
+            ExprKind::And(_)
+            | ExprKind::Not(_)
+            | ExprKind::Keyword { .. }
+            | ExprKind::Compare { .. }
+            | ExprKind::Exists(_) => {}
         }
     }
 }
@@ -231,6 +323,10 @@ trait Positioned: Sized {
     fn leaf(h: Hit) -> Self;
     /// The hit covering a pair `near` accepted.
     fn pair(a: &Self, b: &Self, hit: Hit) -> Self;
+    /// The hit covering the hits of a sentence that NEAR/s accepted.
+    fn group<'a>(parts: impl Iterator<Item = &'a Self>, hit: Hit) -> Self
+    where
+        Self: 'a;
     /// Sort by (field, start, end), one entry per position.
     fn normalize(v: &mut Vec<Self>);
     /// A buffer to collect into, and its return.
@@ -246,6 +342,9 @@ impl Positioned for Hit {
         h
     }
     fn pair(_: &Self, _: &Self, hit: Hit) -> Self {
+        hit
+    }
+    fn group<'a>(_: impl Iterator<Item = &'a Self>, hit: Hit) -> Self {
         hit
     }
     fn normalize(v: &mut Vec<Self>) {
@@ -273,6 +372,17 @@ impl Positioned for NearHit {
     fn pair(a: &Self, b: &Self, hit: Hit) -> Self {
         let mut parts = Vec::new();
         for x in [a, b] {
+            if x.parts.is_empty() {
+                parts.push(x.hit);
+            } else {
+                parts.extend_from_slice(&x.parts);
+            }
+        }
+        NearHit { hit, parts }
+    }
+    fn group<'a>(of: impl Iterator<Item = &'a Self>, hit: Hit) -> Self {
+        let mut parts = Vec::new();
+        for x in of {
             if x.parts.is_empty() {
                 parts.push(x.hit);
             } else {
@@ -384,6 +494,96 @@ fn near_join<T: Positioned>(
         }
     }
     comparisons.set(comparisons.get() + n);
+}
+
+/// Every sentence in which a hit of `ls` and one of `rs` are partners
+/// (different occurrences; for ONEAR, the left one ending before the right
+/// one starts), passed to `emit` with the indices of the hits that have a
+/// partner there and the hit covering them, until `emit` returns false.
+///
+/// Both lists are sorted by [`hit_key`], so their sentence numbers
+/// ascend: one merge-like pass over the sentences present in both, each
+/// hit looked at a constant number of times (its sentence found by binary
+/// search). Counted in [`Doc::comparisons`] like NEAR's.
+fn sentence_join<T: Positioned>(
+    ls: &[T],
+    rs: &[T],
+    ordered: bool,
+    d: &Doc<'_>,
+    mut emit: impl FnMut(&[usize], &[usize], Hit) -> bool,
+) {
+    let (mut i, mut j) = (0, 0);
+    // The hits of the current sentence that lie inside it, then those
+    // with a partner.
+    let (mut l, mut r) = (Vec::new(), Vec::new());
+    let (mut li, mut ri) = (Vec::new(), Vec::new());
+    let mut n = 0u64;
+    while i < ls.len() && j < rs.len() {
+        let (a, b) = (sentence_at(ls[i].hit(), d), sentence_at(rs[j].hit(), d));
+        let key = a.min(b);
+        l.clear();
+        r.clear();
+        while i < ls.len() && sentence_at(ls[i].hit(), d) == key {
+            if inside(ls[i].hit(), key.1, d) {
+                l.push(i);
+            }
+            i += 1;
+        }
+        while j < rs.len() && sentence_at(rs[j].hit(), d) == key {
+            if inside(rs[j].hit(), key.1, d) {
+                r.push(j);
+            }
+            j += 1;
+        }
+        n += (l.len() + r.len()) as u64;
+        if l.is_empty() || r.is_empty() {
+            continue;
+        }
+        li.clear();
+        ri.clear();
+        if ordered {
+            let last_start = r.iter().map(|&k| rs[k].hit().start).max().unwrap_or(0);
+            let first_end = l.iter().map(|&k| ls[k].hit().end).min().unwrap_or(u32::MAX);
+            li.extend(l.iter().copied().filter(|&k| ls[k].hit().end < last_start));
+            ri.extend(r.iter().copied().filter(|&k| rs[k].hit().start > first_end));
+        } else {
+            // Partners unless the only candidate is the hit itself.
+            let only = |side: &[usize], of: &[T]| (side.len() == 1).then(|| of[side[0]].hit());
+            let (l_only, r_only) = (only(&l, ls), only(&r, rs));
+            li.extend(l.iter().copied().filter(|&k| r_only != Some(ls[k].hit())));
+            ri.extend(r.iter().copied().filter(|&k| l_only != Some(rs[k].hit())));
+        }
+        if li.is_empty() || ri.is_empty() {
+            continue;
+        }
+        let all = li
+            .iter()
+            .map(|&k| ls[k].hit())
+            .chain(ri.iter().map(|&k| rs[k].hit()));
+        let (start, end) = all.fold((u32::MAX, 0), |(s, e), h| (s.min(h.start), e.max(h.end)));
+        if !emit(
+            &li,
+            &ri,
+            Hit {
+                field: key.0,
+                start,
+                end,
+            },
+        ) {
+            break;
+        }
+    }
+    d.comparisons.set(d.comparisons.get() + n);
+}
+
+/// (field, the sentence its first word is in): ascends with [`hit_key`].
+fn sentence_at(h: Hit, d: &Doc<'_>) -> (u8, usize) {
+    (h.field, sentence_of(&d.sentences(h.field), h.start))
+}
+
+/// Whether the hit ends in the sentence it starts in.
+fn inside(h: Hit, sentence: usize, d: &Doc<'_>) -> bool {
+    h.start == h.end || sentence_of(&d.sentences(h.field), h.end) == sentence
 }
 
 /// The span covering `a` and `b` when they are close enough: same field,
@@ -571,12 +771,18 @@ mod tests {
                 right,
                 dist,
                 ordered,
+                sentence,
             } => {
                 let (ls, rs) = (brute_hits(left, d), brute_hits(right, d));
                 let mut out = Vec::new();
                 for a in &ls {
                     for b in &rs {
-                        if let Some(hit) = near(a.hit, b.hit, *dist, *ordered) {
+                        let pair = if *sentence {
+                            same_sentence(a.hit, b.hit, *ordered, d)
+                        } else {
+                            near(a.hit, b.hit, *dist, *ordered)
+                        };
+                        if let Some(hit) = pair {
                             let mut parts = Vec::new();
                             for x in [a, b] {
                                 if x.parts.is_empty() {
@@ -595,8 +801,27 @@ mod tests {
         }
     }
 
+    /// NEAR/s by its definition: both hits inside one sentence, different
+    /// occurrences, the left one first for ONEAR/s.
+    fn same_sentence(a: Hit, b: Hit, ordered: bool, d: &Doc<'_>) -> Option<Hit> {
+        let sents = d.sentences(a.field);
+        let s = |p| sentence_of(&sents, p);
+        let ok = a.field == b.field
+            && s(a.start) == s(a.end)
+            && s(b.start) == s(b.end)
+            && s(a.start) == s(b.start)
+            && if ordered { a.end < b.start } else { a != b };
+        ok.then(|| Hit {
+            field: a.field,
+            start: a.start.min(b.start),
+            end: a.end.max(b.end),
+        })
+    }
+
     /// Whether a NEAR query matches and its spans are the same as with the
-    /// old all-pairs evaluation, on random texts over a small vocabulary.
+    /// old all-pairs evaluation, on random texts over a small vocabulary
+    /// (with sentence ends: `x!`). NEAR/s is checked where it is outermost,
+    /// since a sentence's hits count as one occurrence in an enclosing NEAR.
     #[test]
     fn near_agrees_with_the_all_pairs_evaluation() {
         let queries = [
@@ -609,6 +834,12 @@ mod tests {
             "(a NEAR/2 b) NEAR/1 (b NEAR/1 c)",
             "\"a b\" NEAR/1 (c OR \"b c\")",
             "((a NEAR/1 b) OR c) NEAR/3 (a NEAR/2 c)",
+            "a NEAR/s b",
+            "a ONEAR/s b",
+            "a NEAR/s a",
+            "(a NEAR/1 b) NEAR/s c",
+            "(a OR \"b c\") ONEAR/s (c OR \"a b\")",
+            "(a ONEAR/2 b) ONEAR/s (b NEAR/1 c)",
         ];
         let mut x: u64 = 11;
         let mut rnd = |n: u64| {
@@ -617,7 +848,7 @@ mod tests {
                 .wrapping_add(1_442_695_040_888_963_407);
             (x >> 33) % n
         };
-        let words = ["a", "b", "c", "x"];
+        let words = ["a", "b", "c", "x", "x!"];
         let mut checked = 0;
         for q in queries {
             let yaml = format!("rules:\n  - id: r\n    title: t\n    query: '{q}'\n");
@@ -626,7 +857,7 @@ mod tests {
             for _ in 0..300 {
                 let mut field = |len: u64| -> String {
                     (0..len)
-                        .map(|_| words[rnd(4) as usize])
+                        .map(|_| words[rnd(5) as usize])
                         .collect::<Vec<_>>()
                         .join(" ")
                 };

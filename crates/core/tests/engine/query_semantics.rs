@@ -28,6 +28,7 @@ lists:
   wires: [reuters.com, "ap.org", yonhap*]
   usa: ["{US}", "{U.S.}"]
   pre: [sanction*, санкци*]
+  stans: ["*stan", "wom?n", "*훈련*을"]
 macros:
   says: 'said OR says OR warned OR warns OR stated'
   ru_says: 'заявил OR заявила OR предупредил'
@@ -63,7 +64,7 @@ fn engine(query: &str, filter: Option<&str>) -> Engine {
 }
 
 /// The alerts of `ev`; every span is checked against the original text.
-fn alerts(query: &str, filter: Option<&str>, ev: &Value) -> Vec<Alert> {
+pub(crate) fn alerts(query: &str, filter: Option<&str>, ev: &Value) -> Vec<Alert> {
     let eng = engine(query, filter);
     let bytes = serde_json::to_vec(ev).unwrap();
     let decoded = eng
@@ -88,11 +89,11 @@ fn alerts(query: &str, filter: Option<&str>, ev: &Value) -> Vec<Alert> {
 }
 
 /// The one helper every table goes through.
-fn check(query: &str, ev: &Value, expected: bool) {
+pub(crate) fn check(query: &str, ev: &Value, expected: bool) {
     check_rule(query, None, ev, expected)
 }
 
-fn check_rule(query: &str, filter: Option<&str>, ev: &Value, expected: bool) {
+pub(crate) fn check_rule(query: &str, filter: Option<&str>, ev: &Value, expected: bool) {
     let got = !alerts(query, filter, ev).is_empty();
     assert_eq!(
         got,
@@ -102,29 +103,29 @@ fn check_rule(query: &str, filter: Option<&str>, ev: &Value, expected: bool) {
     );
 }
 
-fn run(table: &[(&str, Value, bool)]) {
+pub(crate) fn run(table: &[(&str, Value, bool)]) {
     for (q, ev, want) in table {
         check(q, ev, *want);
     }
 }
 
 /// An event with only a body.
-fn b(body: &str) -> Value {
+pub(crate) fn b(body: &str) -> Value {
     json!({"id": "e1", "body": body})
 }
 
 /// An event with only a title.
-fn t(title: &str) -> Value {
+pub(crate) fn t(title: &str) -> Value {
     json!({"id": "e1", "title": title})
 }
 
 /// An event with a title and a body.
-fn tb(title: &str, body: &str) -> Value {
+pub(crate) fn tb(title: &str, body: &str) -> Value {
     json!({"id": "e1", "title": title, "body": body})
 }
 
 /// The matched spans as (field, text).
-fn spans(query: &str, ev: &Value) -> Vec<(String, String)> {
+pub(crate) fn spans(query: &str, ev: &Value) -> Vec<(String, String)> {
     let a = alerts(query, None, ev);
     assert_eq!(a.len(), 1, "query {query:?} on {ev}: expected one alert");
     a[0].matches
@@ -134,9 +135,9 @@ fn spans(query: &str, ev: &Value) -> Vec<(String, String)> {
 }
 
 /// (query, event, expected spans as (field, text)).
-type SpanRow<'a> = (&'a str, Value, &'a [(&'a str, &'a str)]);
+pub(crate) type SpanRow<'a> = (&'a str, Value, &'a [(&'a str, &'a str)]);
 
-fn sp(v: &[(&str, &str)]) -> Vec<(String, String)> {
+pub(crate) fn sp(v: &[(&str, &str)]) -> Vec<(String, String)> {
     v.iter()
         .map(|(f, t)| (f.to_string(), t.to_string()))
         .collect()
