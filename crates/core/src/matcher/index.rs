@@ -35,6 +35,12 @@ pub(super) struct PrefixTrie {
 
 impl PrefixTrie {
     fn new<'a>(prefixes: impl Iterator<Item = (&'a str, PatId)>) -> Self {
+        Self::of_bytes(prefixes.map(|(p, id)| (p.as_bytes().to_vec(), id)))
+    }
+
+    /// A trie of byte strings (the wildcard index files reversed suffixes
+    /// in one), each with its number.
+    pub(super) fn of_bytes(prefixes: impl Iterator<Item = (Vec<u8>, PatId)>) -> Self {
         let mut t = PrefixTrie {
             root: vec![0; 256],
             edges: FxHashMap::default(),
@@ -42,7 +48,7 @@ impl PrefixTrie {
         };
         for (p, id) in prefixes {
             let mut node = 0u32;
-            for &b in p.as_bytes() {
+            for &b in &p {
                 let next = t.pat.len() as u32;
                 let slot = if node == 0 {
                     &mut t.root[b as usize]
@@ -67,9 +73,15 @@ impl PrefixTrie {
 
     /// Every prefix pattern `w` starts with.
     #[inline]
-    pub(super) fn for_each(&self, w: &str, mut f: impl FnMut(PatId)) {
+    pub(super) fn for_each(&self, w: &str, f: impl FnMut(PatId)) {
+        self.for_each_of(w.bytes(), f)
+    }
+
+    /// Every string of the trie that `bytes` start with.
+    #[inline]
+    pub(super) fn for_each_of(&self, bytes: impl Iterator<Item = u8>, mut f: impl FnMut(PatId)) {
         let mut node = 0u32;
-        for &b in w.as_bytes() {
+        for b in bytes {
             node = if node == 0 {
                 self.root[b as usize]
             } else {

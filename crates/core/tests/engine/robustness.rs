@@ -603,6 +603,10 @@ fn near_work_is_linear_in_the_event() {
         // never true (two and three words between): the whole event is searched
         "lavrov NEAR/1 warned",
         "warned ONEAR/2 lavrov",
+        // one sentence of 40,000 words: every occurrence pairs in it
+        "lavrov NEAR/s said",
+        "warned ONEAR/s lavrov",
+        "(lavrov NEAR/3 said) NEAR/s warned",
     ];
     // Words cycle with period 7, so every window holds every word.
     let words = ["lavrov", "said", "x", "warned", "Лавров", "y", "z"];
