@@ -189,7 +189,10 @@ enum Tok {
     },
     List(String),
     Macro(String),
-    Morph { raw: String, phrase: bool },
+    Morph {
+        raw: String,
+        phrase: bool,
+    },
 }
 
 fn is_word_char(c: char) -> bool {

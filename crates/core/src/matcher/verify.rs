@@ -39,13 +39,7 @@ struct NearHit {
     parts: Vec<Hit>,
 }
 
-fn keyword_match(
-    d: &Doc<'_>,
-    field: &KeywordField,
-    value: &str,
-    prefix: bool,
-    wild: bool,
-) -> bool {
+fn keyword_match(d: &Doc<'_>, field: &KeywordField, value: &str, prefix: bool, wild: bool) -> bool {
     let ev = d.ev;
     let test = |s: &str| -> bool {
         if wild {
