@@ -1459,3 +1459,24 @@ fn check_refuses_a_yaml_alias_bomb() {
         out.stdout
     );
 }
+
+/// `explain` shows, under a `~` term, the language, the stems and the
+/// forms it matched (issue 14).
+#[test]
+fn explain_shows_the_stems_and_forms_of_tilde_terms() {
+    let d = tmp();
+    write(
+        d.path(),
+        "rules.yaml",
+        "rules:\n  - id: m\n    title: t\n    query: '~Лавров NEAR/5 ~заявление'\n",
+    );
+    let ev = r#"{"id":"m1","body":"По словам Лаврова, заявление Лавровым было сделано вчера.","lang":"ru"}"#;
+    let out = explain(d.path(), "m", "-", Some(ev.as_bytes()));
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let s = &out.stdout;
+    assert!(s.contains("[x] ~term   ~Лавров"), "{s}");
+    assert!(
+        s.contains("~ ru stems лавров|лавр; forms matched: \"Лаврова\", \"Лавровым\""),
+        "{s}"
+    );
+}
