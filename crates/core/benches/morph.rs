@@ -10,6 +10,9 @@
 //!   so each is language-detected first.
 //! * `compile/plain`, `compile/tilde`: YAML text to `RuleSet`; the target
 //!   is no change.
+//! * before them, `paired`: plain and tilde passes over the sample
+//!   alternated 21 times, the median ratio of their throughputs (the shared
+//!   machine's load drifts between criterion's groups; pairs see the same).
 //!
 //! Results are in ARCHITECTURE.md (Performance). Run with
 //! `cargo bench -p newswatch-core --bench morph` (`NEWSWATCH_CORPUS` for
@@ -17,7 +20,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, SamplingMode};
 use newswatch_core::event::{self, Event, EventFields};
@@ -192,6 +195,7 @@ fn bench(c: &mut Criterion) {
         match_all(&tilde.matcher, &docs, &mut s),
         match_all(&tilde.matcher, &undetected, &mut s),
     );
+    paired(&plain.matcher, &tilde.matcher, &docs);
     let mut g = c.benchmark_group("morph_1k/match");
     g.sampling_mode(SamplingMode::Flat)
         .sample_size(10)
@@ -214,6 +218,41 @@ fn bench(c: &mut Criterion) {
         g.bench_function(name, |b| b.iter(|| black_box(build(files.clone()))));
     }
     g.finish();
+}
+
+/// Plain and tilde passes alternated, so that the load of a shared
+/// machine, which drifts over seconds, weighs on both alike: the median of
+/// the per-pair ratios tilde/plain time, printed to stderr.
+fn paired(plain: &Matcher, tilde: &Matcher, docs: &[Event]) {
+    let pairs = if bench_mode() { 21 } else { 3 };
+    let (mut sp, mut st) = (Scratch::new(), Scratch::new());
+    // warm both caches
+    match_all(plain, docs, &mut sp);
+    match_all(tilde, docs, &mut st);
+    let mut ratios = Vec::with_capacity(pairs);
+    for i in 0..pairs {
+        let time = |m: &Matcher, s: &mut Scratch| {
+            let t = Instant::now();
+            black_box(match_all(m, docs, s));
+            t.elapsed().as_secs_f64()
+        };
+        let (p, t) = if i % 2 == 0 {
+            let p = time(plain, &mut sp);
+            (p, time(tilde, &mut st))
+        } else {
+            let t = time(tilde, &mut st);
+            (time(plain, &mut sp), t)
+        };
+        ratios.push(p / t);
+    }
+    ratios.sort_by(f64::total_cmp);
+    eprintln!(
+        "paired: tilde throughput / plain throughput, median of {pairs} alternated pairs: {:.3} \
+         (quartiles {:.3} .. {:.3})",
+        ratios[pairs / 2],
+        ratios[pairs / 4],
+        ratios[3 * pairs / 4]
+    );
 }
 
 criterion_group!(benches, bench);

@@ -37,6 +37,9 @@ pub(super) struct MorphIndex {
     /// Normalized word -> its patterns, for events without an analyzer
     /// (`~мой` and `~мои` are both `мои` there).
     plain: FxHashMap<Box<str>, Vec<PatId>>,
+    /// The heads of the `plain` words, which a text word must start with
+    /// before it is looked up there.
+    plain_heads: Heads,
     /// Every `~` word (its morph form) and its pattern.
     words: Vec<(Box<str>, PatId)>,
     /// Per [`Lang`]: the stems of every `~` word in it, built on the first
@@ -73,7 +76,7 @@ impl LangIndex {
             buf.clear();
             lang.query_stems(w, &mut buf);
             for s in buf.drain(..) {
-                ix.heads.add(&s);
+                ix.heads.add(&s, drops_last_letter(lang));
                 let pats = ix.stems.entry(s.into()).or_default();
                 if !pats.contains(pat) {
                     pats.push(*pat);
@@ -84,18 +87,27 @@ impl LangIndex {
     }
 }
 
+/// Whether a stem's last letter may differ from the word's in `lang`:
+/// English (happy → happi), Turkish (kitabı → kitap), Hungarian, Finnish
+/// and Dutch (consonant and vowel changes at the end). Elsewhere a stem is
+/// a prefix of its words and its head is its whole start, which rejects
+/// more words.
+fn drops_last_letter(lang: Lang) -> bool {
+    matches!(lang.code(), "en" | "tr" | "hu" | "fi" | "nl")
+}
+
 /// How many leading bytes of a stem make its head.
 const HEAD: usize = 8;
 
 /// The first (up to [`HEAD`]) bytes of every stem of one language, in the
 /// normalized spelling of text words (й as и), without the stem's last
-/// letter. A stem is a prefix of the words it stems from but for its last
-/// letter (the analyzers cut endings; English happy → happi), so a text word
+/// letter where [`drops_last_letter`]. A stem is a prefix of the words it
+/// stems from (the analyzers cut endings), so a text word
 /// that starts with no head has none of the stems and is never stemmed:
 /// most words of an event are rejected by a few integer probes. (English
 /// Snowball's irregular dying → die is the one kind of form it misses.)
 ///
-/// The heads of one length are bits of a Bloom filter (one hash, 2^18
+/// The heads of one length are bits of a Bloom filter (one hash, 2^16
 /// bits): a probe is a multiplication and a bit test, and a word whose
 /// head collides with a real one is only stemmed for nothing.
 #[derive(Debug, Default)]
@@ -107,8 +119,8 @@ struct Heads {
     lens: Vec<u8>,
 }
 
-/// Bits per head length (32 KiB).
-const HEAD_BITS: u32 = 18;
+/// Bits per head length (8 KiB: the eight filters stay in a core's L2).
+const HEAD_BITS: u32 = 16;
 
 /// The filter bit of the first `len` bytes of `b`.
 #[inline]
@@ -120,9 +132,13 @@ fn head_bit(b: &[u8], len: usize) -> usize {
 }
 
 impl Heads {
-    fn add(&mut self, stem: &str) {
+    fn add(&mut self, stem: &str, drop_last: bool) {
         let norm = stem.replace('й', "и");
-        let last = norm.chars().last().map_or(0, char::len_utf8);
+        let last = if drop_last {
+            norm.chars().last().map_or(0, char::len_utf8)
+        } else {
+            0
+        };
         let len = match norm.len() - last {
             0 => norm.len(),
             n => n,
@@ -171,8 +187,13 @@ impl MorphIndex {
             words.push((w.clone(), pat));
         }
         words.sort_unstable();
+        let mut plain_heads = Heads::default();
+        for w in plain.keys() {
+            plain_heads.add(w, false);
+        }
         MorphIndex {
             plain,
+            plain_heads,
             words,
             langs: (0..Lang::COUNT).map(|_| OnceLock::new()).collect(),
         }
@@ -194,6 +215,9 @@ impl MorphIndex {
     ) {
         match lang {
             None => {
+                if !self.plain_heads.admits(w) {
+                    return;
+                }
                 if let Some(pats) = self.plain.get(w) {
                     pats.iter().for_each(|&p| f(p));
                 }
@@ -371,8 +395,11 @@ mod tests {
             "훈련",
             "happi",
         ] {
-            h.add(s);
+            h.add(s, true);
         }
+        let mut full = Heads::default();
+        full.add("лавр", false);
+        assert!(full.admits("лаврова") && !full.admits("лава"));
         for (w, want) in [
             ("лаврова", true),
             ("лавр", true),
