@@ -8,7 +8,7 @@
 use std::fmt::Write as _;
 
 use newswatch_core::event::Event;
-use newswatch_core::matcher::{field_name, Explained, TextSpan, TITLE};
+use newswatch_core::matcher::{field_name, Explained, MorphNote, TextSpan, TITLE};
 use newswatch_core::Engine;
 
 /// Lists longer than this show only their matching entries.
@@ -52,6 +52,9 @@ fn node(engine: &Engine, ev: &Event, e: &Explained, depth: usize, out: &mut Stri
         }
     }
     out.push('\n');
+    if let Some(m) = &e.morph {
+        morph_line(m, &indent, out);
+    }
     if !e.sentences.is_empty() {
         let shown: Vec<String> = e
             .sentences
@@ -83,6 +86,21 @@ fn node(engine: &Engine, ev: &Event, e: &Explained, depth: usize, out: &mut Stri
             node(engine, ev, c, depth + 1, out);
         }
     }
+}
+
+/// Under a `~` term: the language, each word's stems, the forms matched.
+fn morph_line(m: &MorphNote, indent: &str, out: &mut String) {
+    let stems: Vec<String> = m.stems.iter().map(|s| s.join("|")).collect();
+    let lang = match m.lang {
+        Some(l) => format!("{l} stems"),
+        None => "no language, so the words themselves:".to_owned(),
+    };
+    let _ = write!(out, "{indent}      ~ {lang} {}", stems.join(" "));
+    if !m.forms.is_empty() {
+        let forms: Vec<String> = m.forms.iter().take(8).map(|f| format!("{f:?}")).collect();
+        let _ = write!(out, "; forms matched: {}", forms.join(", "));
+    }
+    out.push('\n');
 }
 
 fn span_text(ev: &Event, s: &TextSpan) -> String {

@@ -468,6 +468,51 @@ lists:
     );
 }
 
+/// `~` (every inflected form) with `*`, `?` or `{}` is refused at its
+/// position, in queries, filters and list entries (SPEC §5).
+#[test]
+fn check_refuses_tilde_with_wildcards_and_braces() {
+    let d = tmp();
+    write(
+        d.path(),
+        "m.yaml",
+        r#"lists:
+  people: [~Лавров, "~Захаров*"]
+rules:
+  - id: prefix
+    title: t
+    query: 'a OR ~лавр*'
+  - id: joker
+    title: t
+    query: 'x ~wom?n'
+  - id: braces
+    title: t
+    query: 'title:~{US}'
+  - id: keyword
+    title: t
+    query: x
+    filter: 'source:~tass'
+  - id: fine
+    title: t
+    query: '~Лавров NEAR/5 ~"foreign ministry" OR @people'
+"#,
+    );
+    check_fails_with(
+        d.path(),
+        &["m.yaml"],
+        &[
+            ("m.yaml:2:22", "'~' does not combine with '*', '?' or {…}"),
+            ("m.yaml:6:18", "'~' does not combine with '*' or '?'"),
+            ("m.yaml:9:15", "'~' does not combine with '*' or '?'"),
+            ("m.yaml:12:19", "'~' does not combine with {…}"),
+            (
+                "m.yaml:16:21",
+                "'~' (every inflected form) applies to text fields",
+            ),
+        ],
+    );
+}
+
 #[test]
 fn check_references_cycles_and_hopeless_queries() {
     let d = tmp();
@@ -1485,5 +1530,26 @@ fn check_refuses_a_yaml_alias_bomb() {
                 .contains("YAML aliases expand to more than 16 MiB"),
         "{}",
         out.stdout
+    );
+}
+
+/// `explain` shows, under a `~` term, the language, the stems and the
+/// forms it matched (issue 14).
+#[test]
+fn explain_shows_the_stems_and_forms_of_tilde_terms() {
+    let d = tmp();
+    write(
+        d.path(),
+        "rules.yaml",
+        "rules:\n  - id: m\n    title: t\n    query: '~Лавров NEAR/5 ~заявление'\n",
+    );
+    let ev = r#"{"id":"m1","body":"По словам Лаврова, заявление Лавровым было сделано вчера.","lang":"ru"}"#;
+    let out = explain(d.path(), "m", "-", Some(ev.as_bytes()));
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let s = &out.stdout;
+    assert!(s.contains("[x] ~term   ~Лавров"), "{s}");
+    assert!(
+        s.contains("~ ru stems лавров|лавр; forms matched: \"Лаврова\", \"Лавровым\""),
+        "{s}"
     );
 }

@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 use rustc_hash::FxHashMap;
 
 use crate::lang::query::{Ast, Cmp, Span, MAX_DEPTH, MIN_WILD_LITERALS};
-use crate::lang::{pattern, text};
+use crate::lang::{morph, pattern, text};
 
 /// Identifies the string a span points into (a rule's query, a macro, a list
 /// entry); the rule loader maps it back to a file position.
@@ -30,6 +30,11 @@ pub enum Pat {
     Prefix(Box<str>),
     /// A case-sensitive word (`{Word}`).
     Exact(Box<str>),
+    /// Every inflected form of a word (`~word`), in its
+    /// [`morph::morph_form`]: the matcher finds it by the stems of the
+    /// event's language ([`crate::lang::morph`]), or as the normalized
+    /// word itself without one.
+    Morph(Box<str>),
     /// A wildcard pattern (`*stan`, `kim*un`, `wom?n`): normalized literal
     /// pieces joined by `*` and `?`, which normalized words never contain.
     Wild(Box<str>),
@@ -44,6 +49,7 @@ pub struct Dict {
     pub words: FxHashMap<Box<str>, PatId>,
     pub prefixes: FxHashMap<Box<str>, PatId>,
     pub exacts: FxHashMap<Box<str>, PatId>,
+    pub morphs: FxHashMap<Box<str>, PatId>,
     pub wilds: FxHashMap<Box<str>, PatId>,
 }
 
@@ -53,6 +59,7 @@ impl Dict {
             Pat::Word(w) => (&mut self.words, w.clone()),
             Pat::Prefix(w) => (&mut self.prefixes, w.clone()),
             Pat::Exact(w) => (&mut self.exacts, w.clone()),
+            Pat::Morph(w) => (&mut self.morphs, w.clone()),
             Pat::Wild(w) => (&mut self.wilds, w.clone()),
         };
         if let Some(&id) = map.get(&key) {
@@ -496,6 +503,10 @@ impl<'d> Compiler<'d> {
                 }
                 Scope::Text(_) => ExprKind::Exists(KeywordField::from_name(path)),
             },
+            Ast::Morph { raw, phrase, .. } => match self.morph_term(raw, *phrase, at.scope) {
+                Ok(kind) => kind,
+                Err((kind, m)) => return fail(cx, kind, m),
+            },
             Ast::List(name, _) => self.expand_list(name, span, at, cx)?,
             Ast::Macro(name, _) => self.expand_macro(name, span, at, cx)?,
         };
@@ -754,10 +765,66 @@ impl<'d> Compiler<'d> {
         }
     }
 
+    /// `~word` or `~"phrase"`: a text term of [`Pat::Morph`] patterns.
+    fn morph_term(
+        &mut self,
+        raw: &str,
+        phrase: bool,
+        scope: Scope<'_>,
+    ) -> Result<ExprKind, Problem> {
+        let scope = match scope {
+            Scope::Text(scope) => scope,
+            Scope::Keyword(field) => {
+                return Err((
+                    CompileErrorKind::BadTerm,
+                    format!(
+                        "'~' (every inflected form) applies to text fields; keyword field \
+                         `{field}` compares whole values"
+                    ),
+                ))
+            }
+        };
+        let mut forms = Vec::new();
+        text::for_each_word(raw, |_, seg| {
+            let form = morph::morph_form(seg);
+            if !form.is_empty() {
+                forms.push(form);
+            }
+        });
+        let pats: Vec<PatId> = forms
+            .into_iter()
+            .map(|w| self.dict.intern(Pat::Morph(w.into())))
+            .collect();
+        if pats.is_empty() {
+            let what = if phrase { "phrase" } else { "term" };
+            return Err((
+                CompileErrorKind::NeverMatches,
+                format!("{what} ~{raw:?} has no letters or digits, so it can never match"),
+            ));
+        }
+        Ok(ExprKind::Text {
+            scope,
+            pats: pats.into(),
+        })
+    }
+
+    /// A list entry: a word or phrase, `word*` for a prefix, `{…}` for a
+    /// case-sensitive word or phrase, `~word` or `~"phrase"` for every
+    /// inflected form.
     /// A list entry: a word or phrase, `word*` for a prefix, a wildcard
     /// pattern, `{…}` for a case-sensitive word or phrase.
     fn list_entry(&mut self, raw: &str, scope: Scope<'_>) -> Result<ExprKind, Problem> {
         let t = raw.trim();
+        if let Some(rest) = t.strip_prefix('~') {
+            if rest.starts_with('{') || rest.contains(['*', '?']) {
+                return Err((
+                    CompileErrorKind::BadTerm,
+                    format!("{t:?}: '~' does not combine with '*', '?' or {{…}}"),
+                ));
+            }
+            let phrase = rest.starts_with('"');
+            return self.morph_term(rest.trim_matches('"'), phrase, scope);
+        }
         if let Some(inner) = t.strip_prefix('{').and_then(|x| x.strip_suffix('}')) {
             let inner = inner.trim_matches('"');
             return self.term(inner, Form::Exact, true, scope);

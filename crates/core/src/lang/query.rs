@@ -8,9 +8,9 @@
 //! near    := primary (("NEAR/" N | "ONEAR/" N | "NEAR/s" | "ONEAR/s") primary)*
 //! primary := "(" query ")" | FIELD ":" primary | FIELD ":" compare | "_exists_:" FIELD
 //!          | term | phrase | "@" LIST | "$" MACRO
-//! term    := WORD | PATTERN | "{" WORD "}"        PATTERN: a word with * or ? in it
+//! term    := WORD | PATTERN | "{" WORD "}" | "~" WORD   PATTERN: a word with * or ? in it
 //! compare := (">" | ">=" | "<" | "<=") VALUE | "[" VALUE " TO " VALUE "]"
-//! phrase  := '"' WORD+ '"' | "{" '"' WORD+ '"' "}"
+//! phrase  := '"' WORD+ '"' | "{" '"' WORD+ '"' "}" | "~" '"' WORD+ '"'
 //! ```
 //!
 //! A pattern other than a trailing `word*` (a leading or inner `*`, or any
@@ -18,6 +18,10 @@
 //! `word*` at least 2: shorter ones would match a large share of all words.
 //! A comparison VALUE is a number or an RFC 3339 timestamp, checked here so
 //! that a bad one is reported at its column.
+//!
+//! `~` (every inflected form, SPEC §5) is refused at its position when
+//! combined with `*`, `?` or `{}`, and must stand right before its word or
+//! phrase.
 //!
 //! The tree keeps words raw (as written). Whether a word is text (to be
 //! normalized and segmented) or a keyword value (compared as written) is only
@@ -103,6 +107,12 @@ pub enum Ast {
     },
     List(String, Span),
     Macro(String, Span),
+    /// `~word` or `~"phrase"`: every inflected form of its words.
+    Morph {
+        raw: String,
+        phrase: bool,
+        span: Span,
+    },
 }
 
 impl Ast {
@@ -118,7 +128,8 @@ impl Ast {
             Ast::Near { span, .. }
             | Ast::Field { span, .. }
             | Ast::Word { span, .. }
-            | Ast::Phrase { span, .. } => *span = new,
+            | Ast::Phrase { span, .. }
+            | Ast::Morph { span, .. } => *span = new,
         }
         self
     }
@@ -135,7 +146,8 @@ impl Ast {
             Ast::Near { span, .. }
             | Ast::Field { span, .. }
             | Ast::Word { span, .. }
-            | Ast::Phrase { span, .. } => *span,
+            | Ast::Phrase { span, .. }
+            | Ast::Morph { span, .. } => *span,
         }
     }
 }
@@ -177,6 +189,10 @@ enum Tok {
     },
     List(String),
     Macro(String),
+    Morph {
+        raw: String,
+        phrase: bool,
+    },
 }
 
 fn is_word_char(c: char) -> bool {
@@ -248,7 +264,20 @@ fn lex(src: &str) -> Result<Vec<(Tok, Span)>, SyntaxError> {
                     it.next();
                 }
                 let end = range_end(src, start, end, &mut it)?;
-                lex_word(&src[start..end], start, &mut out)?;
+                let w = &src[start..end];
+                match (w.strip_suffix('~'), it.peek()) {
+                    (Some(before), Some(&(q, '"' | '{')))
+                        if before.is_empty() || before.ends_with(':') =>
+                    {
+                        if !before.is_empty() {
+                            lex_word(before, start, &mut out)?;
+                        }
+                        let tilde = end - 1;
+                        let (tok, end) = lex_morph_phrase(src, tilde, q, &mut it)?;
+                        out.push((tok, Span::new(tilde, end)));
+                    }
+                    _ => lex_word(w, start, &mut out)?,
+                }
             }
         }
     }
@@ -347,9 +376,71 @@ fn read_exact(src: &str, open: usize, it: &mut Chars<'_>) -> Result<(Tok, usize)
     }
 }
 
+/// `~"phrase"` whose `~` is at `tilde` and whose `"` (or a refused `{`)
+/// at `open` is next.
+fn lex_morph_phrase(
+    src: &str,
+    tilde: usize,
+    open: usize,
+    it: &mut Chars<'_>,
+) -> Result<(Tok, usize), SyntaxError> {
+    if src[open..].starts_with('{') {
+        return err(
+            tilde,
+            open + 1,
+            "'~' does not combine with {…}: a case-sensitive term has one form; \
+             remove '~' or the braces",
+        );
+    }
+    it.next();
+    let (raw, end) = read_quoted(src, open, it)?;
+    if let Some(i) = raw.find('?') {
+        let at = open + 1 + i;
+        return err(at, at + 1, "'~' does not combine with '?'");
+    }
+    Ok((Tok::Morph { raw, phrase: true }, end))
+}
+
+/// `~word`: every inflected form of one word; no wildcard, list, macro
+/// or field may follow the `~`.
+fn lex_morph_word(w: &str, start: usize) -> Result<Tok, SyntaxError> {
+    let end = start + w.len();
+    let word = &w[1..];
+    if word.is_empty() {
+        return err(
+            start,
+            end,
+            "'~' must be followed by a word or a \"phrase\", without a space",
+        );
+    }
+    if let Some(i) = word.find(['*', '?']) {
+        let at = start + 1 + i;
+        return err(
+            start,
+            at + 1,
+            "'~' does not combine with '*' or '?': a wildcard already matches many forms; \
+             remove one of them",
+        );
+    }
+    if word.starts_with(['@', '$', '~']) || word.contains(':') {
+        return err(
+            start,
+            end,
+            "'~' applies to a word or a \"phrase\" only, not to lists, macros or fields",
+        );
+    }
+    Ok(Tok::Morph {
+        raw: word.to_owned(),
+        phrase: false,
+    })
+}
+
 fn lex_word(w: &str, start: usize, out: &mut Vec<(Tok, Span)>) -> Result<(), SyntaxError> {
     let end = start + w.len();
     let span = Span::new(start, end);
+    if w.starts_with('~') {
+        return push(out, lex_morph_word(w, start)?, span);
+    }
     match w {
         "AND" => return push(out, Tok::And, span),
         "OR" => return push(out, Tok::Or, span),
@@ -537,6 +628,8 @@ fn describe(t: &Tok) -> String {
         Tok::Exact { raw, .. } => format!("{{{raw}}}"),
         Tok::List(n) => format!("@{n}"),
         Tok::Macro(n) => format!("${n}"),
+        Tok::Morph { raw, phrase: false } => format!("~{raw}"),
+        Tok::Morph { raw, phrase: true } => format!("~{raw:?}"),
     }
 }
 
@@ -724,6 +817,7 @@ impl Parser {
             }),
             Tok::List(n) => Ok(Ast::List(n, span)),
             Tok::Macro(n) => Ok(Ast::Macro(n, span)),
+            Tok::Morph { raw, phrase } => Ok(Ast::Morph { raw, phrase, span }),
             Tok::RParen => err(
                 here.start as usize,
                 here.end as usize,
@@ -806,6 +900,13 @@ mod tests {
             }
             Ast::List(n, _) => format!("@{n}"),
             Ast::Macro(n, _) => format!("${n}"),
+            Ast::Morph { raw, phrase, .. } => {
+                if *phrase {
+                    format!("~\"{raw}\"")
+                } else {
+                    format!("~{raw}")
+                }
+            }
         }
     }
 
@@ -871,6 +972,14 @@ mod tests {
             ("미국* 훈련", "(AND 미국* 훈련)"),
             ("(((a)))", "a"),
             ("10:30", "10:30"),
+            // every inflected form
+            ("~Лавров", "~Лавров"),
+            ("~\"foreign ministry\"", "~\"foreign ministry\""),
+            ("title:~drill", "title:~drill"),
+            ("title:~\"joint drill\"", "title:~\"joint drill\""),
+            ("~라브로프 NEAR/5 ~경고", "(NEAR/5 ~라브로프 ~경고)"),
+            ("NOT ~a b", "(AND (NOT ~a) b)"),
+            ("a~b", "a~b"),
             // wildcard patterns (SPEC §5)
             ("*stan", "pattern *stan"),
             ("kim*un", "pattern kim*un"),
@@ -952,6 +1061,20 @@ mod tests {
         check_err("@", "bad list name", (0, 1));
         check_err("a NEAR/3 NOT b", "NOT cannot be an operand", (9, 12));
         check_err("title:", "ends where a term", (6, 6));
+        check_err("~lavr*", "does not combine with '*'", (0, 6));
+        check_err("a ~la*v", "does not combine with '*'", (2, 6));
+        check_err("~wom?n", "does not combine with '*' or '?'", (0, 5));
+        check_err("x ~{US}", "does not combine with {", (2, 4));
+        check_err("title:~{US}", "does not combine with {", (6, 8));
+        check_err(
+            "~\"foreign minist*\"",
+            "not allowed inside a phrase",
+            (16, 17),
+        );
+        check_err("~\"wom?n rights\"", "does not combine with '?'", (5, 6));
+        check_err("~ lavrov", "must be followed by a word", (0, 1));
+        check_err("~@ru_mfa", "not to lists", (0, 8));
+        check_err("~title:x", "not to lists", (0, 8));
     }
 
     #[test]

@@ -1,12 +1,13 @@
 //! `newswatch explain`: every clause of one rule evaluated against one
 //! event, with whether it matched and where (and, for NEAR/s and ONEAR/s,
-//! in which sentences).
+//! in which sentences), and for a `~` term the language, stems and forms it
+//! matched ([`MorphNote`]).
 
 use super::occurrences::{Doc, Hit};
 use super::verify::merge_spans;
-use super::{Matcher, Scratch, TextSpan};
+use super::{Matcher, Scratch, TextSpan, TITLE};
 use crate::event::Event;
-use crate::lang::compile::{Expr, ExprKind, SrcId};
+use crate::lang::compile::{Expr, ExprKind, Pat, SrcId};
 use crate::lang::query::Span;
 
 /// The result of `explain` for one clause.
@@ -20,6 +21,20 @@ pub struct Explained {
     /// NEAR/s and ONEAR/s: the sentences (byte ranges) its spans are in.
     pub sentences: Vec<TextSpan>,
     pub children: Vec<Explained>,
+    /// For a `~` term or phrase: how it was looked up.
+    pub morph: Option<MorphNote>,
+}
+
+/// How a `~` term was matched in one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MorphNote {
+    /// The language whose analyzer was used (the event's `lang` or the
+    /// detected one); `None` when there is none and `~word` is `word`.
+    pub lang: Option<&'static str>,
+    /// Per word of the term: the stems it is looked up by.
+    pub stems: Vec<Vec<String>>,
+    /// The distinct forms of the text it matched, as written.
+    pub forms: Vec<String>,
 }
 
 impl Matcher {
@@ -73,6 +88,16 @@ impl Matcher {
             ExprKind::Exists(_) => "exists",
             ExprKind::Group(_) => "ref",
         };
+        let morph = self.morph_note(e, d, &hits);
+        let kind = if morph.is_some() {
+            if kind == "phrase" {
+                "~phrase"
+            } else {
+                "~term"
+            }
+        } else {
+            kind
+        };
         Explained {
             kind,
             src: e.src,
@@ -81,7 +106,44 @@ impl Matcher {
             spans: merge_spans(hits.into_iter().map(|h| d.to_text_span(h)).collect()),
             sentences,
             children,
+            morph,
         }
+    }
+
+    /// The note of a `~` term: its stems in the event's language and the
+    /// forms its hits cover.
+    fn morph_note(&self, e: &Expr, d: &Doc<'_>, hits: &[Hit]) -> Option<MorphNote> {
+        let ExprKind::Text { pats, .. } = &e.kind else {
+            return None;
+        };
+        let lang = d.lang.analyzer;
+        let mut stems = Vec::with_capacity(pats.len());
+        for &p in pats.iter() {
+            let Pat::Morph(w) = &self.dict.pats[p as usize] else {
+                return None;
+            };
+            stems.push(self.morph.stems_of(lang, w));
+        }
+        let mut forms: Vec<String> = Vec::new();
+        for &h in hits {
+            let span = d.to_text_span(h);
+            let text = if span.field == TITLE {
+                d.ev.title.as_deref()
+            } else {
+                d.ev.body.as_deref()
+            };
+            let form = text
+                .and_then(|t| t.get(span.start as usize..span.end as usize))
+                .unwrap_or("");
+            if !forms.iter().any(|f| f == form) {
+                forms.push(form.to_owned());
+            }
+        }
+        Some(MorphNote {
+            lang: lang.map(|l| l.code()),
+            stems,
+            forms,
+        })
     }
 }
 

@@ -116,6 +116,8 @@ fn pat_cost(p: &Pat) -> f64 {
     let (w, factor) = match p {
         Pat::Word(w) | Pat::Exact(w) => (w, 1.0),
         Pat::Prefix(w) => (w, 3.0),
+        // A stem stands for a few forms of one word.
+        Pat::Morph(w) => (w, 1.5),
         Pat::Wild(w) => (w, 4.0),
     };
     let len = w.chars().filter(|&c| c != '*' && c != '?').count().max(1) as f64;
@@ -190,6 +192,7 @@ impl Matcher {
     /// Index `rules` (in matcher order) over their shared pattern dictionary.
     pub fn new(mut dict: Dict, rules: Vec<CompiledRule>) -> Self {
         let prefixes = PrefixTrie::new(dict.prefixes.iter().map(|(p, &id)| (p.as_ref(), id)));
+        let morph = super::morph::MorphIndex::new(&dict);
         let wilds = WildIndex::new(dict.wilds.iter().map(|(p, &id)| (p.as_ref(), id)));
         let words = word_entries(&mut dict);
         let mut per_pat: Vec<Vec<u32>> = vec![Vec::new(); dict.pats.len()];
@@ -224,6 +227,7 @@ impl Matcher {
             anchor_rules,
             always,
             required,
+            morph,
         }
     }
 

@@ -34,11 +34,13 @@
 pub mod cost;
 mod explain;
 mod index;
+mod morph;
 mod occurrences;
 mod verify;
 mod wild;
 
-pub use explain::Explained;
+pub use explain::{Explained, MorphNote};
+pub use morph::StemCache;
 
 use rustc_hash::FxHashMap;
 
@@ -108,6 +110,11 @@ pub struct Scratch {
     near_comparisons: u64,
     /// Per-rule cost accounting, off unless the caller turns it on.
     pub cost: cost::CostLog,
+    /// Stems of `~` words per (language, word); kept across events and
+    /// rule sets.
+    stems: StemCache,
+    /// The current event's language for `~` (when the rules have `~`).
+    lang: morph::EventLang,
 }
 
 impl Scratch {
@@ -142,6 +149,8 @@ pub struct Matcher {
     /// verification is dominated by cache misses on those trees, and most
     /// candidates fail on a missing second term.
     required: Vec<[PatId; REQUIRED]>,
+    /// The stems of every `~` word per language.
+    morph: morph::MorphIndex,
 }
 
 impl std::fmt::Debug for Matcher {
@@ -203,7 +212,9 @@ impl Matcher {
             .pats
             .iter()
             .map(|p| match p {
-                Pat::Word(w) | Pat::Prefix(w) | Pat::Exact(w) | Pat::Wild(w) => 2 * w.len(),
+                Pat::Word(w) | Pat::Prefix(w) | Pat::Exact(w) | Pat::Morph(w) | Pat::Wild(w) => {
+                    2 * w.len()
+                }
             })
             .sum();
         dict_strings

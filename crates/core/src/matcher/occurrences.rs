@@ -5,6 +5,7 @@
 use std::cell::{Cell, RefCell};
 
 use super::index::{WordEntry, NO_PAT};
+use super::morph::{detect_event, event_lang, EventLang};
 use super::{Matcher, Scratch, TextSpan, TITLE};
 use crate::event::Event;
 use crate::lang::compile::{PatId, TextScope};
@@ -35,6 +36,12 @@ pub(super) struct Doc<'a> {
     /// Position comparisons made by NEAR and ONEAR so far (the work
     /// counter tests assert on; see `verify::near_join`).
     pub(super) comparisons: Cell<u64>,
+    /// The event's language for `~`, and the detected one when `prepare`
+    /// needed it.
+    pub(super) lang: EventLang,
+    /// The detected language for `lang:` filters, detected on first use
+    /// (`None` until then).
+    detected: Cell<Option<Option<&'static str>>>,
     /// The sentences of the title and body, computed when first needed
     /// (bit `f` of `sentences_ready`).
     pub(super) sentences: RefCell<[Vec<Sentence>; 2]>,
@@ -44,6 +51,20 @@ pub(super) struct Doc<'a> {
 const FIELD_BIT: u64 = 1 << 31;
 
 impl Doc<'_> {
+    /// The language that stands in for a missing `lang` in `lang:`
+    /// filters (SPEC §3); `None` when the event has a `lang`.
+    pub(super) fn detected_lang(&self) -> Option<&'static str> {
+        if self.ev.lang.is_some() {
+            return None;
+        }
+        if let Some(d) = self.detected.get() {
+            return d;
+        }
+        let d = self.lang.detected.or_else(|| detect_event(self.ev));
+        self.detected.set(Some(d));
+        d
+    }
+
     /// The occurrence keys of `pat` (title ones first, then body), ascending.
     fn occ_of(&self, pat: PatId) -> &[u64] {
         match self.pat_epoch.get(pat as usize) {
@@ -180,6 +201,12 @@ impl Matcher {
         let has_prefixes = !self.prefixes.is_empty();
         let has_wilds = !self.wilds.is_empty();
         let has_exacts = !self.dict.exacts.is_empty();
+        let has_morph = !self.morph.is_empty();
+        s.lang = if has_morph {
+            event_lang(ev)
+        } else {
+            EventLang::default()
+        };
         for (f, text) in texts.iter().enumerate() {
             let toks = &mut s.fields[f];
             toks.clear();
@@ -197,6 +224,14 @@ impl Matcher {
                     let occ = &mut s.occ;
                     self.prefixes
                         .for_each(w, |p| occ.push(occ_key(p, f as u8, pos)));
+                }
+                if has_morph {
+                    let occ = &mut s.occ;
+                    let seg = &text[tok.start as usize..tok.end as usize];
+                    self.morph
+                        .for_each(s.lang.analyzer, seg, w, &mut s.stems, |p| {
+                            occ.push(occ_key(p, f as u8, pos))
+                        });
                 }
                 if has_wilds {
                     let occ = &mut s.occ;
@@ -219,6 +254,10 @@ impl Matcher {
             }
         }
         s.occ.sort_unstable();
+        if has_morph {
+            // Two stems of one word (Korean readings) may name one pattern.
+            s.occ.dedup();
+        }
         // The slice of `occ` of each pattern present.
         let mut i = 0;
         while i < s.occ.len() {
@@ -243,6 +282,8 @@ impl Matcher {
             epoch: s.epoch,
             pool: RefCell::new(std::mem::take(&mut s.pool)),
             comparisons: Cell::new(0),
+            lang: s.lang,
+            detected: Cell::new(None),
             sentences: RefCell::new(std::mem::take(&mut s.sentences)),
             sentences_ready: Cell::new(0),
         }

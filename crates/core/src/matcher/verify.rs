@@ -39,7 +39,8 @@ struct NearHit {
     parts: Vec<Hit>,
 }
 
-fn keyword_match(ev: &Event, field: &KeywordField, value: &str, prefix: bool, wild: bool) -> bool {
+fn keyword_match(d: &Doc<'_>, field: &KeywordField, value: &str, prefix: bool, wild: bool) -> bool {
+    let ev = d.ev;
     let test = |s: &str| -> bool {
         if wild {
             glob_match(value.as_bytes(), text::keyword_key(s).as_bytes())
@@ -62,7 +63,12 @@ fn keyword_match(ev: &Event, field: &KeywordField, value: &str, prefix: bool, wi
     match field {
         KeywordField::Id => test(&ev.id_text()),
         KeywordField::Source => ev.source.as_deref().is_some_and(test),
-        KeywordField::Lang => ev.lang.as_deref().is_some_and(test),
+        // A detected language stands in for a missing `lang` (SPEC §3).
+        KeywordField::Lang => ev
+            .lang
+            .as_deref()
+            .or_else(|| d.detected_lang())
+            .is_some_and(test),
         KeywordField::Url => ev.url.as_deref().is_some_and(test),
         KeywordField::Path(path) => walk(&ev.raw, path, &test),
     }
@@ -166,7 +172,7 @@ impl Matcher {
                 value,
                 prefix,
                 wild,
-            } => keyword_match(d.ev, field, value, *prefix, *wild),
+            } => keyword_match(d, field, value, *prefix, *wild),
             ExprKind::Compare { field, cmp } => compare_match(d.ev, field, cmp),
             ExprKind::Exists(field) => exists(d.ev, field),
             ExprKind::Or(items) => match spans {

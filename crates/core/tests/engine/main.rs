@@ -5,6 +5,7 @@
 //! same-story setting on a labelled sample of real wire copy ([`story`]),
 //! and the tokenizer's fast paths against the general path ([`text_fast`]).
 
+mod morph;
 mod query_language2;
 mod query_semantics;
 mod robustness;
