@@ -217,19 +217,31 @@ pub fn to_postable(a: &Alert, raised: DateTime<Utc>, now: DateTime<Utc>) -> Post
     };
     annotations.insert("event_id".to_owned(), event_id);
 
-    let event_time = a
-        .event_time
-        .as_deref()
+    let mut p = postable(labels, annotations, a.event_time.as_deref(), raised, now);
+    p.generator_url = generator_url(a.event.url.as_deref());
+    p
+}
+
+/// An Alertmanager alert that started at `at` (RFC 3339; `raised` when
+/// missing, unreadable or later) and ends [`ALERT_TTL`] after `now`.
+fn postable(
+    labels: BTreeMap<String, String>,
+    annotations: BTreeMap<String, String>,
+    at: Option<&str>,
+    raised: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> PostableAlert {
+    let at = at
         .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
         .map(|t| t.with_timezone(&Utc));
-    let starts = event_time.filter(|t| *t <= raised).unwrap_or(raised);
+    let starts = at.filter(|t| *t <= raised).unwrap_or(raised);
     let ends = now + chrono::Duration::from_std(ALERT_TTL).unwrap_or(chrono::Duration::zero());
     PostableAlert {
         labels,
         annotations,
         starts_at: rfc3339(starts),
         ends_at: rfc3339(ends.max(starts)),
-        generator_url: generator_url(a.event.url.as_deref()),
+        generator_url: None,
     }
 }
 

@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
-use super::{labels_of, non_empty, rfc3339, PostableAlert, ALERT_TTL};
+use super::{labels_of, non_empty, postable, PostableAlert};
 use newswatch_core::alert::cut;
 use newswatch_core::state::digest::Digest;
 
@@ -57,18 +57,7 @@ pub fn digest_to_postable(d: &Digest, raised: DateTime<Utc>, now: DateTime<Utc>)
     if !titles.is_empty() {
         annotations.insert("titles".to_owned(), titles.join("\n"));
     }
-    let ended = DateTime::parse_from_rfc3339(end)
-        .ok()
-        .map(|t| t.with_timezone(&Utc));
-    let starts = ended.filter(|t| *t <= raised).unwrap_or(raised);
-    let ends = now + chrono::Duration::from_std(ALERT_TTL).unwrap_or(chrono::Duration::zero());
-    PostableAlert {
-        labels,
-        annotations,
-        starts_at: rfc3339(starts),
-        ends_at: rfc3339(ends.max(starts)),
-        generator_url: None,
-    }
+    postable(labels, annotations, Some(end), raised, now)
 }
 
 #[cfg(test)]
