@@ -239,6 +239,8 @@ impl Store {
         self.evict_expired(changes);
         self.close_digests_by_clock(changes);
         let gk = group_key(&rule.id, &state_fingerprint(rule), group);
+        // Event ids as records store them (`records::bounded_id`): once
+        // here, for every mode and the throttle.
         let eid = bounded_id(&input.event);
         let eid = eid.as_ref();
         let mut d = match &rule.mode {
@@ -249,6 +251,7 @@ impl Store {
             AlertMode::FirstSeen { window, similarity } => self.first_seen(
                 &gk,
                 input,
+                eid,
                 t,
                 ms(*window),
                 similarity.unwrap_or(story::DEFAULT_SIMILARITY),
@@ -261,6 +264,7 @@ impl Store {
             } => self.threshold(
                 &gk,
                 input,
+                eid,
                 t,
                 *count,
                 ms(*window),
@@ -290,13 +294,13 @@ impl Store {
         &mut self,
         gk: &str,
         input: &Input,
+        eid: &str,
         t: i64,
         window: i64,
         threshold: f64,
         changes: &mut Vec<Change>,
     ) -> Decision {
-        let eid = bounded_id(&input.event);
-        let (eid, sig) = (eid.as_ref(), input.signature.as_ref());
+        let sig = input.signature.as_ref();
         // Same story: the producer's story id when present, else similar
         // text; a text too short to sign must be identical.
         let exact = match (&input.story_id, &input.text_key) {
@@ -433,14 +437,13 @@ impl Store {
         &mut self,
         gk: &str,
         input: &Input,
+        eid: &str,
         t: i64,
         count: u64,
         window: i64,
         distinct: bool,
         changes: &mut Vec<Change>,
     ) -> Decision {
-        let eid = bounded_id(&input.event);
-        let eid = eid.as_ref();
         if input.no_distinct {
             // Without the field an event proves nothing about
             // independence: it does not count.
