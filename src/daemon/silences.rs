@@ -184,7 +184,7 @@ impl Silences {
         h.update(std::process::id().to_be_bytes());
         h.update(self.ids.fetch_add(1, Ordering::Relaxed).to_be_bytes());
         h.update(body);
-        hex(&h.finalize()[..10])
+        hex::encode(&h.finalize()[..10])
     }
 
     fn check_restored(&self) -> Result<(), SilenceError> {
@@ -274,10 +274,6 @@ impl Silences {
             .store(held.len() as u64, Ordering::Relaxed);
         !silenced
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The silence clients' callbacks: librdkafka's log into tracing; the end
