@@ -217,13 +217,19 @@ fn workload() -> (Vec<Event>, HashMap<&'static str, Vocab>) {
     let vocab = rulegen::build_vocab(
         &texts,
         &VocabParams {
-            skip_top: env_num("NW_BENCH_SKIP", 200),
-            zipf_offset: env_num("NW_BENCH_ZIPF_OFFSET", 10) as f64,
+            skip_top: env_num("NW_BENCH_SKIP", VocabParams::BENCH.skip_top),
+            zipf_offset: env_num(
+                "NW_BENCH_ZIPF_OFFSET",
+                VocabParams::BENCH.zipf_offset as usize,
+            ) as f64,
             // Watch rules name specific things: a term in more than
             // NW_BENCH_MAX_DF per mille of documents (default 10, i.e.
             // 1%) is a word nobody watches for on its own. 1000 keeps
             // every word (the "broad" workload).
-            max_df_permille: env_num("NW_BENCH_MAX_DF", 10) as f64,
+            max_df_permille: env_num(
+                "NW_BENCH_MAX_DF",
+                VocabParams::BENCH.max_df_permille as usize,
+            ) as f64,
         },
     );
     let docs: Vec<Event> = raw_docs.iter().filter_map(|(_, l)| decode(l)).collect();
@@ -247,14 +253,7 @@ fn compile(
     vocab: &HashMap<&'static str, Vocab>,
     variant: Variant,
 ) -> (RuleSet, f64, isize) {
-    let style = Style {
-        dir: "bench/",
-        id_prefix: "r-",
-        title: "Bench rule",
-        per_file: 5000,
-        severity_and_labels: false,
-        extra_rules: "",
-    };
+    let style = Style::BENCH;
     let files = rulegen::gen_rules(n, vocab, &style);
     let files = variant.rewrite(files);
     let yaml_bytes: usize = files.iter().map(|(_, t)| t.len()).sum();

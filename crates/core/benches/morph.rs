@@ -86,14 +86,7 @@ fn workload() -> (Vec<Event>, HashMap<&'static str, Vocab>) {
         .iter()
         .map(|(lang, e)| (*lang, [e.title.as_deref(), e.body.as_deref()]))
         .collect();
-    let vocab = rulegen::build_vocab(
-        &texts,
-        &VocabParams {
-            skip_top: 200,
-            zipf_offset: 10.0,
-            max_df_permille: 10.0,
-        },
-    );
+    let vocab = rulegen::build_vocab(&texts, &VocabParams::BENCH);
     (docs, vocab)
 }
 
@@ -152,14 +145,7 @@ fn with_tilde(q: &str) -> String {
 
 /// The generated rule files, with `~` in every other rule when `tilde`.
 fn rule_files(vocab: &HashMap<&'static str, Vocab>, tilde: bool) -> Vec<(PathBuf, String)> {
-    let style = Style {
-        dir: "bench/",
-        id_prefix: "r-",
-        title: "Bench rule",
-        per_file: 5000,
-        severity_and_labels: false,
-        extra_rules: "",
-    };
+    let style = Style::BENCH;
     let mut files = rulegen::gen_rules(RULES, vocab, &style);
     if tilde {
         let mut n = 0;

@@ -84,6 +84,18 @@ pub struct VocabParams {
     pub max_df_permille: f64,
 }
 
+impl VocabParams {
+    /// The benches' held-out workload: the 200 most frequent words
+    /// skipped, Zipf offset 10, words in more than 1% of documents dropped
+    /// (watch rules name specific things). The matcher bench's
+    /// `NW_BENCH_*` knobs start from these.
+    pub const BENCH: VocabParams = VocabParams {
+        skip_top: 200,
+        zipf_offset: 10.0,
+        max_df_permille: 10.0,
+    };
+}
+
 /// One document: its language and its texts (title, body).
 pub type DocText<'a> = (&'static str, [Option<&'a str>; 2]);
 
@@ -246,6 +258,18 @@ pub struct Style {
     pub severity_and_labels: bool,
     /// YAML for extra rules placed before the generated ones.
     pub extra_rules: &'static str,
+}
+
+impl Style {
+    /// The benches' rules (`bench/rules-NNN.yaml`, ids `r-NNNNNN`).
+    pub const BENCH: Style = Style {
+        dir: "bench/",
+        id_prefix: "r-",
+        title: "Bench rule",
+        per_file: 5000,
+        severity_and_labels: false,
+        extra_rules: "",
+    };
 }
 
 /// YAML files: `shared.yaml` with the shared lists and macros, then the

@@ -234,14 +234,7 @@ fn write_rules(dir: &Path, docs: &[Doc], n: usize, broad: Option<BroadMode>) -> 
             (d.lang, [t("title"), t("body")])
         })
         .collect();
-    let vocab = rulegen::build_vocab(
-        &texts,
-        &rulegen::VocabParams {
-            skip_top: 200,
-            zipf_offset: 10.0,
-            max_df_permille: 10.0,
-        },
-    );
+    let vocab = rulegen::build_vocab(&texts, &rulegen::VocabParams::BENCH);
     if vocab.is_empty() {
         bail!("no vocabulary for rules");
     }

@@ -63,24 +63,13 @@ fn main() -> Result<()> {
             (file.lang, [t("title"), t("body")])
         })
         .collect();
-    let vocab = rulegen::build_vocab(
-        &texts,
-        &VocabParams {
-            skip_top: 200,
-            zipf_offset: 10.0,
-            max_df_permille: 10.0,
-        },
-    );
+    let vocab = rulegen::build_vocab(&texts, &VocabParams::BENCH);
     if vocab.is_empty() {
         bail!("no vocabulary");
     }
     let style = Style {
         dir: "",
-        id_prefix: "r-",
-        title: "Bench rule",
-        per_file: 5000,
-        severity_and_labels: false,
-        extra_rules: "",
+        ..Style::BENCH
     };
     let rules_dir = args.out.join("rules");
     std::fs::create_dir_all(&rules_dir).with_context(|| rules_dir.display().to_string())?;
